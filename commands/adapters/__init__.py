@@ -1,0 +1,1 @@
+"""Event-store adapters. Driver libraries are imported only here."""

@@ -1,0 +1,260 @@
+"""SQLite event store: WAL, group commit through one writer thread, in-process live notify."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from domain.errors import ConcurrencyError
+from domain.store import NO_STREAM, NewEvent, RecordedEvent
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    stream TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    metadata BLOB NOT NULL,
+    recorded_at REAL NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+_COLUMNS = "id, stream, version, position, type, data, metadata, recorded_at"
+_BATCH = 1000
+_IDLE_POLL_S = 0.25  # other processes' appends are noticed within this; ours at once
+
+T = TypeVar("T")
+_Pending = tuple[str, Sequence[NewEvent], int | None, "asyncio.Future[int]"]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _row(r: tuple[object, ...]) -> RecordedEvent:
+    return RecordedEvent(*r)  # type: ignore[arg-type]
+
+
+class SqliteEventStore:
+    """The embedded event store. Appends that arrive together are committed in one transaction.
+
+    Positions are SQLite rowids assigned inside the single write transaction, so they become
+    visible strictly in commit order even with several processes writing the same file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="es-writer")
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-reader")
+        self._local = threading.local()
+        self._wconn = _connect(self._path)
+        self._wconn.executescript(_SCHEMA)
+        self._queue: list[_Pending] = []
+        self._flushing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._waiters: set[asyncio.Event] = set()
+        self._head = 0
+        self._closed = False
+
+    # -- writes ---------------------------------------------------------------------------------
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int:
+        if not events:
+            raise ValueError("append needs at least one event")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append((stream, events, expected_version, fut))
+        if not self._flushing:
+            self._flushing = True
+            self._idle.clear()
+            asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await loop.run_in_executor(self._writer, self._write, batch)
+                except BaseException as exc:  # the whole transaction failed: fail every caller
+                    for *_, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (*_, fut), res in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(res, BaseException):
+                        fut.set_exception(res)
+                    else:
+                        fut.set_result(res)
+                        self._head = max(self._head, res)
+                self._wake()
+        finally:
+            self._flushing = False
+            self._idle.set()
+
+    def _write(self, batch: list[_Pending]) -> list[int | BaseException]:
+        conn = self._wconn
+        out: list[int | BaseException] = []
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stream, events, expected, _ in batch:
+                conn.execute("SAVEPOINT a")
+                try:
+                    out.append(self._write_one(conn, stream, events, expected, now))
+                    conn.execute("RELEASE a")
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO a")
+                    conn.execute("RELEASE a")
+                    out.append(exc)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return out
+
+    @staticmethod
+    def _write_one(
+        conn: sqlite3.Connection,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected: int | None,
+        now: float,
+    ) -> int:
+        row = conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
+        current = NO_STREAM if row is None else int(row[0])
+        if expected is not None and expected != current:
+            replay = _idempotent_replay(conn, stream, events)
+            if replay is not None:
+                return replay
+            raise ConcurrencyError(f"stream {stream} is at version {current}, expected {expected}")
+        try:
+            cur = conn.executemany(
+                "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.id, stream, current + 1 + i, e.type, e.data, e.metadata, now)
+                    for i, e in enumerate(events)
+                ],
+            )
+        except sqlite3.IntegrityError:
+            replay = _idempotent_replay(conn, stream, events)
+            if replay is not None:
+                return replay
+            raise ConcurrencyError(f"stream {stream} changed concurrently") from None
+        del cur
+        conn.execute(
+            "INSERT INTO streams (stream, version) VALUES (?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
+            (stream, current + len(events)),
+        )
+        (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+        return int(last)
+
+    # -- reads ----------------------------------------------------------------------------------
+    def _rconn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self._path)
+        return conn
+
+    def _read_stream(self, stream: str, from_version: int) -> list[RecordedEvent]:
+        rows = self._rconn().execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND version >= ? ORDER BY version",
+            (stream, from_version),
+        )
+        return [_row(r) for r in rows]
+
+    def _read_after(self, position: int, limit: int) -> list[RecordedEvent]:
+        rows = self._rconn().execute(
+            f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (position, limit),
+        )
+        return [_row(r) for r in rows]
+
+    def _max_position(self) -> int:
+        (pos,) = self._rconn().execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+        return int(pos)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+
+    async def read(self, stream: str, from_version: int = 0) -> list[RecordedEvent]:
+        result: list[RecordedEvent] = await self._run(self._read_stream, stream, from_version)
+        return result
+
+    async def read_all(self, after_position: int, limit: int = _BATCH) -> list[RecordedEvent]:
+        result: list[RecordedEvent] = await self._run(self._read_after, after_position, limit)
+        return result
+
+    async def head(self) -> int:
+        pos: int = await self._run(self._max_position)
+        self._head = max(self._head, pos)
+        return self._head
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            waiter.set()
+
+    async def subscribe(self, after_position: int = 0) -> AsyncIterator[list[RecordedEvent]]:
+        position = after_position
+        changed = asyncio.Event()
+        self._waiters.add(changed)
+        try:
+            while not self._closed:
+                changed.clear()
+                batch = await self.read_all(position)
+                if batch:
+                    position = batch[-1].position
+                    yield batch
+                    continue
+                try:
+                    await asyncio.wait_for(changed.wait(), _IDLE_POLL_S)
+                except TimeoutError:
+                    pass
+        finally:
+            self._waiters.discard(changed)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._wake()
+        await self._idle.wait()
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self._wconn.close()
+
+
+def _idempotent_replay(
+    conn: sqlite3.Connection, stream: str, events: Sequence[NewEvent]
+) -> int | None:
+    """If these exact event ids were appended before (a retried call), return that position."""
+    ids = [e.id for e in events]
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT stream, position FROM events WHERE id IN ({marks}) ORDER BY position", ids
+    ).fetchall()
+    if len(rows) == len(ids) and all(r[0] == stream for r in rows):
+        return int(rows[-1][1])
+    return None

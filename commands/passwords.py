@@ -1,0 +1,36 @@
+"""Memory-hard password hashing (Argon2id), always off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
+class Passwords:
+    """Hashes and verifies in a dedicated small pool so logins never stall the loop."""
+
+    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, workers: int = 2) -> None:
+        self._hasher = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._hasher.hash, password
+        )
+
+    def _verify(self, hashed: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(hashed, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def verify(self, hashed: str, password: str) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._verify, hashed, password
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)

@@ -1,0 +1,133 @@
+"""User commands: register, authenticate, update, grant superuser."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from commands.core import IdAllocator, append, load, with_retry
+from commands.passwords import Passwords
+from domain import users as u
+from domain.errors import InvalidError
+from domain.events import Event
+from domain.store import NO_STREAM, EventStore
+
+
+class RegisterUser(msgspec.Struct, frozen=True):
+    standard_id: str
+    name: str
+    password: str
+    is_superuser: bool = False
+    is_active: bool = True
+    platform_id: str | None = None
+
+
+class UpdateUser(msgspec.Struct, frozen=True):
+    user_id: int
+    name: str | None = None
+    is_active: bool | None = None
+
+
+class UserHandlers:
+    """Handlers for user commands; each returns the event-store position of its last event."""
+
+    def __init__(self, store: EventStore, ids: IdAllocator, passwords: Passwords) -> None:
+        self._store = store
+        self._ids = ids
+        self._passwords = passwords
+
+    async def owner_of(self, standard_id: str) -> tuple[int | None, int]:
+        """The user owning ``standard_id`` (None if free or orphaned), and the claim's version."""
+        recs = await self._store.read(u.standard_id_stream(standard_id))
+        if not recs:
+            return None, NO_STREAM
+        claim = recs[-1].decode()
+        assert isinstance(claim, u.StandardIdClaimed)
+        user, _ = await load(self._store, u.user_stream(claim.user_id), u.evolve, u.User())
+        return (claim.user_id if user.exists else None), recs[-1].version
+
+    async def register_user(self, cmd: RegisterUser) -> tuple[u.UserRegistered, int]:
+        """Returns (the registration event, position). A duplicate standard_id is InvalidError."""
+        u.validate_new_user(cmd.standard_id, cmd.name, cmd.password)
+        password_hash = await self._passwords.hash(cmd.password)
+        user_id = await self._ids.next("user")
+
+        async def claim() -> None:
+            owner, version = await self.owner_of(cmd.standard_id)
+            if owner is not None:
+                raise InvalidError("A user with this standard_id already exists")
+            claimed = u.StandardIdClaimed(standard_id=cmd.standard_id, user_id=user_id)
+            await append(self._store, u.standard_id_stream(cmd.standard_id), [claimed], version)
+
+        await with_retry(claim)
+        event = u.UserRegistered(
+            user_id=user_id,
+            standard_id=cmd.standard_id,
+            name=cmd.name,
+            password_hash=password_hash,
+            is_superuser=cmd.is_superuser,
+            is_active=cmd.is_active,
+            at=time.time(),
+            platform_id=cmd.platform_id,
+        )
+        position = await append(self._store, u.user_stream(user_id), [event], NO_STREAM)
+        return event, position
+
+    async def authenticate(self, standard_id: str, password: str) -> u.User | None:
+        """The active user with these credentials, or None. Always spends one hash's time."""
+        owner, _ = (
+            await self.owner_of(standard_id)
+            if u.STANDARD_ID.match(standard_id)
+            else (
+                None,
+                NO_STREAM,
+            )
+        )
+        user = u.User()
+        if owner is not None:
+            user, _ = await load(self._store, u.user_stream(owner), u.evolve, u.User())
+        hashed = user.password_hash or _DUMMY_HASH
+        ok = await self._passwords.verify(hashed, password)
+        return user if ok and user.exists and user.is_active else None
+
+    async def get(self, user_id: int) -> u.User:
+        user, _ = await load(self._store, u.user_stream(user_id), u.evolve, u.User())
+        return user
+
+    async def update_user(self, cmd: UpdateUser) -> int | None:
+        """Apply profile changes; returns the position, or None when nothing changed."""
+
+        async def attempt() -> int | None:
+            stream = u.user_stream(cmd.user_id)
+            state, version = await load(self._store, stream, u.evolve, u.User())
+            events: list[Event] = u.decide_update(
+                state, name=cmd.name, is_active=cmd.is_active, at=time.time()
+            )
+            if not events:
+                return None
+            return await append(self._store, stream, events, version)
+
+        return await with_retry(attempt)
+
+    async def set_superuser(self, user_id: int, is_superuser: bool) -> int | None:
+        async def attempt() -> int | None:
+            stream = u.user_stream(user_id)
+            state, version = await load(self._store, stream, u.evolve, u.User())
+            u.require(state)
+            if state.is_superuser == is_superuser:
+                return None
+            event = u.UserSuperuserChanged(
+                user_id=user_id, is_superuser=is_superuser, at=time.time()
+            )
+            return await append(self._store, stream, [event], version)
+
+        return await with_retry(attempt)
+
+
+# A valid Argon2 hash of a random string: verifying against it costs the same as a real check,
+# so an unknown standard_id cannot be told from a wrong password by timing.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
+    "hmw6fRqJdhjZ9b2xbb1p5mR5Vn3nI0x7h9y6S5ZrX9s"
+)

@@ -1,0 +1,70 @@
+"""The one event codec: events to JSON bytes and back, with upcasting of old schema versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from domain.events import Event, event_class
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_encoder = msgspec.json.Encoder()
+_raw_decoder = msgspec.json.Decoder(dict[str, Any])
+_decoders: dict[type[Event], msgspec.json.Decoder[Any]] = {}
+# (type name, from version) -> function lifting the data dict to from version + 1
+_upcasters: dict[tuple[str, int], Upcaster] = {}
+
+
+class UnknownEventError(Exception):
+    """The stored event type has no registered class."""
+
+
+def register_upcaster(type_name: str, from_version: int, fn: Upcaster) -> None:
+    """Register a function that lifts ``type_name`` data from ``from_version`` by one."""
+    _upcasters[(type_name, from_version)] = fn
+
+
+def encode(event: Event) -> tuple[str, bytes]:
+    """Return (event type, JSON data). The tag field itself is not stored in the data."""
+    data = _encoder.encode(event)
+    return event.type_name(), data
+
+
+def metadata_for(event: Event) -> bytes:
+    return _encoder.encode({"schema_version": type(event).schema_version})
+
+
+def _decoder_for(cls: type[Event]) -> msgspec.json.Decoder[Any]:
+    dec = _decoders.get(cls)
+    if dec is None:
+        dec = _decoders[cls] = msgspec.json.Decoder(cls)
+    return dec
+
+
+def decode(type_name: str, data: bytes, schema_version: int | None = None) -> Event:
+    """Decode stored data into its event class, upcasting when the stored version is older."""
+    cls = event_class(type_name)
+    if cls is None:
+        raise UnknownEventError(f"no event class for type {type_name!r}")
+    version = schema_version or cls.schema_version
+    if version >= cls.schema_version:
+        event: Event = _decoder_for(cls).decode(data)
+        return event
+    raw = _raw_decoder.decode(data)
+    while version < cls.schema_version:
+        raw = _upcasters[(type_name, version)](raw)
+        version += 1
+    raw["type"] = type_name
+    result: Event = msgspec.convert(raw, cls)
+    return result
+
+
+def schema_version_of(metadata: bytes | None) -> int | None:
+    if not metadata:
+        return None
+    meta = _raw_decoder.decode(metadata)
+    v = meta.get("schema_version")
+    return v if isinstance(v, int) else None

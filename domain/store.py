@@ -1,0 +1,74 @@
+"""The event-store port, shared by the command side, the projector, the pusher and the relay."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+import msgspec
+
+from domain import codec
+from domain.events import Event
+
+NO_STREAM = -1
+"""``expected_version`` meaning: the stream must not exist yet."""
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event ready to append; its id is fixed before the first attempt (idempotent retries)."""
+
+    id: str
+    type: str
+    data: bytes
+    metadata: bytes = b""
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    """An event as stored: ``version`` counts from 0 within its stream; ``position`` is global."""
+
+    id: str
+    stream: str
+    version: int
+    position: int
+    type: str
+    data: bytes
+    metadata: bytes
+    recorded_at: float
+
+    def decode(self) -> Event:
+        return codec.decode(self.type, self.data, codec.schema_version_of(self.metadata))
+
+    @property
+    def category(self) -> str:
+        return self.stream.partition("-")[0]
+
+
+def new_event(event: Event) -> NewEvent:
+    type_name, data = codec.encode(event)
+    return NewEvent(
+        id=str(uuid.uuid4()), type=type_name, data=data, metadata=codec.metadata_for(event)
+    )
+
+
+class EventStore(Protocol):
+    """Append-only streams with a global order.
+
+    ``append`` is atomic per call, checks ``expected_version`` (the version of the stream's last
+    event, ``NO_STREAM`` for a new stream, ``None`` for any) and raises ``ConcurrencyError`` on a
+    mismatch; it returns the global position of the last appended event. ``subscribe`` yields every
+    event with a position greater than ``after_position`` in position order, catching up first and
+    then following live, in non-empty batches, and never skips an event.
+    """
+
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int: ...
+
+    async def read(self, stream: str, from_version: int = 0) -> list[RecordedEvent]: ...
+
+    def subscribe(self, after_position: int = 0) -> AsyncIterator[list[RecordedEvent]]: ...
+
+    async def head(self) -> int: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket edge: routes, auth, settings, the composition root and entry points."""

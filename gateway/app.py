@@ -1,0 +1,118 @@
+"""The Starlette app factory: command routes, query routes, or both, plus operations endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.bootstrap import Services
+from gateway.errors import EXCEPTION_HANDLERS
+from gateway.http import RouteSpec, json_response, routes_for
+from gateway.metrics import Metrics
+from gateway.openapi import DOCS_HTML, build_openapi
+from gateway.ratelimit import RateLimiter
+from gateway.routes import auth, users
+from gateway.settings import Settings
+
+ROUTE_MODULES = [auth, users]
+READY_LAG_EVENTS = 10_000
+
+try:
+    VERSION = version("im-server")
+except PackageNotFoundError:  # running from a source tree
+    VERSION = "0.0.0"
+
+
+def all_specs() -> list[RouteSpec]:
+    return [spec for module in ROUTE_MODULES for spec in module.api.routes]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sides: Iterable[str] = ("commands", "queries"),
+    inline_projector: bool = True,
+    services: Services | None = None,
+) -> Starlette:
+    """Build the app. ``sides`` picks which routes this process serves."""
+    sides = set(sides)
+    svc = services or Services(settings, inline_projector=inline_projector)
+    limiter = RateLimiter(settings)
+    metrics = Metrics()
+    specs = [s for s in all_specs() if s.side in sides]
+    openapi = build_openapi(specs, "IM server", VERSION)
+
+    async def openapi_json(request: Request) -> Response:
+        return json_response(openapi)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(DOCS_HTML)
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        try:
+            head = await svc.events.head()
+            projected = await svc.projected_position()
+        except Exception as exc:
+            return json_response({"status": "unavailable", "detail": str(exc)}, 503)
+        lag = max(0, head - projected)
+        body = {"status": "ok", "head": head, "projected": projected, "lag": lag}
+        if lag > READY_LAG_EVENTS or svc.projector.error is not None:
+            body["status"] = "lagging"
+            return json_response(body, 503, {"Retry-After": "1"})
+        return json_response(body)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        head = await svc.events.head()
+        projected = await svc.projected_position()
+        return Response(metrics.render(head, projected), media_type="text/plain; version=0.0.4")
+
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi_json),
+        Route("/docs", docs),
+        Route("/docs/", docs),
+        Route("/health", health),
+        Route("/health/", health),
+        Route("/ready", ready),
+        Route("/ready/", ready),
+        Route("/metrics", metrics_endpoint),
+        Route("/metrics/", metrics_endpoint),
+    ]
+    for spec in specs:
+        routes.extend(routes_for(spec, svc, limiter, metrics))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await svc.start()
+        try:
+            yield
+        finally:
+            await svc.stop()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origin_list,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["X-Event-Position", "Retry-After", "ETag", "Content-Disposition"],
+            )
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.router.redirect_slashes = False
+    app.state.services = svc
+    return app

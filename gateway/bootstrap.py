@@ -1,0 +1,114 @@
+"""The composition root: builds the event store, read store, handlers and projector once."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from typing import Any, cast
+
+from commands.core import IdAllocator
+from commands.passwords import Passwords
+from commands.users import RegisterUser, UserHandlers
+from domain.store import EventStore
+from gateway.presence import Presence
+from gateway.settings import Settings
+from projections.registry import all_projections
+from projections.runtime import Projector
+from projections.store import ReadStore
+
+log = logging.getLogger("im")
+
+
+# Adapters are imported only when chosen, so an unused backend's driver is never loaded.
+_EVENT_STORES = {
+    "sqlite": "commands.adapters.sqlite_store:SqliteEventStore",
+    "kurrentdb": "commands.adapters.kurrentdb_store:KurrentDbEventStore",
+}
+_READ_STORES = {
+    "sqlite": "projections.adapters.sqlite_store:SqliteReadStore",
+    "mongo": "projections.adapters.mongo_store:MongoReadStore",
+}
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_event_store(settings: Settings) -> EventStore:
+    cls = _load(_EVENT_STORES[settings.event_store])
+    if settings.event_store == "kurrentdb":
+        return cast(EventStore, cls(settings.kurrentdb_url))
+    return cast(EventStore, cls(settings.data_path / "events.sqlite3"))
+
+
+def build_read_store(settings: Settings) -> ReadStore:
+    cls = _load(_READ_STORES[settings.read_store])
+    if settings.read_store == "mongo":
+        return cast(ReadStore, cls(settings.mongo_url, settings.mongo_db))
+    return cast(ReadStore, cls(settings.data_path / "read.sqlite3"))
+
+
+class Services:
+    """Everything the routes need. ``inline_projector`` runs the projector in this process."""
+
+    def __init__(self, settings: Settings, *, inline_projector: bool = True) -> None:
+        self.settings = settings
+        self.events = build_event_store(settings)
+        self.read = build_read_store(settings)
+        self.projections = all_projections()
+        self.projector = Projector(self.events, self.read, self.projections)
+        self.inline_projector = inline_projector
+        self.ids = IdAllocator(self.events)
+        self.passwords = Passwords(memory_kib=settings.password_memory_kib)
+        self.users = UserHandlers(self.events, self.ids, self.passwords)
+        self.presence = Presence()
+        self.started_at = time.time()
+
+    async def start(self) -> None:
+        if self.inline_projector:
+            await self.projector.start()
+        else:
+            await self.projector.prepare()
+        await self._bootstrap_superuser()
+
+    async def stop(self) -> None:
+        await self.projector.stop()
+        await self.events.close()
+        await self.read.close()
+        self.passwords.close()
+
+    async def _bootstrap_superuser(self) -> None:
+        s = self.settings
+        if not s.first_superuser or not s.first_superuser_password:
+            return
+        owner, _ = await self.users.owner_of(s.first_superuser)
+        pos: int | None
+        if owner is not None:
+            pos = await self.users.set_superuser(owner, True)
+        else:
+            _, pos = await self.users.register_user(
+                RegisterUser(s.first_superuser, s.first_superuser, s.first_superuser_password, True)
+            )
+        if pos is not None:
+            await self.wait_for(pos)
+
+    async def projected_position(self) -> int:
+        if self.inline_projector:
+            return self.projector.position
+        positions = [await self.read.checkpoint(p.name) for p in self.projections]
+        return min(positions, default=0)
+
+    async def wait_for(self, position: int, timeout: float | None = None) -> bool:
+        """Wait until the read models include ``position``; False after the timeout."""
+        timeout = self.settings.read_wait_seconds if timeout is None else timeout
+        if self.inline_projector:
+            return await self.projector.wait_for(position, timeout)
+        deadline = time.monotonic() + timeout
+        while await self.projected_position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True

@@ -1,0 +1,163 @@
+"""The ``im`` command: serve, the split processes, rebuild, admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+import time
+
+from gateway.settings import Settings, SettingsError, ensure_jwt_secret, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+    s = load_settings(**overrides)
+    return ensure_jwt_secret(s) if s.dev_mode else s
+
+
+def _serve(settings: Settings, sides: tuple[str, ...], inline: bool) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    app = create_app(settings, sides=sides, inline_projector=inline)
+    print(f"im: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ws_ping_interval=None,
+        timeout_keep_alive=75,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    _serve(_settings(args), ("commands", "queries"), True)
+
+
+def cmd_commands(args: argparse.Namespace) -> None:
+    _serve(_settings(args), ("commands",), False)
+
+
+def cmd_queries(args: argparse.Namespace) -> None:
+    _serve(_settings(args), ("queries",), False)
+
+
+def cmd_projector(args: argparse.Namespace) -> None:
+    from gateway.bootstrap import Services
+
+    async def run() -> None:
+        svc = Services(_settings(args), inline_projector=True)
+        await svc.start()
+        print("im: projector running; Ctrl-C stops it", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await svc.stop()
+
+    asyncio.run(run())
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    from gateway.bootstrap import Services
+
+    async def run() -> None:
+        svc = Services(_settings(args), inline_projector=False)
+        projector = svc.projector
+        await projector.prepare()
+        await projector.reset()
+        head = await svc.events.head()
+        started = time.perf_counter()
+        done = 0
+
+        def progress(n: int, position: int) -> None:
+            nonlocal done
+            done += n
+            elapsed = time.perf_counter() - started
+            pct = 100.0 * position / head if head else 100.0
+            bar = "#" * int(pct / 4)
+            sys.stderr.write(
+                f"\rrebuild [{bar:<25}] {pct:5.1f}%  {done:,} events  {done / elapsed:,.0f}/s"
+            )
+            sys.stderr.flush()
+
+        projector.on_batch = progress
+        if head:
+            async for batch in svc.events.subscribe(0):
+                await projector.apply(batch)
+                if batch[-1].position >= head:
+                    break
+        elapsed = time.perf_counter() - started
+        sys.stderr.write("\n")
+        rate = done / elapsed if elapsed > 0 else 0.0
+        print(f"rebuilt {done:,} events in {elapsed:.2f}s ({rate:,.0f} events/s)")
+        await svc.stop()
+
+    asyncio.run(run())
+
+
+def cmd_create_superuser(args: argparse.Namespace) -> None:
+    from commands.users import RegisterUser
+    from gateway.bootstrap import Services
+
+    password = args.password or getpass.getpass("password: ")
+
+    async def run() -> None:
+        svc = Services(_settings(args), inline_projector=False)
+        try:
+            owner, _ = await svc.users.owner_of(args.standard_id)
+            if owner is not None:
+                await svc.users.set_superuser(owner, True)
+                print(f"user {args.standard_id} (id {owner}) is now a superuser")
+            else:
+                event, _ = await svc.users.register_user(
+                    RegisterUser(args.standard_id, args.name or args.standard_id, password, True)
+                )
+                print(f"created superuser {args.standard_id} (id {event.user_id})")
+        finally:
+            await svc.stop()
+
+    asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="im", description="Instant-messaging server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, text in [
+        ("serve", cmd_serve, "everything in one process (embedded default)"),
+        ("commands", cmd_commands, "the write HTTP process of the split deployment"),
+        ("queries", cmd_queries, "the read HTTP + WebSocket process of the split deployment"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.set_defaults(fn=fn)
+    sub.add_parser("projector", help="run the projector alone").set_defaults(fn=cmd_projector)
+    sub.add_parser("rebuild", help="replay every event into fresh read models").set_defaults(
+        fn=cmd_rebuild
+    )
+    admin = sub.add_parser("admin", help="administration").add_subparsers(
+        dest="admin", required=True
+    )
+    su = admin.add_parser("create-superuser", help="create a superuser or promote a user")
+    su.add_argument("standard_id")
+    su.add_argument("--name")
+    su.add_argument("--password", help="prompted for when omitted")
+    su.set_defaults(fn=cmd_create_superuser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        args.fn(args)
+    except SettingsError as exc:
+        print(f"im: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""A thin typed routing layer over Starlette: msgspec bodies, auth, errors, OpenAPI metadata."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import msgspec
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from domain import errors
+from domain.errors import InvalidError, UnavailableError
+from gateway import auth
+from gateway.bootstrap import Services
+from queries.views import User
+
+Side = Literal["commands", "queries"]
+AuthMode = Literal["required", "optional", "none", "superuser"]
+_encoder = msgspec.json.Encoder()
+
+
+class HTTPError(msgspec.Struct):
+    detail: str
+
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (errors.InvalidError, 400),
+    (errors.UnauthorizedError, 401),
+    (errors.ForbiddenError, 403),
+    (errors.NotFoundError, 404),
+    (errors.ConflictError, 409),
+    (errors.ConcurrencyError, 409),
+    (errors.TooLargeError, 413),
+    (errors.UnavailableError, 503),
+]
+
+
+def status_for(exc: BaseException) -> int:
+    if isinstance(exc, ValidationFailed):
+        return 422
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, RateLimited):
+        return 429
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many requests")
+        self.retry_after = retry_after
+
+
+class ValidationIssue(msgspec.Struct):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationFailed(Exception):
+    """Request validation failed: a 422 with the contract's list-of-issues detail."""
+
+    def __init__(self, issues: list[ValidationIssue]) -> None:
+        super().__init__(issues[0].msg if issues else "validation failed")
+        self.issues = issues
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(obj), status, headers, media_type="application/json")
+
+
+def _issue_from(exc: msgspec.MsgspecError, where: str) -> ValidationIssue:
+    text = str(exc)
+    loc: list[str | int] = [where]
+    if " - at `$" in text:
+        msg, _, path = text.partition(" - at `$")
+        for part in path.rstrip("`").replace("]", "").replace("[", ".").split("."):
+            if part:
+                loc.append(int(part) if part.isdigit() else part)
+    else:
+        msg = text
+    valid_json = isinstance(exc, msgspec.ValidationError) or not isinstance(
+        exc, msgspec.DecodeError
+    )
+    kind = "value_error" if valid_json else "json_invalid"
+    return ValidationIssue(loc=loc, msg=msg, type=kind)
+
+
+class Ctx:
+    """One request as a handler sees it."""
+
+    __slots__ = ("request", "services", "user", "body", "query", "position")
+
+    def __init__(self, request: Request, services: Services, user: User | None) -> None:
+        self.request = request
+        self.services = services
+        self.user = user
+        self.body: Any = None
+        self.query: Any = None
+        self.position: int | None = None
+
+    @property
+    def me(self) -> User:
+        assert self.user is not None
+        return self.user
+
+    def path_int(self, name: str) -> int:
+        value = self.request.path_params[name]
+        return int(value)
+
+    def path_str(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+
+Handler = Callable[[Ctx], Awaitable[Any]]
+
+
+class RouteSpec(msgspec.Struct):
+    method: str
+    path: str
+    handler: Any
+    side: str
+    auth: str
+    body: Any = None
+    query: Any = None
+    response: Any = None
+    status: int = 200
+    summary: str = ""
+    tag: str = ""
+    rate: str | None = None
+    form: dict[str, Any] | None = None  # form field name -> schema, for form bodies
+    raw_response: str | None = None  # media type of a non-JSON response
+
+
+class Api:
+    """Collects routes with the metadata the app factory and OpenAPI generator need."""
+
+    def __init__(self, prefix: str = "", tag: str = "") -> None:
+        self.prefix = prefix
+        self.tag = tag
+        self.routes: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Any = None,
+        response: Any = None,
+        status: int = 200,
+        auth: AuthMode = "required",
+        side: Side | None = None,
+        rate: str | None = "default",
+        summary: str = "",
+        form: dict[str, Any] | None = None,
+        raw_response: str | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            is_write = method != "GET"
+            self.routes.append(
+                RouteSpec(
+                    method=method,
+                    path=self.prefix + path,
+                    handler=fn,
+                    side=side or ("commands" if is_write else "queries"),
+                    auth=auth,
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
+                    tag=self.tag,
+                    rate=("write" if is_write else None) if rate == "default" else rate,
+                    form=form,
+                    raw_response=raw_response,
+                )
+            )
+            return fn
+
+        return deco
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
+
+async def decode_body(request: Request, typ: Any) -> Any:
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw, type=typ)
+    except msgspec.MsgspecError as exc:
+        raise ValidationFailed([_issue_from(exc, "body")]) from None
+
+
+def decode_query(request: Request, typ: Any) -> Any:
+    fields: dict[str, Any] = {}
+    info = msgspec.inspect.type_info(typ)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for f in info.fields:
+        if f.encode_name not in request.query_params:
+            continue
+        if isinstance(f.type, msgspec.inspect.ListType):
+            fields[f.name] = request.query_params.getlist(f.encode_name)
+        else:
+            fields[f.name] = request.query_params[f.encode_name]
+    try:
+        return msgspec.convert(fields, typ, strict=False)
+    except msgspec.MsgspecError as exc:
+        raise ValidationFailed([_issue_from(exc, "query")]) from None
+
+
+async def current_user(conn: HTTPConnection, services: Services, mode: str) -> User | None:
+    if mode == "none":
+        return None
+    user = await auth.user_from_header(conn, services)
+    if user is None and mode in ("required", "superuser"):
+        raise auth.unauthorized("Not authenticated")
+    if mode == "superuser" and user is not None and not user.is_superuser:
+        from domain.errors import ForbiddenError
+
+        raise ForbiddenError("Superuser privileges required")
+    return user
+
+
+def min_position(request: Request) -> int | None:
+    raw = request.headers.get("x-min-position")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidError("X-Min-Position must be an integer event position") from None
+
+
+def endpoint(
+    spec: RouteSpec, services: Services, limiter: Any, metrics: Any
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: auth, rate limit, decoding, read-your-writes, response encoding."""
+    label = f"{spec.method} {spec.path}"
+
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            user = await current_user(request, services, spec.auth)
+            if spec.rate is not None:
+                limiter.check(spec.rate, request, user)
+            ctx = Ctx(request, services, user)
+            if spec.side == "queries":
+                wanted = min_position(request)
+                if wanted is not None and not await services.wait_for(wanted):
+                    raise UnavailableError("The read models have not caught up yet; retry")
+            if spec.query is not None:
+                ctx.query = decode_query(request, spec.query)
+            if spec.body is not None:
+                ctx.body = await decode_body(request, spec.body)
+            result = await spec.handler(ctx)
+            headers: dict[str, str] = {}
+            if ctx.position is not None:
+                headers["X-Event-Position"] = str(ctx.position)
+                if services.inline_projector:
+                    await services.wait_for(ctx.position)
+            if isinstance(result, Response):
+                response = result
+                response.headers.update(headers)
+            elif result is None and spec.status in (200, 204):
+                response = Response(status_code=204, headers=headers)
+            else:
+                response = json_response(result, spec.status, headers)
+            status = response.status_code
+            return response
+        except BaseException as exc:
+            status = status_for(exc)
+            raise
+        finally:
+            metrics.observe(label, status, time.perf_counter() - started)
+
+    return run
+
+
+def routes_for(spec: RouteSpec, services: Services, limiter: Any, metrics: Any) -> list[Route]:
+    """The route with and without a trailing slash, so no request is ever redirected."""
+    fn = endpoint(spec, services, limiter, metrics)
+    path = spec.path.rstrip("/")
+    out = [Route(path or "/", fn, methods=[spec.method])]
+    if path:
+        out.append(Route(path + "/", fn, methods=[spec.method]))
+    return out

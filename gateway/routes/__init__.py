@@ -1,0 +1,1 @@
+"""Route modules; each exposes ``api``, an ``Api`` of its prefix."""

@@ -1,0 +1,48 @@
+"""``/auth``: the login endpoint (urlencoded or multipart form)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from domain.errors import InvalidError
+from gateway.auth import issue_token
+from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue
+
+api = Api("/api/v1/auth", tag="auth")
+
+
+class Token(msgspec.Struct):
+    access_token: str
+    token_type: str = "bearer"
+
+
+_FORM = {
+    "username": {"type": "string", "minLength": 1, "maxLength": 200},
+    "password": {"type": "string", "minLength": 1, "maxLength": 1024},
+}
+
+
+@api.post("/login/access-token", response=Token, auth="none", rate="login", form=_FORM)
+async def login(ctx: Ctx) -> Token:
+    """Exchange a standard_id and password for an access token."""
+    try:
+        form = await ctx.request.form()
+    except Exception:
+        raise ValidationFailed(
+            [ValidationIssue(loc=["body"], msg="expected a form body", type="value_error")]
+        ) from None
+    fields: dict[str, str] = {}
+    issues = []
+    for name in ("username", "password"):
+        value = form.get(name)
+        if not isinstance(value, str) or not value:
+            issues.append(ValidationIssue(loc=["body", name], msg="Field required", type="missing"))
+        else:
+            fields[name] = value
+    if issues:
+        raise ValidationFailed(issues)
+    user = await ctx.services.users.authenticate(fields["username"], fields["password"][:1024])
+    if user is None:
+        raise InvalidError("Incorrect username or password")
+    s = ctx.services.settings
+    return Token(access_token=issue_token(user.user_id, s.jwt_secret, s.access_token_minutes))

@@ -1,0 +1,113 @@
+"""Settings from ``IM_*`` environment variables: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+EVENT_STORES = ("sqlite", "kurrentdb")
+READ_STORES = ("sqlite", "mongo")
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; the message says what to set."""
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    data_dir: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_secret: str = ""
+    access_token_minutes: int = 11520
+    first_superuser: str | None = None
+    first_superuser_password: str | None = None
+    open_registration: bool = True
+    rate_limit_enabled: bool = True
+    rate_limit_login_per_minute: int = 30
+    rate_limit_writes_per_minute: int = 6000
+    rate_limit_address_writes_per_minute: int = 60000
+    cors_origins: str = "*"
+    event_store: str = "sqlite"
+    kurrentdb_url: str | None = None
+    read_store: str = "sqlite"
+    mongo_url: str | None = None
+    mongo_db: str = "im"
+    amqp_url: str | None = None
+    amqp_exchange: str = "im.events"
+    max_upload_bytes: int = 104857600
+    public_base_url: str | None = None
+    dev_mode: bool = True
+    password_memory_kib: int = 19456
+    read_wait_seconds: float = 5.0
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+_FIELDS = Settings.__struct_fields__
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build and validate settings from ``IM_*`` variables (plus explicit overrides)."""
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for name in _FIELDS:
+        key = "IM_" + name.upper()
+        if key in env:
+            raw[name] = env[key]
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(
+            f"invalid setting: {exc} (check the IM_* environment variables)"
+        ) from None
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.event_store not in EVENT_STORES:
+        raise SettingsError(
+            f"IM_EVENT_STORE={s.event_store!r} is unknown; valid: {', '.join(EVENT_STORES)}"
+        )
+    if s.read_store not in READ_STORES:
+        raise SettingsError(
+            f"IM_READ_STORE={s.read_store!r} is unknown; valid: {', '.join(READ_STORES)}"
+        )
+    if s.event_store == "kurrentdb" and not s.kurrentdb_url:
+        raise SettingsError("IM_EVENT_STORE=kurrentdb needs IM_KURRENTDB_URL (esdb://host:2113)")
+    if s.read_store == "mongo" and not s.mongo_url:
+        raise SettingsError("IM_READ_STORE=mongo needs IM_MONGO_URL (mongodb://host:27017)")
+    if not s.dev_mode and len(s.jwt_secret) < 32:
+        raise SettingsError(
+            "IM_JWT_SECRET must be set to at least 32 characters outside development mode"
+            " (IM_DEV_MODE=false); generate one with: python -c 'import secrets;"
+            " print(secrets.token_urlsafe(48))'"
+        )
+    if s.first_superuser and not s.first_superuser_password:
+        raise SettingsError("IM_FIRST_SUPERUSER needs IM_FIRST_SUPERUSER_PASSWORD")
+
+
+def ensure_jwt_secret(s: Settings) -> Settings:
+    """In development mode without a secret, generate one and keep it in the data folder."""
+    if s.jwt_secret:
+        return s
+    path = s.data_path / "jwt_secret"
+    if path.exists():
+        secret = path.read_text().strip()
+    else:
+        s.data_path.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+    return msgspec.structs.replace(s, jwt_secret=secret)

@@ -1,0 +1,1 @@
+"""Read side writers: one module per read model, the projector runtime, the read-store port."""

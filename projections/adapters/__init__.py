@@ -1,0 +1,1 @@
+"""Read-store adapters. Driver libraries are imported only here."""

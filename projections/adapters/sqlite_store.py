@@ -1,0 +1,313 @@
+"""SQLite read store: a table per collection, JSON documents, expression indexes, FTS5 search."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from projections.store import (
+    Collection,
+    Delete,
+    Doc,
+    Order,
+    Patch,
+    ProjectionBatch,
+    Put,
+    Where,
+    apply_patch,
+)
+
+T = TypeVar("T")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<=", "$ne": "IS NOT"}
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder(dict[str, Any])
+
+
+def _name(n: str) -> str:
+    if not _NAME.match(n):
+        raise ValueError(f"bad collection or field name {n!r}")
+    return n
+
+
+def _x(field: str, alias: str = "") -> str:
+    return f"json_extract({alias}doc, '$.{_name(field)}')"
+
+
+def _param(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (dict, list)):
+        return _enc.encode(v).decode()
+    return v
+
+
+def _where_sql(where: Where | None, alias: str = "") -> tuple[str, list[Any]]:
+    if not where:
+        return "", []
+    parts: list[str] = []
+    params: list[Any] = []
+    for field, cond in where.items():
+        expr = _x(field, alias)
+        if isinstance(cond, dict):
+            for op, v in cond.items():
+                if op == "$in":
+                    vals = list(v)
+                    if not vals:
+                        parts.append("0")
+                        continue
+                    parts.append(f"{expr} IN ({','.join('?' * len(vals))})")
+                    params.extend(_param(i) for i in vals)
+                elif op in _OPS:
+                    parts.append(f"{expr} {_OPS[op]} ?")
+                    params.append(_param(v))
+                else:
+                    raise ValueError(f"unknown filter operator {op!r}")
+        elif cond is None:
+            parts.append(f"{expr} IS NULL")
+        else:
+            parts.append(f"{expr} = ?")
+            params.append(_param(cond))
+    return " WHERE " + " AND ".join(parts), params
+
+
+def _order_sql(order: Order, alias: str = "") -> str:
+    if not order:
+        return ""
+    keys = (f"{_x(f, alias)} {'DESC' if d < 0 else 'ASC'}" for f, d in order)
+    return " ORDER BY " + ", ".join(keys)
+
+
+def _page_sql(skip: int, limit: int | None) -> str:
+    if limit is None and not skip:
+        return ""
+    return f" LIMIT {int(limit) if limit is not None else -1} OFFSET {int(skip)}"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-65536")
+    return conn
+
+
+class SqliteReadStore:
+    """The embedded read store. One writer thread (the projector), a small pool of readers."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rs-writer")
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rs-reader")
+        self._local = threading.local()
+        self._wconn = _connect(self._path)
+        self._wconn.execute(
+            "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER)"
+        )
+        self._text: dict[str, str] = {}
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+
+    def _rconn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self._path)
+        return conn
+
+    # -- schema ---------------------------------------------------------------------------------
+    async def declare(self, collections: Sequence[Collection]) -> None:
+        await self._write(self._declare, list(collections))
+
+    def _declare(self, collections: list[Collection]) -> None:
+        c = self._wconn
+        for coll in collections:
+            t = "c_" + _name(coll.name)
+            c.execute(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+            for idx in coll.indexes:
+                iname = f"{t}__{'__'.join(_name(f) for f in idx.fields)}"
+                unique = "UNIQUE " if idx.unique else ""
+                cols = ", ".join(_x(f) for f in idx.fields)
+                c.execute(f"CREATE {unique}INDEX IF NOT EXISTS {iname} ON {t} ({cols})")
+            if coll.text_field:
+                self._text[coll.name] = coll.text_field
+                x = _x(coll.text_field, "new.")
+                c.executescript(
+                    f"""
+                    CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fts USING fts5(t, tokenize='trigram');
+                    CREATE TRIGGER IF NOT EXISTS {t}_ai AFTER INSERT ON {t} BEGIN
+                      INSERT INTO {t}_fts(rowid, t) VALUES (new.rowid, {x}); END;
+                    CREATE TRIGGER IF NOT EXISTS {t}_au AFTER UPDATE ON {t} BEGIN
+                      DELETE FROM {t}_fts WHERE rowid = old.rowid;
+                      INSERT INTO {t}_fts(rowid, t) VALUES (new.rowid, {x}); END;
+                    CREATE TRIGGER IF NOT EXISTS {t}_ad AFTER DELETE ON {t} BEGIN
+                      DELETE FROM {t}_fts WHERE rowid = old.rowid; END;
+                    """
+                )
+
+    # -- writes ---------------------------------------------------------------------------------
+    async def apply(self, batches: Sequence[ProjectionBatch]) -> None:
+        await self._write(self._apply, list(batches))
+
+    def _apply(self, batches: list[ProjectionBatch]) -> None:
+        c = self._wconn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            touched: dict[tuple[str, str], Doc | None] = {}
+            for batch in batches:
+                for g in batch.ops:
+                    self._apply_op(c, touched, g.op)
+            for (coll, key), doc in touched.items():
+                t = "c_" + coll
+                if doc is None:
+                    c.execute(f"DELETE FROM {t} WHERE key = ?", (key,))
+                else:
+                    c.execute(
+                        f"INSERT INTO {t} (key, doc) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
+                        (key, _enc.encode(doc).decode()),
+                    )
+            c.executemany(
+                "INSERT INTO checkpoints (projection, position) VALUES (?, ?)"
+                " ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                [(b.projection, b.position) for b in batches],
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _apply_op(
+        c: sqlite3.Connection, touched: dict[tuple[str, str], Doc | None], op: Put | Patch | Delete
+    ) -> None:
+        ident = (_name(op.coll), op.key)
+        if isinstance(op, Put):
+            touched[ident] = op.doc
+        elif isinstance(op, Delete):
+            touched[ident] = None
+        else:
+            if ident in touched:
+                cur = touched[ident]
+            else:
+                row = c.execute(f"SELECT doc FROM c_{op.coll} WHERE key = ?", (op.key,)).fetchone()
+                cur = None if row is None else _dec.decode(row[0])
+            new = apply_patch(cur, op)
+            if new is not None or ident in touched:
+                touched[ident] = new
+
+    async def checkpoint(self, projection: str) -> int:
+        return await self._read(self._checkpoint, projection)
+
+    def _checkpoint(self, projection: str) -> int:
+        row = (
+            self._rconn()
+            .execute("SELECT position FROM checkpoints WHERE projection = ?", (projection,))
+            .fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
+    async def reset(self, projection: str, collections: Sequence[str]) -> None:
+        await self._write(self._reset, projection, list(collections))
+
+    def _reset(self, projection: str, collections: list[str]) -> None:
+        c = self._wconn
+        c.execute("BEGIN IMMEDIATE")
+        for coll in collections:
+            c.execute(f"DELETE FROM c_{_name(coll)}")
+        c.execute("DELETE FROM checkpoints WHERE projection = ?", (projection,))
+        c.execute("COMMIT")
+
+    # -- reads ----------------------------------------------------------------------------------
+    async def get(self, coll: str, key: str) -> Doc | None:
+        return await self._read(self._get, coll, key)
+
+    def _get(self, coll: str, key: str) -> Doc | None:
+        row = (
+            self._rconn()
+            .execute(f"SELECT doc FROM c_{_name(coll)} WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return None if row is None else _dec.decode(row[0])
+
+    async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]:
+        return await self._read(self._get_many, coll, list(keys))
+
+    def _get_many(self, coll: str, keys: list[str]) -> list[Doc]:
+        out: list[Doc] = []
+        conn = self._rconn()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            rows = conn.execute(
+                f"SELECT doc FROM c_{_name(coll)} WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.extend(_dec.decode(r[0]) for r in rows)
+        return out
+
+    async def find(
+        self,
+        coll: str,
+        where: Where | None = None,
+        order: Order = (),
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        w, params = _where_sql(where)
+        sql = f"SELECT doc FROM c_{_name(coll)}{w}{_order_sql(order)}{_page_sql(skip, limit)}"
+        return await self._read(self._select, sql, params)
+
+    def _select(self, sql: str, params: list[Any]) -> list[Doc]:
+        return [_dec.decode(r[0]) for r in self._rconn().execute(sql, params)]
+
+    async def count(self, coll: str, where: Where | None = None) -> int:
+        w, params = _where_sql(where)
+        return await self._read(self._count, f"SELECT COUNT(*) FROM c_{_name(coll)}{w}", params)
+
+    def _count(self, sql: str, params: list[Any]) -> int:
+        (n,) = self._rconn().execute(sql, params).fetchone()
+        return int(n)
+
+    async def search(
+        self,
+        coll: str,
+        text: str,
+        where: Where | None = None,
+        order: Order = (),
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        field = self._text.get(coll)
+        if field is None:
+            raise ValueError(f"collection {coll!r} has no text field")
+        t = "c_" + _name(coll)
+        w, params = _where_sql(where, "c.")
+        tail = _order_sql(order, "c.") + _page_sql(skip, limit)
+        if len(text) >= 3:
+            cond = f"c.rowid IN (SELECT rowid FROM {t}_fts WHERE t MATCH ?)"
+            arg: Any = '"' + text.replace('"', '""') + '"'
+        else:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            cond = f"{_x(field, 'c.')} LIKE ? ESCAPE '\\'"
+            arg = f"%{escaped}%"
+        glue = " AND " if w else " WHERE "
+        sql = f"SELECT c.doc FROM {t} c{w}{glue}{cond}{tail}"
+        return await self._read(self._select, sql, [*params, arg])
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self._wconn.close()

@@ -1,0 +1,10 @@
+"""Every read model the projector runs, in one list."""
+
+from __future__ import annotations
+
+from projections.runtime import Projection
+from projections.users import UsersProjection
+
+
+def all_projections() -> list[Projection]:
+    return [UsersProjection()]

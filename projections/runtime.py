@@ -1,0 +1,131 @@
+"""The projector: follows the event store from its checkpoints and applies each event once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from domain.codec import UnknownEventError
+from domain.events import Event
+from domain.store import EventStore, RecordedEvent
+from projections.store import Collection, Guarded, Op, ProjectionBatch, ReadStore
+
+log = logging.getLogger("im.projector")
+
+
+class Projection(Protocol):
+    """A read model: its collections and a pure function from one event to read-store ops."""
+
+    name: str
+    collections: tuple[Collection, ...]
+
+    def handle(self, event: Event, rec: RecordedEvent) -> list[Op]: ...
+
+
+class Projector:
+    """Runs a set of projections from one subscription; each keeps its own checkpoint."""
+
+    def __init__(
+        self, events: EventStore, read: ReadStore, projections: Sequence[Projection]
+    ) -> None:
+        self._events = events
+        self._read = read
+        self._projections = list(projections)
+        self._checkpoints: dict[str, int] = {}
+        self._position = 0
+        self._cond = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self.on_batch: Callable[[int, int], None] | None = None  # (events, position) progress
+        self.error: BaseException | None = None
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    async def prepare(self) -> None:
+        collections = [c for p in self._projections for c in p.collections]
+        await self._read.declare(collections)
+        for p in self._projections:
+            self._checkpoints[p.name] = await self._read.checkpoint(p.name)
+        self._position = min(self._checkpoints.values(), default=0)
+
+    async def reset(self) -> None:
+        for p in self._projections:
+            await self._read.reset(p.name, [c.name for c in p.collections])
+            self._checkpoints[p.name] = 0
+        self._position = 0
+
+    async def start(self) -> None:
+        await self.prepare()
+        self._task = asyncio.create_task(self._run(), name="projector")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                async for batch in self._events.subscribe(self._position):
+                    await self.apply(batch)
+                    delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a backend hiccup: report, back off, resume from checkpoint
+                self.error = exc
+                log.exception("projector failed; retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                await self.prepare()
+
+    async def apply(self, batch: Sequence[RecordedEvent]) -> None:
+        """Apply a batch of recorded events (in position order) to every projection behind it."""
+        decoded: list[tuple[RecordedEvent, Event]] = []
+        for rec in batch:
+            try:
+                decoded.append((rec, rec.decode()))
+            except UnknownEventError:
+                log.warning("skipping unknown event type %s at %d", rec.type, rec.position)
+        last = batch[-1].position
+        out: list[ProjectionBatch] = []
+        for p in self._projections:
+            cp = self._checkpoints.get(p.name, 0)
+            if cp >= last:
+                continue
+            ops: list[Guarded] = []
+            for rec, event in decoded:
+                if rec.position <= cp:
+                    continue
+                for i, op in enumerate(p.handle(event, rec)):
+                    ops.append(Guarded(guard=rec.position * 1024 + i, op=op))
+            out.append(ProjectionBatch(projection=p.name, position=last, ops=ops))
+        if out:
+            await self._read.apply(out)
+        for b in out:
+            self._checkpoints[b.projection] = last
+        self.error = None
+        async with self._cond:
+            self._position = last
+            self._cond.notify_all()
+        if self.on_batch is not None:
+            self.on_batch(len(batch), last)
+
+    async def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait until every projection has applied ``position``; False on timeout."""
+        if self._position >= position:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._cond:
+                    await self._cond.wait_for(lambda: self._position >= position)
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,147 @@
+"""The read-store port: document collections written only by projections, read by queries.
+
+Documents are JSON-compatible dicts stored under a string key in a named collection. Queries use
+a small Mongo-like filter language on top-level fields: ``{"f": v}`` (equality) or
+``{"f": {"$gt"|"$gte"|"$lt"|"$lte"|"$ne"|"$in": v}}``; sorts are ``[("f", 1 | -1), ...]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+Doc = dict[str, Any]
+Where = dict[str, Any]
+Order = Sequence[tuple[str, int]]
+
+
+class Index(msgspec.Struct, frozen=True):
+    """An index on one or more top-level fields; ``unique`` enforces uniqueness."""
+
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+class Collection(msgspec.Struct, frozen=True):
+    """A collection's declaration: its indexes and an optional case-insensitive text field."""
+
+    name: str
+    indexes: tuple[Index, ...] = ()
+    text_field: str | None = None
+
+
+class Put(msgspec.Struct, frozen=True, tag=True):
+    """Insert or replace the whole document."""
+
+    coll: str
+    key: str
+    doc: Doc
+
+
+class Patch(msgspec.Struct, frozen=True, tag=True):
+    """Field-level update; creates ``{**insert, **set}`` plus increments when missing and upsert."""
+
+    coll: str
+    key: str
+    set: Doc = {}
+    inc: dict[str, int] = {}
+    max: Doc = {}
+    add: dict[str, list[Any]] = {}  # add to a set-like list field
+    pull: dict[str, list[Any]] = {}  # remove values from a list field
+    insert: Doc = {}  # only when the document is created
+    upsert: bool = True
+
+
+class Delete(msgspec.Struct, frozen=True, tag=True):
+    coll: str
+    key: str
+
+
+Op = Put | Patch | Delete
+
+
+class Guarded(msgspec.Struct, frozen=True):
+    """An op with its guard: ``event position * 1024 + index of the op within the event``."""
+
+    guard: int
+    op: Op
+
+
+class ProjectionBatch(msgspec.Struct, frozen=True):
+    """What one projection wants written for events up to and including ``position``."""
+
+    projection: str
+    position: int
+    ops: list[Guarded]
+
+
+class ReadStore(Protocol):
+    """Documents plus per-projection checkpoints.
+
+    ``apply`` writes every batch's ops and moves each batch's checkpoint atomically (or, where the
+    backend lacks multi-document atomicity, guards each write by its op guard so a redelivered op
+    changes nothing). Reads see only committed data.
+    """
+
+    async def declare(self, collections: Sequence[Collection]) -> None: ...
+
+    async def apply(self, batches: Sequence[ProjectionBatch]) -> None: ...
+
+    async def checkpoint(self, projection: str) -> int: ...
+
+    async def reset(self, projection: str, collections: Sequence[str]) -> None: ...
+
+    async def get(self, coll: str, key: str) -> Doc | None: ...
+
+    async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]: ...
+
+    async def find(
+        self,
+        coll: str,
+        where: Where | None = None,
+        order: Order = (),
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> list[Doc]: ...
+
+    async def count(self, coll: str, where: Where | None = None) -> int: ...
+
+    async def search(
+        self,
+        coll: str,
+        text: str,
+        where: Where | None = None,
+        order: Order = (),
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> list[Doc]: ...
+
+    async def close(self) -> None: ...
+
+
+def apply_patch(doc: Doc | None, patch: Patch) -> Doc | None:
+    """The reference semantics of ``Patch`` (used by adapters that apply patches in Python)."""
+    if doc is None:
+        if not patch.upsert:
+            return None
+        doc = dict(patch.insert)
+    else:
+        doc = dict(doc)
+    doc.update(patch.set)
+    for k, v in patch.inc.items():
+        doc[k] = doc.get(k, 0) + v
+    for k, v in patch.max.items():
+        cur = doc.get(k)
+        if cur is None or v > cur:
+            doc[k] = v
+    for k, values in patch.add.items():
+        cur_list = list(doc.get(k) or [])
+        for v in values:
+            if v not in cur_list:
+                cur_list.append(v)
+        doc[k] = cur_list
+    for k, values in patch.pull.items():
+        doc[k] = [v for v in (doc.get(k) or []) if v not in values]
+    return doc

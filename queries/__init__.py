@@ -1,0 +1,1 @@
+"""Read side: one module per read use case, returning view Structs."""

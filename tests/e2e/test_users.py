@@ -1,0 +1,149 @@
+"""Auth and users through HTTP: registration, login, me, search, statuses, errors."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import jwt
+
+from tests.helpers import API, PASSWORD, new_user, register, token_for, unique
+
+
+async def test_register_login_me(client: httpx.AsyncClient) -> None:
+    user, headers = await new_user(client, name="Zhang San")
+    r = await client.get(f"{API}/users/me", headers=headers)
+    assert r.status_code == 200
+    assert r.json() == user
+    assert user["created_at"].endswith("Z")
+
+
+async def test_login_accepts_multipart(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    r = await client.post(
+        f"{API}/auth/login/access-token",
+        files={"username": (None, user["standard_id"]), "password": (None, PASSWORD)},
+    )
+    assert r.status_code == 200
+    assert r.json()["token_type"] == "bearer"
+
+
+async def test_token_claims(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+    user = await register(client)
+    token = await token_for(client, user["standard_id"])
+    claims = jwt.decode(token, settings.jwt_secret, algorithms=["HS256"])
+    assert claims["sub"] == str(user["id"])
+    assert claims["exp"] - claims["iat"] == 11520 * 60
+
+
+async def test_wrong_password_is_400_not_401(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    for username, password in [(user["standard_id"], "wrong-pw"), (unique(), PASSWORD)]:
+        r = await client.post(
+            f"{API}/auth/login/access-token", data={"username": username, "password": password}
+        )
+        assert r.status_code == 400
+        assert r.json() == {"detail": "Incorrect username or password"}
+
+
+async def test_duplicate_standard_id_case_insensitive(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    r = await client.post(
+        f"{API}/users",
+        json={"standard_id": user["standard_id"].upper(), "name": "x", "password": PASSWORD},
+    )
+    assert r.status_code == 400
+
+
+async def test_search_and_get(client: httpx.AsyncClient) -> None:
+    marker = unique("m")
+    user, headers = await new_user(client, name=f"Li {marker} Si")
+    r = await client.get(f"{API}/users/search", params={"keyword": marker.upper()}, headers=headers)
+    assert [u["id"] for u in r.json()] == [user["id"]]
+    r = await client.get(f"{API}/users/search", params={"keyword": str(user["id"])}, headers=headers)
+    assert user["id"] in [u["id"] for u in r.json()]
+    r = await client.get(f"{API}/users/{user['id']}", headers=headers)
+    assert r.json()["standard_id"] == user["standard_id"]
+    r = await client.get(f"{API}/users/987654321", headers=headers)
+    assert r.status_code == 404
+
+
+async def test_statuses_all_offline_without_sockets(client: httpx.AsyncClient) -> None:
+    user, headers = await new_user(client)
+    r = await client.post(f"{API}/users/statuses", json={"user_ids": [user["id"]]}, headers=headers)
+    assert r.json() == {"statuses": {str(user["id"]): False}}
+
+
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+    now = int(time.time())
+    expired = jwt.encode({"sub": "1", "iat": now - 100, "exp": now - 10}, settings.jwt_secret)
+    foreign = jwt.encode({"sub": "1", "iat": now, "exp": now + 100}, "another-secret-" * 3)
+    for header in [None, "Bearer", "Bearer garbage", f"Bearer {expired}", f"Bearer {foreign}",
+                   "Basic abc"]:
+        headers = {"Authorization": header} if header else {}
+        r = await client.get(f"{API}/users/me", headers=headers)
+        assert r.status_code == 401, header
+        assert "detail" in r.json()
+
+
+async def test_validation_errors_are_422(client: httpx.AsyncClient) -> None:
+    cases = [
+        b"{not json",
+        b'{"standard_id": 5, "name": "x", "password": "secret1"}',
+        b'{"standard_id": "", "name": "x", "password": "secret1"}',
+        b'{"standard_id": "has space", "name": "x", "password": "secret1"}',
+        b'{"standard_id": "abc", "name": "x", "password": "short"}',
+        b'{"standard_id": "abc", "name": "' + b"x" * 101 + b'", "password": "secret1"}',
+        b"[]",
+    ]
+    for body in cases:
+        r = await client.post(f"{API}/users/", content=body)
+        assert r.status_code == 422, body
+        assert isinstance(r.json()["detail"], list)
+
+
+async def test_trailing_slash_never_redirects(client: httpx.AsyncClient) -> None:
+    _, headers = await new_user(client)
+    for path in ["/users/me", "/users/me/"]:
+        r = await client.get(API + path, headers=headers)
+        assert r.status_code == 200
+
+
+async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
+    r = await client.get(f"{API}/nothing-here")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not Found"}
+
+
+async def test_cors_preflight(client: httpx.AsyncClient) -> None:
+    r = await client.options(
+        f"{API}/users/me",
+        headers={"Origin": "https://chat.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] in ("*", "https://chat.example")
+
+
+async def test_write_returns_position_and_reads_wait_for_it(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        f"{API}/users/", json={"standard_id": unique(), "name": "P", "password": PASSWORD}
+    )
+    position = int(r.headers["x-event-position"])
+    assert position > 0
+    _, headers = await new_user(client)
+    r = await client.get(
+        f"{API}/users/me", headers={**headers, "X-Min-Position": str(position)}
+    )
+    assert r.status_code == 200
+
+
+async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+    metrics = await client.get("/metrics")
+    assert "im_projector_position" in metrics.text
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    assert "/api/v1/users/me" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200

@@ -1,0 +1,127 @@
+"""Test helpers: unique names, users and tokens through the public HTTP interface."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API = "/api/v1"
+PASSWORD = "secret123"
+
+
+def unique(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+async def register(client: httpx.AsyncClient, standard_id: str | None = None, **kw: Any) -> Any:
+    sid = standard_id or unique()
+    body = {"standard_id": sid, "name": kw.pop("name", f"Name {sid}"), "password": PASSWORD}
+    body.update(kw)
+    r = await client.post(f"{API}/users/", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def token_for(client: httpx.AsyncClient, standard_id: str, password: str = PASSWORD) -> str:
+    r = await client.post(
+        f"{API}/auth/login/access-token", data={"username": standard_id, "password": password}
+    )
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token
+
+
+async def new_user(client: httpx.AsyncClient, **kw: Any) -> tuple[Any, dict[str, str]]:
+    """Register a fresh user; returns (user JSON, auth headers)."""
+    user = await register(client, **kw)
+    token = await token_for(client, user["standard_id"])
+    return user, {"Authorization": f"Bearer {token}"}
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll an async condition until it holds or the deadline passes (then fail)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
+    env.update(
+        {
+            "IM_DATA_DIR": str(data_dir),
+            "IM_JWT_SECRET": "test-secret-" + "x" * 40,
+            "IM_PASSWORD_MEMORY_KIB": "1024",
+            "IM_RATE_LIMIT_ENABLED": "false",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """A real ``im serve`` (uvicorn) in a subprocess, for crash and end-to-end tests."""
+
+    def __init__(self, data_dir: Path, *, command: str = "serve", **env: str) -> None:
+        self.port = free_port()
+        self.env = test_env(data_dir, **env)
+        self.command = command
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", self.command, "--port", str(self.port)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"server exited early: {err}")
+            try:
+                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
