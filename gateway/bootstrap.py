@@ -11,6 +11,7 @@ from typing import Any, cast
 from commands.core import IdAllocator
 from commands.passwords import Passwords
 from commands.users import RegisterUser, UserHandlers
+from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.presence import Presence
 from gateway.settings import Settings
@@ -65,6 +66,7 @@ class Services:
         self.passwords = Passwords(memory_kib=settings.password_memory_kib)
         self.users = UserHandlers(self.events, self.ids, self.passwords)
         self.presence = Presence()
+        self.signals = SignalBus()
         self.started_at = time.time()
 
     async def start(self) -> None:

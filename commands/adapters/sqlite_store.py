@@ -187,6 +187,17 @@ class SqliteEventStore:
         )
         return [_row(r) for r in rows]
 
+    def _read_last(self, stream: str) -> RecordedEvent | None:
+        row = (
+            self._rconn()
+            .execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = ? ORDER BY version DESC LIMIT 1",
+                (stream,),
+            )
+            .fetchone()
+        )
+        return None if row is None else _row(row)
+
     def _read_after(self, position: int, limit: int) -> list[RecordedEvent]:
         rows = self._rconn().execute(
             f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
@@ -204,6 +215,9 @@ class SqliteEventStore:
     async def read(self, stream: str, from_version: int = 0) -> list[RecordedEvent]:
         result: list[RecordedEvent] = await self._run(self._read_stream, stream, from_version)
         return result
+
+    async def last(self, stream: str) -> RecordedEvent | None:
+        return await self._run(self._read_last, stream)
 
     async def read_all(self, after_position: int, limit: int = _BATCH) -> list[RecordedEvent]:
         result: list[RecordedEvent] = await self._run(self._read_after, after_position, limit)

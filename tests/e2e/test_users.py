@@ -7,6 +7,7 @@ import time
 import httpx
 import jwt
 
+from gateway.settings import Settings
 from tests.helpers import API, PASSWORD, new_user, register, token_for, unique
 
 
@@ -28,7 +29,7 @@ async def test_login_accepts_multipart(client: httpx.AsyncClient) -> None:
     assert r.json()["token_type"] == "bearer"
 
 
-async def test_token_claims(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_token_claims(client: httpx.AsyncClient, settings: Settings) -> None:
     user = await register(client)
     token = await token_for(client, user["standard_id"])
     claims = jwt.decode(token, settings.jwt_secret, algorithms=["HS256"])
@@ -60,7 +61,8 @@ async def test_search_and_get(client: httpx.AsyncClient) -> None:
     user, headers = await new_user(client, name=f"Li {marker} Si")
     r = await client.get(f"{API}/users/search", params={"keyword": marker.upper()}, headers=headers)
     assert [u["id"] for u in r.json()] == [user["id"]]
-    r = await client.get(f"{API}/users/search", params={"keyword": str(user["id"])}, headers=headers)
+    by_id = {"keyword": str(user["id"])}
+    r = await client.get(f"{API}/users/search", params=by_id, headers=headers)
     assert user["id"] in [u["id"] for u in r.json()]
     r = await client.get(f"{API}/users/{user['id']}", headers=headers)
     assert r.json()["standard_id"] == user["standard_id"]
@@ -74,12 +76,18 @@ async def test_statuses_all_offline_without_sockets(client: httpx.AsyncClient) -
     assert r.json() == {"statuses": {str(user["id"]): False}}
 
 
-async def test_bad_tokens_are_401(client: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, settings: Settings) -> None:
     now = int(time.time())
     expired = jwt.encode({"sub": "1", "iat": now - 100, "exp": now - 10}, settings.jwt_secret)
     foreign = jwt.encode({"sub": "1", "iat": now, "exp": now + 100}, "another-secret-" * 3)
-    for header in [None, "Bearer", "Bearer garbage", f"Bearer {expired}", f"Bearer {foreign}",
-                   "Basic abc"]:
+    for header in [
+        None,
+        "Bearer",
+        "Bearer garbage",
+        f"Bearer {expired}",
+        f"Bearer {foreign}",
+        "Basic abc",
+    ]:
         headers = {"Authorization": header} if header else {}
         r = await client.get(f"{API}/users/me", headers=headers)
         assert r.status_code == 401, header
@@ -131,9 +139,7 @@ async def test_write_returns_position_and_reads_wait_for_it(client: httpx.AsyncC
     position = int(r.headers["x-event-position"])
     assert position > 0
     _, headers = await new_user(client)
-    r = await client.get(
-        f"{API}/users/me", headers={**headers, "X-Min-Position": str(position)}
-    )
+    r = await client.get(f"{API}/users/me", headers={**headers, "X-Min-Position": str(position)})
     assert r.status_code == 200
 
 
