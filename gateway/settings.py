@@ -68,9 +68,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(
-            f"invalid setting: {exc} (check the IM_* environment variables)"
-        ) from None
+        text = str(exc)
+        msg, _, path = text.partition(" - at `$.")
+        var = "IM_" + path.rstrip("`").upper() if path else "an IM_* variable"
+        raise SettingsError(f"invalid {var}: {msg}") from None
     _validate(settings)
     return settings
 

@@ -294,6 +294,9 @@ class SqliteReadStore:
         if field is None:
             raise ValueError(f"collection {coll!r} has no text field")
         t = "c_" + _name(coll)
+        text = text.replace("\x00", "")  # FTS5 query strings end at NUL
+        if not text:
+            return []
         w, params = _where_sql(where, "c.")
         tail = _order_sql(order, "c.") + _page_sql(skip, limit)
         if len(text) >= 3:
