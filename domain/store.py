@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
@@ -44,11 +46,23 @@ class RecordedEvent(msgspec.Struct, frozen=True):
         return self.stream.partition("-")[0]
 
 
+def event_id() -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so id indexes grow at the end instead of randomly."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | ((rand >> 62) & 0xFFF) << 64
+        | 0b10 << 62
+        | (rand & ((1 << 62) - 1))
+    )
+    return str(uuid.UUID(int=value))
+
+
 def new_event(event: Event) -> NewEvent:
     type_name, data = codec.encode(event)
-    return NewEvent(
-        id=str(uuid.uuid4()), type=type_name, data=data, metadata=codec.metadata_for(event)
-    )
+    return NewEvent(id=event_id(), type=type_name, data=data, metadata=codec.metadata_for(event))
 
 
 class EventStore(Protocol):
