@@ -30,7 +30,7 @@ async def sequential(store: SqliteEventStore, n: int) -> float:
 
 async def concurrent(store: SqliteEventStore, n: int, tasks: int) -> float:
     async def worker(w: int) -> None:
-        for i in range(n // tasks):
+        for _ in range(n // tasks):
             await store.append(f"conc-{w}", [ev()], None)
 
     t = time.perf_counter()
@@ -88,9 +88,12 @@ def pct(values: list[float], p: float) -> float:
 async def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         store = SqliteEventStore(Path(d) / "events.sqlite3")
-        print(f"single appends, one at a time:      {await sequential(store, 3000):>10,.0f} ev/s")
-        print(f"single appends, 100 concurrent:     {await concurrent(store, 20000, 100):>10,.0f} ev/s")
-        print(f"batches of 100 events, sequential:  {await batched(store, 100000, 100):>10,.0f} ev/s")
+        rate = await sequential(store, 3000)
+        print(f"single appends, one at a time:      {rate:>10,.0f} ev/s")
+        rate = await concurrent(store, 20000, 100)
+        print(f"single appends, 100 concurrent:     {rate:>10,.0f} ev/s")
+        rate = await batched(store, 100000, 100)
+        print(f"batches of 100 events, sequential:  {rate:>10,.0f} ev/s")
         lags = await lag(store, 1000, 5.0)
         print(
             f"subscription lag at 1,000 appends/s: p50 {statistics.median(lags) * 1000:.2f} ms,"
