@@ -160,6 +160,14 @@ class ConversationHidden(Event, frozen=True, tag="ConversationHidden"):
     at: float = 0.0
 
 
+class ConversationUnhidden(Event, frozen=True, tag="ConversationUnhidden"):
+    """``user_id`` opened a hidden single chat again (``POST /conversations/single``)."""
+
+    conversation_id: int
+    user_id: int
+    at: float = 0.0
+
+
 class HistoryCleared(Event, frozen=True, tag="HistoryCleared"):
     """``user_id`` no longer sees messages with ``seq <= seq``; also marks them read."""
 
@@ -236,6 +244,7 @@ ConversationEvent = (
     | ConversationUpdated
     | ConversationDissolved
     | ConversationHidden
+    | ConversationUnhidden
     | HistoryCleared
     | InviteCodeCreated
 )
