@@ -13,7 +13,7 @@ from commands.passwords import Passwords
 from commands.users import RegisterUser, UserHandlers
 from domain.signals import SignalBus
 from domain.store import EventStore
-from gateway.presence import Presence
+from gateway.presence import LocalPresence, Presence
 from gateway.settings import Settings
 from projections.registry import all_projections
 from projections.runtime import Projector
@@ -65,7 +65,7 @@ class Services:
         self.ids = IdAllocator(self.events)
         self.passwords = Passwords(memory_kib=settings.password_memory_kib)
         self.users = UserHandlers(self.events, self.ids, self.passwords)
-        self.presence = Presence()
+        self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
         self.started_at = time.time()
 

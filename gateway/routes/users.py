@@ -76,8 +76,8 @@ async def search(ctx: Ctx) -> list[User]:
 async def statuses(ctx: Ctx) -> UserStatusResponse:
     """Online status of up to 500 users."""
     body: StatusRequest = ctx.body
-    presence = ctx.services.presence
-    return UserStatusResponse(statuses={str(i): presence.is_online(i) for i in body.user_ids})
+    online = await ctx.services.presence.statuses(body.user_ids)
+    return UserStatusResponse(statuses={str(i): v for i, v in online.items()})
 
 
 @api.get("/{user_id:int}", response=User)
