@@ -19,6 +19,7 @@ from gateway.http import RouteSpec, json_response, routes_for
 from gateway.metrics import Metrics
 from gateway.openapi import DOCS_HTML, build_openapi
 from gateway.ratelimit import RateLimiter
+from gateway.routing import FastRouter
 from gateway.routes import auth, users
 from gateway.settings import Settings
 
@@ -80,13 +81,9 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi_json),
         Route("/docs", docs),
-        Route("/docs/", docs),
         Route("/health", health),
-        Route("/health/", health),
         Route("/ready", ready),
-        Route("/ready/", ready),
         Route("/metrics", metrics_endpoint),
-        Route("/metrics/", metrics_endpoint),
     ]
     for spec in specs:
         routes.extend(routes_for(spec, svc, limiter, metrics))
@@ -113,6 +110,6 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
-    app.router.redirect_slashes = False
+    app.router = FastRouter(routes, lifespan=lifespan)
     app.state.services = svc
     return app

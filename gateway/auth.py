@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import jwt
 from starlette.requests import HTTPConnection
 
 from domain.errors import UnauthorizedError
+from domain.store import RecordedEvent
 from projections.users import USERS
 from queries.views import User, user_view
 
@@ -28,26 +30,79 @@ def issue_token(user_id: int, secret: str, minutes: int) -> str:
 
 def user_id_from_token(token: str, secret: str) -> int:
     """The token's user id; raises UnauthorizedError for any bad, expired or foreign token."""
+    return decode_claims(token, secret)[0]
+
+
+def decode_claims(token: str, secret: str) -> tuple[int, int]:
+    """(user id, expiry) of a valid token; UnauthorizedError for a bad, expired or foreign one."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
         )
-        sub = claims["sub"]
+        sub, exp = claims["sub"], claims["exp"]
         if not isinstance(sub, str) or not sub.isdigit() or len(sub) > 16:
             raise UnauthorizedError("Could not validate credentials")
-        return int(sub)
+        if not isinstance(exp, int):
+            raise UnauthorizedError("Could not validate credentials")
+        return int(sub), exp
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("Token expired") from None
     except (jwt.PyJWTError, UnicodeError, ValueError):
         raise UnauthorizedError("Could not validate credentials") from None
 
 
+class IdentityCache:
+    """Verified tokens and active users, so an authenticated read costs no JWT work or I/O.
+
+    With the projector in this process, a user's entry is dropped the moment an event on its
+    stream is projected; otherwise entries live ``ttl`` seconds.
+    """
+
+    def __init__(self, inline: bool, ttl: float = 2.0, size: int = 50_000) -> None:
+        self._tokens: dict[str, tuple[int, int]] = {}  # token -> (user id, exp)
+        self._users: dict[int, tuple[User, float]] = {}
+        self._ttl = float("inf") if inline else ttl
+        self._size = size
+
+    def user_id(self, token: str, secret: str) -> int:
+        hit = self._tokens.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        claims = decode_claims(token, secret)
+        if len(self._tokens) >= self._size:
+            self._tokens.clear()
+        self._tokens[token] = (claims[0], claims[1])
+        return claims[0]
+
+    def user(self, user_id: int) -> User | None:
+        hit = self._users.get(user_id)
+        if hit is None or time.monotonic() - hit[1] > self._ttl:
+            return None
+        return hit[0]
+
+    def remember(self, user: User) -> None:
+        if len(self._users) >= self._size:
+            self._users.clear()
+        self._users[user.id] = (user, time.monotonic())
+
+    def on_events(self, batch: Sequence[RecordedEvent]) -> None:
+        for rec in batch:
+            if rec.stream.startswith("user-"):
+                self._users.pop(int(rec.stream[5:]), None)
+
+
 async def user_for_token(token: str, services: Services) -> User:
-    user_id = user_id_from_token(token, services.settings.jwt_secret)
+    cache = services.identity
+    user_id = cache.user_id(token, services.settings.jwt_secret)
+    user = cache.user(user_id)
+    if user is not None:
+        return user
     doc = await services.read.get(USERS, str(user_id))
     if doc is None or not doc["is_active"]:
         raise UnauthorizedError("Could not validate credentials")
-    return user_view(doc)
+    user = user_view(doc)
+    cache.remember(user)
+    return user
 
 
 async def user_from_header(conn: HTTPConnection, services: Services) -> User | None:

@@ -13,6 +13,7 @@ from commands.passwords import Passwords
 from commands.users import RegisterUser, UserHandlers
 from domain.signals import SignalBus
 from domain.store import EventStore
+from gateway.auth import IdentityCache
 from gateway.presence import LocalPresence, Presence
 from gateway.settings import Settings
 from projections.registry import all_projections
@@ -67,6 +68,8 @@ class Services:
         self.users = UserHandlers(self.events, self.ids, self.passwords)
         self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
+        self.identity = IdentityCache(inline=inline_projector)
+        self.projector.listeners.append(self.identity.on_events)
         self.started_at = time.time()
 
     async def start(self) -> None:

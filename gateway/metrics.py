@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -25,8 +28,21 @@ class Metrics:
         self.lag = Gauge("im_projector_lag_events", "Head minus projected", registry=self.registry)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        self.route(route)(status, seconds)
+
+    def route(self, route: str) -> Callable[[int, float], None]:
+        """A recorder bound to one route: label lookups happen once, not per request."""
+        latency = self.latency.labels(route)
+        by_status: dict[int, Any] = {}
+
+        def record(status: int, seconds: float) -> None:
+            counter = by_status.get(status)
+            if counter is None:
+                counter = by_status[status] = self.requests.labels(route, str(status))
+            counter.inc()
+            latency.observe(seconds)
+
+        return record
 
     def render(self, head: int, projected: int) -> bytes:
         self.head.set(head)

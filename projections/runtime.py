@@ -38,6 +38,8 @@ class Projector:
         self._cond = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.on_batch: Callable[[int, int], None] | None = None  # (events, position) progress
+        # Called with each applied batch, after the read models include it (cache eviction, ...).
+        self.listeners: list[Callable[[Sequence[RecordedEvent]], None]] = []
         self.error: BaseException | None = None
 
     @property
@@ -115,6 +117,8 @@ class Projector:
         async with self._cond:
             self._position = last
             self._cond.notify_all()
+        for listener in self.listeners:
+            listener(batch)
         if self.on_batch is not None:
             self.on_batch(len(batch), last)
 
