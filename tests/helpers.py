@@ -66,7 +66,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_env(data_dir: Path, **extra: str) -> dict[str, str]:
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IM_")}
     env.update(
         {
@@ -85,7 +85,7 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, *, command: str = "serve", **env: str) -> None:
         self.port = free_port()
-        self.env = test_env(data_dir, **env)
+        self.env = server_env(data_dir, **env)
         self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
 
