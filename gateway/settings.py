@@ -43,6 +43,11 @@ class Settings(msgspec.Struct, kw_only=True):
     dev_mode: bool = True
     password_memory_kib: int = 19456
     read_wait_seconds: float = 5.0
+    ws_idle_seconds: float = 90.0
+    ws_queue_frames: int = 1000
+    ws_queue_bytes: int = 1048576
+    ws_resume_max_events: int = 100000
+    typing_timeout_seconds: float = 5.0
 
     @property
     def data_path(self) -> Path:
@@ -97,6 +102,18 @@ def _validate(s: Settings) -> None:
         )
     if s.first_superuser and not s.first_superuser_password:
         raise SettingsError("IM_FIRST_SUPERUSER needs IM_FIRST_SUPERUSER_PASSWORD")
+    _validate_realtime(s)
+
+
+def _validate_realtime(s: Settings) -> None:
+    if s.ws_idle_seconds <= 0:
+        raise SettingsError("IM_WS_IDLE_SECONDS must be positive (the contract expects > 75)")
+    if s.ws_queue_frames < 2 or s.ws_queue_bytes < 1024:
+        raise SettingsError("IM_WS_QUEUE_FRAMES must be >= 2 and IM_WS_QUEUE_BYTES >= 1024")
+    if s.ws_resume_max_events < 0:
+        raise SettingsError("IM_WS_RESUME_MAX_EVENTS must be >= 0")
+    if s.typing_timeout_seconds <= 0:
+        raise SettingsError("IM_TYPING_TIMEOUT_SECONDS must be positive")
 
 
 def ensure_jwt_secret(s: Settings) -> Settings:

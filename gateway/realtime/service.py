@@ -1,0 +1,139 @@
+"""Realtime for one query process: the hub, the pusher, typing, presence transitions, resume."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from domain.signals import SignalBus
+from domain.store import EventStore
+from gateway.presence import Presence
+from gateway.realtime.connection import CLOSE_RESYNC, Connection
+from gateway.realtime.hub import Hub
+from gateway.realtime.typing import TypingRelay
+from queries.realtime.frames import make_frame
+from queries.realtime.pusher import MembershipSource, Pusher, Views, WaitFor
+from queries.realtime.replay import replay
+
+log = logging.getLogger("im.ws")
+
+
+class ResumeRefused(Exception):
+    """``since`` cannot be resumed from: the client must resync over REST."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class Attached(msgspec.Struct, frozen=True):
+    """Where a new connection's live stream starts, and the user's conversations there."""
+
+    position: int
+    conversations: set[int]
+
+
+class Realtime:
+    def __init__(
+        self,
+        *,
+        events: EventStore,
+        views: Views,
+        presence: Presence,
+        signals: SignalBus,
+        wait_for: WaitFor,
+        membership: MembershipSource,
+        resume_max_events: int,
+        typing_timeout: float,
+    ) -> None:
+        self.hub = Hub()
+        self.presence = presence
+        self._events = events
+        self._views = views
+        self._signals = signals
+        self._horizon = resume_max_events
+        self.pusher = Pusher(events, views, self.hub, wait_for, membership)
+        self.typing = TypingRelay(self.hub, typing_timeout)
+        self._unsubscribe: Any = None
+
+    async def start(self) -> None:
+        await self.pusher.start()
+        self._unsubscribe = self._signals.subscribe(self.typing.on_signal)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.typing.stop()
+        await self.pusher.stop()
+
+    async def attach(self, conn: Connection, since: int | None) -> Attached:
+        """Register ``conn`` at a consistent cut of the pusher (see ``Pusher.lock``)."""
+        await self.pusher.ready()
+        async with self.pusher.lock:
+            until = self.pusher.position
+            if since is not None:
+                await self._check_since(since, until)
+                conn.seam = since
+                conn.replaying = since < until
+            conversations = self.pusher.index.conversations_of(conn.user_id)
+            self.hub.add(conn)
+        return Attached(until, conversations)
+
+    async def _check_since(self, since: int, until: int) -> None:
+        if since > until and since > await self._events.head():
+            raise ResumeRefused(CLOSE_RESYNC, "unknown position: resync over REST")
+        if until - since > self._horizon:
+            raise ResumeRefused(CLOSE_RESYNC, "position too old: resync over REST")
+
+    async def resume(self, conn: Connection, since: int, attached: Attached) -> None:
+        """Replay what the user missed after ``since``, then release the live frames."""
+        try:
+            await replay(
+                self._events,
+                self._views,
+                conn.user_id,
+                since,
+                attached.position,
+                set(attached.conversations),
+                conn.push_replay,
+            )
+        except Exception:
+            log.exception("resume of %s from %d failed", conn.id, since)
+            conn.fail(1011, "resume failed; reconnect")
+            return
+        conn.end_replay(attached.position)
+
+    async def connected(self, conn: Connection) -> None:
+        if await self.presence.connect(conn.user_id, conn.id):
+            self._status_changed(conn.user_id, True)
+
+    async def disconnected(self, conn: Connection) -> None:
+        self.hub.remove(conn)
+        if await self.presence.disconnect(conn.user_id, conn.id):
+            self._status_changed(conn.user_id, False)
+
+    def _status_changed(self, user_id: int, online: bool) -> None:
+        peers = self.pusher.index.peers_of(user_id)
+        if peers:
+            data = {"user_id": user_id, "is_online": online}
+            self.hub.deliver(self.hub.connected(peers), make_frame("user_status_changed", data))
+
+    async def stats(self) -> dict[str, Any]:
+        conns = self.hub.connections()
+        return {
+            "total_connections": await self.presence.connection_count(),
+            "online_users": len(await self.presence.online_users()),
+            "local_connections": len(conns),
+            "local_users": self.hub.user_count,
+            "replaying_connections": sum(1 for c in conns if c.replaying),
+            "queued_frames": sum(c.queued for c in conns),
+            "slow_disconnects": self.hub.slow_closed,
+            "pusher_position": self.pusher.position,
+            "pushed_events": self.pusher.delivered_events,
+            "indexed_conversations": self.pusher.index.conversation_count,
+            "typing_active": self.typing.active,
+        }

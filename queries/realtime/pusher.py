@@ -1,0 +1,192 @@
+"""The live pusher: one event-store subscription per process, fanned out to connected users."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from domain.codec import UnknownEventError
+from domain.events import Event
+from domain.store import EventStore, RecordedEvent
+from queries.realtime.frames import Frame, make_frame
+from queries.realtime.membership import MembershipIndex
+from queries.realtime.routing import ROUTED_TYPES, Route, route
+
+log = logging.getLogger("im.pusher")
+
+Routed = tuple[RecordedEvent, Event, Route]
+WaitFor = Callable[[int], Awaitable[bool]]
+MembershipSource = Callable[[], Awaitable[tuple[Iterable[tuple[int, int]], int]]]
+"""Returns (conversation id, user id) pairs and the position they are valid at (0: none)."""
+
+
+class Views(Protocol):
+    """Frame data that lives in read models (which already include the events being pushed)."""
+
+    async def messages(self, message_ids: Sequence[int]) -> dict[int, Any]:
+        """Message views (with the frame's aliases) by id; unknown ids are left out."""
+        ...
+
+    async def conversations(self, conversation_id: int, viewers: Sequence[int]) -> dict[int, Any]:
+        """The Conversation view as each viewer sees it, by viewer id."""
+        ...
+
+
+class Sink(Protocol):
+    """Where frames go: this process's connections. Must not block (it only enqueues)."""
+
+    def deliver(self, user_ids: Iterable[int], frame: Frame) -> None: ...
+
+    def deliver_everyone(self, frame: Frame) -> None: ...
+
+    def connected(self, user_ids: Iterable[int]) -> list[int]: ...
+
+
+def decode_routed(batch: Sequence[RecordedEvent]) -> list[Routed]:
+    """The batch's pushable events; other types are skipped without decoding."""
+    out: list[Routed] = []
+    for rec in batch:
+        if rec.type not in ROUTED_TYPES:
+            continue
+        try:
+            event = rec.decode()
+        except UnknownEventError:
+            continue
+        r = route(event)
+        if r is not None:
+            out.append((rec, event, r))
+    return out
+
+
+def event_time(rec: RecordedEvent, event: Event) -> float:
+    at = getattr(event, "at", 0.0)
+    return at if isinstance(at, float) and at > 0 else rec.recorded_at
+
+
+async def message_views(views: Views, routed: Sequence[Routed]) -> dict[int, Any]:
+    ids = [r.view.id for _, _, r in routed if r.view is not None and r.view.kind == "message"]
+    return await views.messages(list(dict.fromkeys(ids))) if ids else {}
+
+
+async def frames_for(
+    rec: RecordedEvent,
+    event: Event,
+    r: Route,
+    users: Sequence[int],
+    views: Views,
+    messages: dict[int, Any],
+) -> list[tuple[Sequence[int], Frame]]:
+    """The frames of one routed event for ``users``: one shared frame, or one per viewer."""
+    at, pos = event_time(rec, event), rec.position
+    if r.view is None:
+        return [(users, make_frame(r.kind, r.data, at, pos))]
+    if r.view.kind == "message":
+        data = messages.get(r.view.id)
+        return [] if data is None else [(users, make_frame(r.kind, data, at, pos))]
+    per_viewer = await views.conversations(r.view.id, users)
+    return [((uid,), make_frame(r.kind, view, at, pos)) for uid, view in per_viewer.items()]
+
+
+class Pusher:
+    """Follows the store from start-up, keeps the membership index, delivers every frame.
+
+    ``lock`` is held while a batch is delivered: a connection that registers under it sees a
+    consistent cut (everything up to ``position`` is history, everything after comes live).
+    """
+
+    def __init__(
+        self,
+        events: EventStore,
+        views: Views,
+        sink: Sink,
+        wait_for: WaitFor,
+        membership: MembershipSource,
+    ) -> None:
+        self._events = events
+        self._views = views
+        self._sink = sink
+        self._wait_for = wait_for
+        self._membership = membership
+        self.index = MembershipIndex()
+        self.lock = asyncio.Lock()
+        self.position = 0
+        self.start_head = 0
+        self.delivered_events = 0
+        self.error: BaseException | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.start_head = await self._events.head()
+        pairs, valid_at = await self._membership()
+        self.index.load(pairs)
+        self.position = valid_at
+        if self.position >= self.start_head:
+            self._ready.set()
+        self._task = asyncio.create_task(self._run(), name="pusher")
+
+    async def ready(self) -> None:
+        """Wait until the index has caught up with the head seen at start-up."""
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                async for batch in self._events.subscribe(self.position):
+                    await self.process(batch)
+                    delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a backend hiccup: back off and resume from ``position``
+                self.error = exc
+                log.exception("pusher failed; retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def process(self, batch: Sequence[RecordedEvent]) -> None:
+        last = batch[-1].position
+        routed = decode_routed(batch)
+        live = [x for x in routed if x[0].position > self.start_head]
+        if any(r.view is not None for _, _, r in live):
+            while not await self._wait_for(last):
+                log.warning("pusher waiting for the read models to reach %d", last)
+        messages = await message_views(self._views, live)
+        async with self.lock:
+            for rec, event, r in routed:
+                self.index.before(r)
+                if rec.position > self.start_head:
+                    await self._deliver(rec, event, r, messages)
+                self.index.after(r)
+            self.position = last
+            self.error = None
+        if last >= self.start_head:
+            self._ready.set()
+
+    async def _deliver(
+        self, rec: RecordedEvent, event: Event, r: Route, messages: dict[int, Any]
+    ) -> None:
+        self.delivered_events += 1
+        if r.everyone:
+            for _, frame in await frames_for(rec, event, r, (), self._views, messages):
+                self._sink.deliver_everyone(frame)
+            return
+        audience: set[int] = set(r.users)
+        if r.members:
+            audience |= self.index.members(r.conversation_id)
+        users = self._sink.connected(audience)
+        if not users:
+            return
+        for to, frame in await frames_for(rec, event, r, users, self._views, messages):
+            self._sink.deliver(to, frame)
