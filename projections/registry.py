@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from projections.conversations import ConversationsProjection
+from projections.messages import MessagesProjection
 from projections.runtime import Projection
 from projections.users import UsersProjection
 
 
 def all_projections() -> list[Projection]:
-    return [UsersProjection()]
+    return [UsersProjection(), ConversationsProjection(), MessagesProjection()]

@@ -1,0 +1,168 @@
+"""Per-conversation command state, loaded once and kept current in memory.
+
+A cold load reads ``conversation-{id}`` (membership and settings: small), the last event of
+``messages-{id}`` (whose version gives the last ``seq``) and the tail of recent messages for the
+idempotency map; never the whole message history. Our own appends keep the state current; a
+``ConcurrencyError`` (another process appended) reads only the tail since the known version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from domain import conversations as c
+from domain.conversation import Conversation, evolve_all
+from domain.store import NO_STREAM, EventStore, RecordedEvent
+
+RECENT_KEYS = 2000  # idempotency keys kept in memory per conversation
+MAX_CACHED = 20_000  # conversations kept in memory per process
+
+Key = tuple[int, str]  # (sender id, client_msg_id)
+
+
+class Sent(msgspec.Struct, frozen=True):
+    """Where an earlier send of an idempotency key landed; ``position`` None = already projected."""
+
+    message_id: int
+    seq: int
+    position: int | None
+
+
+class Directory(Protocol):
+    """Names of existing users (missing ids are left out)."""
+
+    async def names(self, user_ids: Sequence[int]) -> dict[int, str]: ...
+
+
+class SentLookup(Protocol):
+    """Messages already stored under these idempotency keys, from the read model."""
+
+    async def find_sent(self, conversation_id: int, keys: Sequence[Key]) -> dict[Key, Sent]: ...
+
+
+WaitFor = Callable[[int], Awaitable[bool]]
+
+
+class Entry:
+    """One conversation's command state."""
+
+    def __init__(self, cid: int) -> None:
+        self.cid = cid
+        self.state = Conversation()
+        self.version = NO_STREAM  # of conversation-{id}
+        self.msg_version = NO_STREAM  # of messages-{id}; last seq == msg_version + 1
+        self.lock = asyncio.Lock()  # serialises conversation-stream decisions
+        self.read_lock = asyncio.Lock()  # serialises watermark appends
+        self.queue: list[object] = []  # pending sends (commands.sending owns their type)
+        self.flusher: asyncio.Task[None] | None = None
+        self.recent: OrderedDict[Key, Sent] = OrderedDict()
+        self.covers_all = True  # ``recent`` holds every key ever sent here
+        self.floor = 0  # the read model must reach this position before a key lookup
+        self.watermarks: dict[int, tuple[int, int]] = {}  # user -> (explicit seq, reads version)
+        self.own: dict[int, int] = {}  # user -> seq of their last message seen here
+
+    @property
+    def last_seq(self) -> int:
+        return self.msg_version + 1
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.queue) or self.flusher is not None or self.lock.locked()
+
+    def remember(self, key: Key, sent: Sent) -> None:
+        self.recent[key] = sent
+        if len(self.recent) > RECENT_KEYS:
+            self.recent.popitem(last=False)
+            self.covers_all = False
+
+    def apply_conversation(self, recs: Sequence[RecordedEvent]) -> None:
+        if recs:
+            self.state = evolve_all(self.state, (r.decode() for r in recs))
+            self.version = recs[-1].version
+
+    def apply_messages(self, recs: Sequence[RecordedEvent]) -> None:
+        for rec in recs:
+            ev = rec.decode()
+            if isinstance(ev, c.MessageSent):
+                if ev.client_msg_id is not None:
+                    sent = Sent(ev.message_id, ev.seq, None)
+                    self.remember((ev.sender_id, ev.client_msg_id), sent)
+                self.own[ev.sender_id] = ev.seq
+            self.msg_version = rec.version
+            self.floor = max(self.floor, rec.position)
+
+
+class ConversationCache:
+    """Loads conversations on first use and keeps a bounded number in memory."""
+
+    def __init__(self, store: EventStore, max_cached: int = MAX_CACHED) -> None:
+        self._store = store
+        self._max = max_cached
+        self._entries: OrderedDict[int, Entry] = OrderedDict()
+        self._loading: dict[int, asyncio.Future[Entry]] = {}
+
+    async def get(self, cid: int) -> Entry:
+        """The conversation's entry; ``entry.state.exists`` is False for an unknown id."""
+        entry = self._entries.get(cid)
+        if entry is not None:
+            self._entries.move_to_end(cid)
+            return entry
+        pending = self._loading.get(cid)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._loading[cid] = fut
+        try:
+            entry = await self._load(cid)
+            fut.set_result(entry)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved; waiters re-raise it
+            raise
+        finally:
+            del self._loading[cid]
+        if entry.state.exists:
+            self.put(entry)
+        return entry
+
+    def put(self, entry: Entry) -> None:
+        self._entries[entry.cid] = entry
+        self._entries.move_to_end(entry.cid)
+        if len(self._entries) > self._max:
+            for cid in list(self._entries)[: len(self._entries) - self._max]:
+                if not self._entries[cid].busy:
+                    del self._entries[cid]
+
+    async def _load(self, cid: int) -> Entry:
+        entry = Entry(cid)
+        entry.apply_conversation(await self._store.read(c.conversation_stream(cid)))
+        if not entry.state.exists:
+            return entry
+        stream = c.messages_stream(cid)
+        last = await self._store.last(stream)
+        if last is not None:
+            start = max(0, last.version - RECENT_KEYS + 1)
+            entry.covers_all = start == 0
+            entry.apply_messages(await self._store.read(stream, start))
+        return entry
+
+    async def reload_conversation(self, entry: Entry) -> None:
+        """Catch up with another process's appends to ``conversation-{id}``."""
+        entry.apply_conversation(
+            await self._store.read(c.conversation_stream(entry.cid), entry.version + 1)
+        )
+
+    async def reload_messages(self, entry: Entry) -> None:
+        entry.apply_messages(
+            await self._store.read(c.messages_stream(entry.cid), entry.msg_version + 1)
+        )
+
+    async def conversation_changed(self, entry: Entry) -> bool:
+        """Whether another process appended to ``conversation-{id}`` since we last looked."""
+        last = await self._store.last(c.conversation_stream(entry.cid))
+        return last is not None and last.version != entry.version

@@ -1,0 +1,217 @@
+"""Conversation commands: create, members, roles, mutes, settings, dissolve, hide, clear, invites.
+
+Every decision runs under the conversation's lock against its in-memory state; a conflict with
+another process reads the stream's tail and decides again. Membership and settings changes that
+belong in the history are followed by a ``system`` message through the send path.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from commands.chat_state import ConversationCache, Directory, Entry
+from commands.core import RETRIES, IdAllocator, append
+from commands.sending import Draft, Sender
+from domain import conversations as c
+from domain import membership as m
+from domain.conversation import Conversation, evolve, evolve_all, require_exists
+from domain.errors import ConcurrencyError, NotFoundError, UnavailableError
+from domain.events import Event
+from domain.messages import system_text, system_user_ids
+from domain.store import NO_STREAM, EventStore
+
+Decide = Callable[[Conversation, int], list[Event]]
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """The conversation a command acted on, whether it created it, and the last position."""
+
+    conversation_id: int
+    position: int | None = None
+    created: bool = False
+
+
+class ConversationHandlers:
+    def __init__(
+        self,
+        store: EventStore,
+        cache: ConversationCache,
+        sender: Sender,
+        ids: IdAllocator,
+        directory: Directory,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._sender = sender
+        self._ids = ids
+        self._directory = directory
+
+    # -- creation -------------------------------------------------------------------------------
+    async def create_group(
+        self, creator_id: int, member_ids: list[int], settings: dict[str, object]
+    ) -> Outcome:
+        await self._require_users(member_ids)
+        cid = await self._ids.next("conversation")
+        created = m.decide_create_group(cid, creator_id, member_ids, settings, time.time())
+        position = await append(self._store, c.conversation_stream(cid), [created], NO_STREAM)
+        entry = Entry(cid)
+        entry.state, entry.version = evolve(Conversation(), created), 0
+        self._cache.put(entry)
+        position = await self._announce([created], position)
+        return Outcome(cid, position, True)
+
+    async def open_single(self, user_id: int, target_id: int) -> Outcome:
+        """The pair's one single chat: created (and claimed) by whoever comes first."""
+        m.decide_create_single(0, user_id, target_id, 0.0)  # validates the pair
+        await self._require_users([target_id])
+        stream = c.pair_stream(user_id, target_id)
+        rec = await self._store.last(stream)
+        position: int | None = None
+        if rec is None:
+            cid = await self._ids.next("conversation")
+            low, high = sorted((user_id, target_id))
+            claim = c.PairClaimed(conversation_id=cid, user_ids=(low, high), at=time.time())
+            try:
+                position = await append(self._store, stream, [claim], NO_STREAM)
+            except ConcurrencyError:
+                rec = await self._store.last(stream)
+        if rec is not None:
+            event = rec.decode()
+            assert isinstance(event, c.PairClaimed)
+            cid = event.conversation_id
+        entry = await self._cache.get(cid)
+        if not entry.state.exists:  # first claim, or a claimer that crashed before creating
+            created = m.decide_create_single(cid, user_id, target_id, time.time())
+            try:
+                position = await append(
+                    self._store, c.conversation_stream(cid), [created], NO_STREAM
+                )
+                entry = Entry(cid)
+                entry.state, entry.version = evolve(Conversation(), created), 0
+                self._cache.put(entry)
+                return Outcome(cid, position, True)
+            except ConcurrencyError:
+                entry = await self._cache.get(cid)
+        outcome = await self._mutate(cid, lambda s, _: m.decide_unhide(s, user_id, time.time()))
+        return Outcome(cid, outcome.position, False)
+
+    # -- membership -----------------------------------------------------------------------------
+    async def add_members(
+        self, cid: int, operator_id: int, user_ids: list[int], role: c.Role = "member"
+    ) -> Outcome:
+        await self._require_users(user_ids)
+        return await self._mutate(
+            cid, lambda s, seq: m.decide_add_members(s, operator_id, user_ids, role, seq, _now())
+        )
+
+    async def remove_member(self, cid: int, operator_id: int, user_id: int) -> Outcome:
+        return await self._mutate(
+            cid, lambda s, _: m.decide_remove_member(s, operator_id, user_id, _now())
+        )
+
+    async def update_member(
+        self, cid: int, operator_id: int, user_id: int, changes: dict[str, object]
+    ) -> Outcome:
+        return await self._mutate(
+            cid, lambda s, _: m.decide_update_member(s, operator_id, user_id, changes, _now())
+        )
+
+    async def update_settings(
+        self, cid: int, operator_id: int, changes: dict[str, object]
+    ) -> Outcome:
+        return await self._mutate(
+            cid, lambda s, _: m.decide_update_settings(s, operator_id, changes, _now())
+        )
+
+    async def delete(self, cid: int, user_id: int) -> Outcome:
+        """Single chat: hide it for the caller. Group: the owner dissolves it."""
+
+        def decide(s: Conversation, seq: int) -> list[Event]:
+            require_exists(s)
+            if s.is_group:
+                return m.decide_dissolve(s, user_id, _now())
+            return m.decide_hide(s, user_id, seq, _now())
+
+        return await self._mutate(cid, decide)
+
+    async def clear(self, cid: int, user_id: int) -> Outcome:
+        return await self._mutate(cid, lambda s, seq: m.decide_clear(s, user_id, seq, _now()))
+
+    async def create_invite(
+        self, cid: int, operator_id: int, expires_in_hours: float, max_uses: int | None
+    ) -> tuple[c.InviteCodeCreated, int | None]:
+        code = secrets.token_urlsafe(12)
+        out: list[c.InviteCodeCreated] = []
+
+        def decide(s: Conversation, _: int) -> list[Event]:
+            out[:] = [
+                m.decide_create_invite(s, operator_id, code, expires_in_hours, max_uses, _now())
+            ]
+            return list(out)
+
+        outcome = await self._mutate(cid, decide)
+        return out[0], outcome.position
+
+    async def join(self, cid: int, user_id: int, code: str) -> Outcome:
+        return await self._mutate(cid, lambda s, seq: m.decide_join(s, user_id, code, seq, _now()))
+
+    # -- machinery ------------------------------------------------------------------------------
+    async def _mutate(self, cid: int, decide: Decide) -> Outcome:
+        entry = await self._cache.get(cid)
+        require_exists(entry.state)
+        async with entry.lock:
+            for _ in range(RETRIES):
+                events = decide(entry.state, entry.last_seq)
+                if not events:
+                    return Outcome(cid)
+                try:
+                    position = await append(
+                        self._store, c.conversation_stream(cid), events, entry.version
+                    )
+                except ConcurrencyError:
+                    await self._cache.reload_conversation(entry)
+                    await self._cache.reload_messages(entry)
+                    continue
+                entry.state = evolve_all(entry.state, events)
+                entry.version += len(events)
+                break
+            else:
+                raise UnavailableError("The conversation is too busy right now; retry")
+        return Outcome(cid, await self._announce(events, position))
+
+    async def _announce(self, events: Sequence[Event], position: int) -> int:
+        """Write the system messages these events call for; returns the last position."""
+        wanted = [e for e in events if system_text(e, {}) is not None]
+        if not wanted:
+            return position
+        names = await self._directory.names(sorted({u for e in wanted for u in system_user_ids(e)}))
+        for e in wanted:
+            text = system_text(e, names)
+            operator = system_user_ids(e)[0]
+            assert text is not None
+            result = await self._sender.send(
+                Draft(
+                    conversation_id=e.conversation_id,  # type: ignore[attr-defined]
+                    sender_id=operator,
+                    message_type="system",
+                    content=text,
+                    system=True,
+                )
+            )
+            position = max(position, result.position or 0)
+        return position
+
+    async def _require_users(self, user_ids: list[int]) -> None:
+        wanted = sorted(set(user_ids))
+        found = await self._directory.names(wanted)
+        missing = [u for u in wanted if u not in found]
+        if missing:
+            raise NotFoundError(f"User not found: {', '.join(map(str, missing))}")
+
+
+def _now() -> float:
+    return time.time()

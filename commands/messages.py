@@ -1,0 +1,133 @@
+"""Message commands: send (text, file, location), edit, recall, mark read, typing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from commands.chat_state import ConversationCache, Entry
+from commands.core import append, load, with_retry
+from commands.sending import Draft, Sender, SendResult
+from domain import conversations as c
+from domain import messages as msg
+from domain.conversation import check_can_send, require_exists, require_member
+from domain.errors import ConcurrencyError, UnavailableError
+from domain.events import Event
+from domain.signals import SignalBus, Typing
+from domain.store import NO_STREAM, EventStore
+
+E = TypeVar("E", bound=Event)
+
+
+class MessageHandlers:
+    def __init__(
+        self,
+        store: EventStore,
+        cache: ConversationCache,
+        sender: Sender,
+        signals: SignalBus,
+        *,
+        edit_window_s: float,
+        recall_window_s: float,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._sender = sender
+        self._signals = signals
+        self._edit_window = edit_window_s
+        self._recall_window = recall_window_s
+
+    async def precheck(self, cid: int, user_id: int) -> None:
+        """403/404 before the caller does any further lookups for a send."""
+        await self._sender.precheck(cid, user_id)
+
+    async def send(self, draft: Draft) -> SendResult:
+        if draft.message_type == "text":
+            msg.validate_content(draft.content)
+        else:
+            msg.validate_content(draft.content, required=False)
+        msg.validate_client_msg_id(draft.client_msg_id)
+        return await self._sender.send(draft)
+
+    async def edit(
+        self, ref: msg.MessageRef, editor_id: int, content: str
+    ) -> tuple[c.MessageEdited | None, int | None]:
+        entry = await self._entry(ref.conversation_id)
+        return await self._change(
+            ref,
+            lambda state: msg.decide_edit(
+                entry.state, ref, state, editor_id, content, time.time(), self._edit_window
+            ),
+        )
+
+    async def recall(
+        self, ref: msg.MessageRef, operator_id: int
+    ) -> tuple[c.MessageRecalled | None, int | None]:
+        entry = await self._entry(ref.conversation_id)
+        return await self._change(
+            ref,
+            lambda state: msg.decide_recall(
+                entry.state, ref, state, operator_id, time.time(), self._recall_window
+            ),
+        )
+
+    async def _change(
+        self, ref: msg.MessageRef, decide: Callable[[msg.MessageState], list[E]]
+    ) -> tuple[E | None, int | None]:
+        stream = c.message_stream(ref.message_id)
+
+        async def attempt() -> tuple[E | None, int | None]:
+            state, version = await load(self._store, stream, msg.evolve_message, msg.MessageState())
+            events = decide(state)
+            if not events:
+                return None, None
+            return events[0], await append(self._store, stream, events, version)
+
+        return await with_retry(attempt)
+
+    async def mark_read(self, cid: int, user_id: int, seq: int | None) -> int | None:
+        """Move the watermark up to ``seq`` (None: the latest), never back; the position or None."""
+        entry = await self._entry(cid)
+        require_member(entry.state, user_id)
+        target = entry.last_seq if seq is None else min(seq, entry.last_seq)
+        stream = c.reads_stream(cid, user_id)
+        async with entry.read_lock:
+            for _ in range(5):
+                known, version = await self._watermark(entry, user_id)
+                if target <= max(known, entry.own.get(user_id, 0)):
+                    return None
+                event = c.ReadMarked(cid, user_id, target, at=time.time())
+                try:
+                    position = await append(self._store, stream, [event], version)
+                except ConcurrencyError:
+                    entry.watermarks.pop(user_id, None)
+                    continue
+                entry.watermarks[user_id] = (target, version + 1)
+                return position
+        raise UnavailableError("Too many concurrent read marks; retry")
+
+    async def _watermark(self, entry: Entry, user_id: int) -> tuple[int, int]:
+        known = entry.watermarks.get(user_id)
+        if known is None:
+            last = await self._store.last(c.reads_stream(entry.cid, user_id))
+            if last is None:
+                known = (0, NO_STREAM)
+            else:
+                ev = last.decode()
+                assert isinstance(ev, c.ReadMarked)
+                known = (ev.seq, last.version)
+            entry.watermarks[user_id] = known
+        return known
+
+    async def typing(self, cid: int, user_id: int, is_typing: bool) -> None:
+        """Publish a typing signal to the other members (the pusher ends it after a timeout)."""
+        entry = await self._entry(cid)
+        check_can_send(entry.state, user_id, time.time())
+        others = tuple(u for u in entry.state.members if u != user_id)
+        self._signals.publish(Typing(cid, user_id, is_typing, others))
+
+    async def _entry(self, cid: int) -> Entry:
+        entry = await self._cache.get(cid)
+        require_exists(entry.state)
+        return entry

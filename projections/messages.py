@@ -1,0 +1,71 @@
+"""The messages read model: one document per message, indexed by ``(conversation_id, seq)``,
+by idempotency key, and searchable by content. Receipts are not stored per reader: they come
+from the members' watermarks in the conversations read model."""
+
+from __future__ import annotations
+
+from domain import conversations as c
+from domain.events import Event
+from domain.store import RecordedEvent
+from projections.store import Collection, Index, Op, Patch, Put
+
+MESSAGES = "messages"
+
+
+class MessagesProjection:
+    name = "messages"
+    collections: tuple[Collection, ...] = (
+        Collection(
+            MESSAGES,
+            indexes=(
+                Index(("conversation_id", "seq"), unique=True),
+                Index(("conversation_id", "sender_id", "client_msg_id")),
+            ),
+            text_field="search_text",
+        ),
+    )
+
+    def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        match event:
+            case c.MessageSent():
+                searchable = event.message_type != "system"
+                doc = {
+                    "id": event.message_id,
+                    "conversation_id": event.conversation_id,
+                    "seq": event.seq,
+                    "sender_id": event.sender_id,
+                    "message_type": event.message_type,
+                    "content": event.content,
+                    "status": "sent",
+                    "reply_to_id": event.reply_to_id,
+                    "client_msg_id": event.client_msg_id,
+                    "file_id": event.file_id,
+                    "latitude": event.latitude,
+                    "longitude": event.longitude,
+                    "address": event.address,
+                    "created_at": event.at,
+                    "updated_at": event.at,
+                    "edited_at": None,
+                    "recalled_at": None,
+                    "search_text": event.content if searchable else "",
+                }
+                return [Put(MESSAGES, str(event.message_id), doc)]
+            case c.MessageEdited():
+                change = {
+                    "content": event.content,
+                    "status": "edited",
+                    "edited_at": event.at,
+                    "updated_at": event.at,
+                    "search_text": event.content,
+                }
+                return [Patch(MESSAGES, str(event.message_id), set=change, upsert=False)]
+            case c.MessageRecalled():
+                change = {
+                    "content": "",
+                    "status": "recalled",
+                    "recalled_at": event.at,
+                    "updated_at": event.at,
+                    "search_text": "",
+                }
+                return [Patch(MESSAGES, str(event.message_id), set=change, upsert=False)]
+        return []
