@@ -69,7 +69,7 @@ def decide_edit(
     content: str,
     now: float,
     window_s: float,
-) -> list[Event]:
+) -> list[c.MessageEdited]:
     require_member(conv, editor_id)
     if ref.sender_id != editor_id:
         raise ForbiddenError("Only the sender may edit a message")
@@ -95,7 +95,7 @@ def decide_recall(
     operator_id: int,
     now: float,
     window_s: float,
-) -> list[Event]:
+) -> list[c.MessageRecalled]:
     """Sender within the window; a group's owner/admin any time. Recalling twice is a no-op."""
     member = require_member(conv, operator_id)
     if ref.message_type == "system":
