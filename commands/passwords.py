@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+
+def unusable_password_hash() -> str:
+    """A random value no password verifies against (not a valid Argon2 hash), costing no hash."""
+    return "!" + secrets.token_urlsafe(32)
 
 
 class Passwords:

@@ -7,7 +7,7 @@ import time
 import msgspec
 
 from commands.core import IdAllocator, append, load, with_retry
-from commands.passwords import Passwords
+from commands.passwords import Passwords, unusable_password_hash
 from domain import users as u
 from domain.errors import InvalidError
 from domain.events import Event
@@ -21,6 +21,8 @@ class RegisterUser(msgspec.Struct, frozen=True):
     is_superuser: bool = False
     is_active: bool = True
     platform_id: str | None = None
+    # Partner-synced accounts: no password login until one is set (``password`` is ignored).
+    unusable_password: bool = False
 
 
 class UpdateUser(msgspec.Struct, frozen=True):
@@ -49,8 +51,12 @@ class UserHandlers:
 
     async def register_user(self, cmd: RegisterUser) -> tuple[u.UserRegistered, int]:
         """Returns (the registration event, position). A duplicate standard_id is InvalidError."""
-        u.validate_new_user(cmd.standard_id, cmd.name, cmd.password)
-        password_hash = await self._passwords.hash(cmd.password)
+        if cmd.unusable_password:
+            u.validate_new_user(cmd.standard_id, cmd.name, "unused")
+            password_hash = unusable_password_hash()
+        else:
+            u.validate_new_user(cmd.standard_id, cmd.name, cmd.password)
+            password_hash = await self._passwords.hash(cmd.password)
         user_id = await self._ids.next("user")
 
         async def claim() -> None:

@@ -19,11 +19,11 @@ from gateway.http import RouteSpec, json_response, routes_for
 from gateway.metrics import Metrics
 from gateway.openapi import DOCS_HTML, build_openapi
 from gateway.ratelimit import RateLimiter
+from gateway.routes import auth, cascade, users
 from gateway.routing import FastRouter
-from gateway.routes import auth, users
 from gateway.settings import Settings
 
-ROUTE_MODULES = [auth, users]
+ROUTE_MODULES = [auth, users, cascade]
 READY_LAG_EVENTS = 10_000
 
 try:
@@ -42,10 +42,14 @@ def create_app(
     sides: Iterable[str] = ("commands", "queries"),
     inline_projector: bool = True,
     services: Services | None = None,
+    cascade: bool | None = None,
 ) -> Starlette:
-    """Build the app. ``sides`` picks which routes this process serves."""
+    """Build the app. ``sides`` picks which routes this process serves; ``cascade`` whether it
+    runs the relay and partner queue (default: when it is the all-in-one process)."""
     sides = set(sides)
-    svc = services or Services(settings, inline_projector=inline_projector)
+    if cascade is None:
+        cascade = inline_projector and {"commands", "queries"} <= sides
+    svc = services or Services(settings, inline_projector=inline_projector, cascade=cascade)
     limiter = RateLimiter(settings)
     metrics = Metrics()
     specs = [s for s in all_specs() if s.side in sides]
@@ -67,7 +71,20 @@ def create_app(
         except Exception as exc:
             return json_response({"status": "unavailable", "detail": str(exc)}, 503)
         lag = max(0, head - projected)
-        body = {"status": "ok", "head": head, "projected": projected, "lag": lag}
+        body: dict[str, object] = {
+            "status": "ok",
+            "head": head,
+            "projected": projected,
+            "lag": lag,
+        }
+        relay = await svc.relay_status()
+        if relay is not None:  # reported, not gating: the outbox keeps events while it lags
+            body["relay"] = {
+                "position": relay.position,
+                "lag": max(0, head - relay.position),
+                "connected": relay.connected,
+                "error": relay.error,
+            }
         if lag > READY_LAG_EVENTS or svc.projector.error is not None:
             body["status"] = "lagging"
             return json_response(body, 503, {"Retry-After": "1"})
@@ -76,7 +93,9 @@ def create_app(
     async def metrics_endpoint(request: Request) -> Response:
         head = await svc.events.head()
         projected = await svc.projected_position()
-        return Response(metrics.render(head, projected), media_type="text/plain; version=0.0.4")
+        relay = await svc.relay_status()
+        text = metrics.render(head, projected, relay)
+        return Response(text, media_type="text/plain; version=0.0.4")
 
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi_json),

@@ -10,11 +10,14 @@ from typing import Any, cast
 
 from commands.core import IdAllocator
 from commands.passwords import Passwords
+from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
 from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.auth import IdentityCache
+from gateway.cascade import Cascade
 from gateway.presence import LocalPresence, Presence
+from gateway.relay import RelayStatus
 from gateway.settings import Settings
 from projections.registry import all_projections
 from projections.runtime import Projector
@@ -56,7 +59,9 @@ def build_read_store(settings: Settings) -> ReadStore:
 class Services:
     """Everything the routes need. ``inline_projector`` runs the projector in this process."""
 
-    def __init__(self, settings: Settings, *, inline_projector: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, inline_projector: bool = True, cascade: bool = False
+    ) -> None:
         self.settings = settings
         self.events = build_event_store(settings)
         self.read = build_read_store(settings)
@@ -66,6 +71,12 @@ class Services:
         self.ids = IdAllocator(self.events)
         self.passwords = Passwords(memory_kib=settings.password_memory_kib)
         self.users = UserHandlers(self.events, self.ids, self.passwords)
+        self.user_sync = UserSync(self.users)
+        # The relay and partner queue run here only when asked (im serve, im relay).
+        self.cascade = (
+            Cascade(settings, self.events, self.read, self.user_sync) if settings.amqp_url else None
+        )
+        self.run_cascade = cascade and self.cascade is not None
         self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
         self.identity = IdentityCache(inline=inline_projector)
@@ -78,8 +89,12 @@ class Services:
         else:
             await self.projector.prepare()
         await self._bootstrap_superuser()
+        if self.run_cascade and self.cascade is not None:
+            await self.cascade.start()
 
     async def stop(self) -> None:
+        if self.run_cascade and self.cascade is not None:
+            await self.cascade.stop()
         await self.projector.stop()
         await self.events.close()
         await self.read.close()
@@ -99,6 +114,15 @@ class Services:
             )
         if pos is not None:
             await self.wait_for(pos)
+
+    async def relay_status(self) -> RelayStatus | None:
+        """The relay's progress: live where it runs, else its saved checkpoint; None if off."""
+        if self.cascade is None:
+            return None
+        if self.run_cascade:
+            return self.cascade.status()
+        saved = await self.cascade.checkpoint.load()
+        return RelayStatus(saved, saved, 0, 0, 0, None, None)
 
     async def projected_position(self) -> int:
         if self.inline_projector:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import signal
 import sys
 import time
 
@@ -60,6 +61,46 @@ def cmd_projector(args: argparse.Namespace) -> None:
             await svc.stop()
 
     asyncio.run(run())
+
+
+def cmd_relay(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    if not settings.amqp_url:
+        raise SettingsError("im relay needs IM_AMQP_URL (amqp://user:password@host:5672/vhost)")
+    from gateway.bootstrap import Services
+
+    async def run() -> None:
+        svc = Services(settings, inline_projector=False, cascade=True)
+        assert svc.cascade is not None
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await svc.cascade.start()
+        print(
+            f"im: relay publishing to exchange {settings.amqp_exchange!r}, partner queue"
+            f" {settings.amqp_partner_queue!r}; Ctrl-C stops it",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await svc.stop()
+
+    try:
+        import uvloop  # the relay is CPU-bound on the AMQP client: a faster loop helps
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+
+
+def cmd_partner_token(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    if not settings.partner_jwt_secret:
+        raise SettingsError("set IM_PARTNER_JWT_SECRET (32+ characters) to mint partner tokens")
+    from gateway.partners import issue_partner_token
+
+    print(issue_partner_token(args.name, settings.partner_jwt_secret, args.days))
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
@@ -137,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--port", type=int)
         p.set_defaults(fn=fn)
     sub.add_parser("projector", help="run the projector alone").set_defaults(fn=cmd_projector)
+    sub.add_parser(
+        "relay", help="publish events to RabbitMQ and consume the partner user queue"
+    ).set_defaults(fn=cmd_relay)
     sub.add_parser("rebuild", help="replay every event into fresh read models").set_defaults(
         fn=cmd_rebuild
     )
@@ -148,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     su.add_argument("--name")
     su.add_argument("--password", help="prompted for when omitted")
     su.set_defaults(fn=cmd_create_superuser)
+    pt = admin.add_parser("partner-token", help="mint a partner JWT for /cascade")
+    pt.add_argument("name", help="the partner's name (the token's sub)")
+    pt.add_argument("--days", type=float, default=365.0, help="lifetime in days")
+    pt.set_defaults(fn=cmd_partner_token)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:

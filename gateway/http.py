@@ -14,12 +14,13 @@ from starlette.routing import Route
 
 from domain import errors
 from domain.errors import InvalidError, UnavailableError
-from gateway import auth
+from gateway import auth, partners
 from gateway.bootstrap import Services
 from queries.views import User
 
 Side = Literal["commands", "queries"]
-AuthMode = Literal["required", "optional", "none", "superuser"]
+# "partner": a partner credential (gateway.partners) or a superuser; only for /cascade.
+AuthMode = Literal["required", "optional", "none", "superuser", "partner"]
 _encoder = msgspec.json.Encoder()
 
 
@@ -231,6 +232,11 @@ def decode_query(request: Request, typ: Any) -> Any:
 async def current_user(conn: HTTPConnection, services: Services, mode: str) -> User | None:
     if mode == "none":
         return None
+    if mode == "partner":
+        conn.state.partner = partners.partner_from(conn, services.settings)
+        if conn.state.partner is not None:
+            return None
+        mode = "superuser"
     user = await auth.user_from_header(conn, services)
     if user is None and mode in ("required", "superuser"):
         raise auth.unauthorized("Not authenticated")

@@ -7,6 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gateway.relay import RelayStatus
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -26,6 +28,17 @@ class Metrics:
             "im_projector_position", "Last projected position", registry=self.registry
         )
         self.lag = Gauge("im_projector_lag_events", "Head minus projected", registry=self.registry)
+        self.relay = {
+            name: Gauge(f"im_relay_{name}", text, registry=self.registry)
+            for name, text in [
+                ("position", "Last event position the broker confirmed"),
+                ("lag_events", "Head minus the relay's confirmed position"),
+                ("published_messages", "Messages confirmed since start"),
+                ("unroutable_messages", "Confirmed messages no queue was bound for"),
+                ("failures", "Publish failures (each followed by backoff and retry)"),
+                ("connected", "1 while the relay's broker connection is up"),
+            ]
+        }
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.route(route)(status, seconds)
@@ -44,7 +57,14 @@ class Metrics:
 
         return record
 
-    def render(self, head: int, projected: int) -> bytes:
+    def render(self, head: int, projected: int, relay: RelayStatus | None = None) -> bytes:
+        if relay is not None:
+            self.relay["position"].set(relay.position)
+            self.relay["lag_events"].set(max(0, head - relay.position))
+            self.relay["published_messages"].set(relay.published)
+            self.relay["unroutable_messages"].set(relay.unroutable)
+            self.relay["failures"].set(relay.failures)
+            self.relay["connected"].set(1 if relay.connected else 0)
         self.head.set(head)
         self.projected.set(projected)
         self.lag.set(max(0, head - projected))

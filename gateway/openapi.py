@@ -36,7 +36,9 @@ def build_openapi(routes: list[RouteSpec], title: str, version: str) -> dict[str
             "parameters": _parameters(r, components),
             "responses": _responses(r, by_type),
         }
-        if r.auth != "none":
+        if r.auth == "partner":
+            op["security"] = [{"bearer": []}, {"partnerApiKey": []}]
+        elif r.auth != "none":
             op["security"] = [{"bearer": []}] if r.auth != "optional" else [{}, {"bearer": []}]
         if r.body is not None:
             op["requestBody"] = {
@@ -61,7 +63,10 @@ def build_openapi(routes: list[RouteSpec], title: str, version: str) -> dict[str
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "partnerApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
     }
 

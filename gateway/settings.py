@@ -38,6 +38,14 @@ class Settings(msgspec.Struct, kw_only=True):
     mongo_db: str = "im"
     amqp_url: str | None = None
     amqp_exchange: str = "im.events"
+    amqp_partner_queue: str = "im.partner.users"
+    amqp_dead_letter_queue: str | None = None
+    amqp_public_url: str | None = None
+    amqp_confirm_timeout_seconds: float = 30.0
+    amqp_reconnect_seconds: float = 1.0
+    cascade_format: str = "envelope"
+    partner_api_keys: str = ""
+    partner_jwt_secret: str = ""
     max_upload_bytes: int = 104857600
     public_base_url: str | None = None
     dev_mode: bool = True
@@ -52,6 +60,14 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return self.amqp_dead_letter_queue or f"{self.amqp_partner_queue}.dlq"
+
+    @property
+    def partner_api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.partner_api_keys.split(",") if k.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -100,6 +116,7 @@ def _validate(s: Settings) -> None:
             " (IM_DEV_MODE=false); generate one with: python -c 'import secrets;"
             " print(secrets.token_urlsafe(48))'"
         )
+    _validate_cascade(s)
     if s.first_superuser and not s.first_superuser_password:
         raise SettingsError("IM_FIRST_SUPERUSER needs IM_FIRST_SUPERUSER_PASSWORD")
     _validate_realtime(s)
@@ -114,6 +131,24 @@ def _validate_realtime(s: Settings) -> None:
         raise SettingsError("IM_WS_RESUME_MAX_EVENTS must be >= 0")
     if s.typing_timeout_seconds <= 0:
         raise SettingsError("IM_TYPING_TIMEOUT_SECONDS must be positive")
+
+
+def _validate_cascade(s: Settings) -> None:
+    from domain.cascade import FORMATTERS
+
+    if s.amqp_url and not s.amqp_url.startswith(("amqp://", "amqps://")):
+        raise SettingsError("IM_AMQP_URL must be an amqp:// or amqps:// URL")
+    if s.cascade_format not in FORMATTERS:
+        valid = ", ".join(sorted(FORMATTERS))
+        raise SettingsError(f"IM_CASCADE_FORMAT={s.cascade_format!r} is unknown; valid: {valid}")
+    if s.partner_jwt_secret and len(s.partner_jwt_secret) < 32:
+        raise SettingsError("IM_PARTNER_JWT_SECRET must be at least 32 characters")
+    if any(len(k) < 16 for k in s.partner_api_key_list):
+        raise SettingsError("each key in IM_PARTNER_API_KEYS must be at least 16 characters")
+    if s.amqp_confirm_timeout_seconds <= 0 or s.amqp_reconnect_seconds <= 0:
+        raise SettingsError(
+            "IM_AMQP_CONFIRM_TIMEOUT_SECONDS and IM_AMQP_RECONNECT_SECONDS must be positive"
+        )
 
 
 def ensure_jwt_secret(s: Settings) -> Settings:

@@ -1,0 +1,212 @@
+"""The cascade's published language: which events partners see, under which names and shapes.
+
+The relay publishes every stored event through ``MAPPING`` (the one declaration of what is public)
+and a ``Formatter`` (how a published event becomes an AMQP message). A partner-specific format is
+another ``Formatter`` registered in ``FORMATTERS``; the relay itself never changes for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from domain.codec import UnknownEventError
+from domain.events import Event
+from domain.store import RecordedEvent
+
+CONTENT_TYPE = "application/json"
+ROUTING_KEY_FORMAT = "<category>.<event_type>.<aggregate_id>"
+
+
+class Rule(msgspec.Struct, frozen=True):
+    """How one event type is published: its public name, its stream category, fields withheld."""
+
+    name: str
+    category: str = ""
+    redact: frozenset[str] = frozenset()
+
+
+# Withheld from every event, declared or not: a new event with a secret in it must not leak.
+_SENSITIVE = frozenset({"password", "secret", "token", "access_token", "api_key", "invite_code"})
+
+
+def is_sensitive(field: str) -> bool:
+    return field in _SENSITIVE or field.endswith("_hash") or field.startswith("password")
+
+
+class CascadeMapping:
+    """Declared rules per event type; ``internal`` types are never published.
+
+    A type with no rule is published under its own name with its data minus sensitive fields,
+    so every domain event reaches partners even before someone declares it here.
+    """
+
+    def __init__(self, rules: Iterable[tuple[str, Rule]], internal: Iterable[str]) -> None:
+        self.rules = dict(rules)
+        self.internal = frozenset(internal)
+        self._cache: dict[str, Rule | None] = {}
+
+    def rule_for(self, event_type: str) -> Rule | None:
+        try:
+            return self._cache[event_type]
+        except KeyError:
+            pass
+        rule = None if event_type in self.internal else self.rules.get(event_type)
+        if rule is None and event_type not in self.internal:
+            rule = Rule(event_type)
+        self._cache[event_type] = rule
+        return rule
+
+    def routing_patterns(self) -> list[str]:
+        """Binding patterns for every declared published type (``category.event_type.*``)."""
+        return sorted(
+            f"{r.category}.{snake_case(r.name)}.*" for r in self.rules.values() if r.category
+        )
+
+
+def _user(name: str, redact: Iterable[str] = ()) -> tuple[str, Rule]:
+    return name, Rule(name, "user", frozenset(redact))
+
+
+MAPPING = CascadeMapping(
+    rules=[
+        _user("UserRegistered", redact={"password_hash"}),
+        _user("UserRenamed"),
+        _user("UserActivationChanged"),
+        _user("UserPasswordChanged", redact={"password_hash"}),
+        _user("UserSuperuserChanged"),
+    ],
+    # Bookkeeping streams of the command side: id blocks and standard_id claims.
+    internal={"IdBlockReserved", "StandardIdClaimed"},
+)
+
+
+class OutgoingMessage(msgspec.Struct, frozen=True):
+    """One AMQP message ready to publish: properties, routing key and body."""
+
+    message_id: str
+    type: str
+    routing_key: str
+    body: bytes
+    timestamp: float
+    position: int
+    content_type: str = CONTENT_TYPE
+    headers: dict[str, str | int] = {}
+
+
+class Formatter(Protocol):
+    """Turns one published event into a message. Pure: the same event gives the same bytes."""
+
+    name: str
+    version: int
+
+    def format(self, rec: RecordedEvent, event: Event, rule: Rule) -> OutgoingMessage: ...
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake_case(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def iso_utc(ts: float) -> str:
+    d = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+
+
+def occurred_at(rec: RecordedEvent, event: Event) -> float:
+    """The event's own time (``at``) when it has one, else when the store recorded it."""
+    at = getattr(event, "at", None)
+    return float(at) if isinstance(at, (int, float)) and at > 0 else rec.recorded_at
+
+
+def routing_key(rec: RecordedEvent, rule: Rule) -> str:
+    category, _, aggregate = rec.stream.partition("-")
+    aggregate = aggregate.replace(".", "_") or "_"
+    return f"{category}.{snake_case(rule.name)}.{aggregate}"
+
+
+def public_data(event: Event, rule: Rule) -> dict[str, Any]:
+    """The event's fields as JSON-ready values, without the type tag and withheld fields."""
+    raw: dict[str, Any] = msgspec.to_builtins(event)
+    raw.pop("type", None)
+    return {k: v for k, v in raw.items() if k not in rule.redact and not is_sensitive(k)}
+
+
+class Envelope(msgspec.Struct):
+    """The default message body. ``version`` is the envelope format version."""
+
+    id: str
+    type: str
+    version: int
+    stream: str
+    stream_version: int
+    position: int
+    occurred_at: str
+    data: dict[str, Any]
+
+
+class EnvelopeFormatter:
+    """``{id, type, version, stream, stream_version, position, occurred_at, data}`` as JSON."""
+
+    name = "envelope"
+    version = 1
+
+    def __init__(self) -> None:
+        self._encoder = msgspec.json.Encoder()
+
+    def format(self, rec: RecordedEvent, event: Event, rule: Rule) -> OutgoingMessage:
+        at = occurred_at(rec, event)
+        body = Envelope(
+            id=rec.id,
+            type=rule.name,
+            version=self.version,
+            stream=rec.stream,
+            stream_version=rec.version,
+            position=rec.position,
+            occurred_at=iso_utc(at),
+            data=public_data(event, rule),
+        )
+        return OutgoingMessage(
+            message_id=rec.id,
+            type=rule.name,
+            routing_key=routing_key(rec, rule),
+            body=self._encoder.encode(body),
+            timestamp=at,
+            position=rec.position,
+            headers={"format": f"{self.name}.v{self.version}", "stream": rec.stream},
+        )
+
+
+FORMATTERS: dict[str, Callable[[], Formatter]] = {"envelope": EnvelopeFormatter}
+
+
+def formatter(name: str) -> Formatter:
+    factory = FORMATTERS.get(name)
+    if factory is None:
+        raise KeyError(f"unknown cascade format {name!r}; valid: {', '.join(sorted(FORMATTERS))}")
+    return factory()
+
+
+def messages_for(
+    batch: Sequence[RecordedEvent], mapping: CascadeMapping, fmt: Formatter
+) -> tuple[list[OutgoingMessage], list[RecordedEvent]]:
+    """The messages for a batch in position order, and the events that could not be decoded."""
+    out: list[OutgoingMessage] = []
+    undecodable: list[RecordedEvent] = []
+    for rec in batch:
+        rule = mapping.rule_for(rec.type)
+        if rule is None:
+            continue
+        try:
+            event = rec.decode()
+        except UnknownEventError:
+            undecodable.append(rec)
+            continue
+        out.append(fmt.format(rec, event, rule))
+    return out, undecodable

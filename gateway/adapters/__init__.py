@@ -1,0 +1,1 @@
+"""Driver adapters of the gateway: the AMQP broker for the cascade."""

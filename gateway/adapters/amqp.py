@@ -1,0 +1,231 @@
+"""RabbitMQ through aio-pika: the relay's confirmed publisher and the partner-queue consumer.
+
+One robust connection (``connect_robust``) serves both; aio-pika reopens it and its channels
+after a broker restart or a dropped connection. What to publish and how to answer a partner
+message is decided elsewhere (``domain.cascade``, ``gateway.cascade``); this module only moves
+bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    ExchangeType,
+)
+
+from domain.cascade import OutgoingMessage
+from gateway.cascade import PartnerOutcome
+
+log = logging.getLogger("im.amqp")
+
+
+class AmqpBroker:
+    """The shared robust connection, opened on first use (the first attempt may fail: retry)."""
+
+    def __init__(self, url: str, *, name: str, reconnect_seconds: float) -> None:
+        self._url = url
+        self._name = name
+        self._reconnect = reconnect_seconds
+        self._conn: AbstractRobustConnection | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        conn = self._conn
+        return conn is not None and not conn.is_closed and conn.connected.is_set()
+
+    async def connection(self) -> AbstractRobustConnection:
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await aio_pika.connect_robust(
+                    self._url,
+                    reconnect_interval=self._reconnect,
+                    client_properties={"connection_name": self._name},
+                )
+            return self._conn
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+
+
+class AmqpPublisher:
+    """Publishes to a durable topic exchange: confirms, persistent, mandatory."""
+
+    def __init__(self, broker: AmqpBroker, exchange: str, *, confirm_timeout: float) -> None:
+        self._broker = broker
+        self._exchange = exchange
+        self._timeout = confirm_timeout
+        self._channel: AbstractRobustChannel | None = None
+        self._raw: aiormq.Channel | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._broker.connected and self._raw is not None and not self._raw.is_closed
+
+    async def ready(self) -> None:
+        if self._channel is None:
+            conn = await self._broker.connection()
+            channel = await conn.channel(publisher_confirms=True, on_return_raises=False)
+            assert isinstance(channel, AbstractRobustChannel)
+            await channel.declare_exchange(self._exchange, ExchangeType.TOPIC, durable=True)
+            self._channel = channel
+        await self._channel.ready()
+        raw = await self._channel.get_underlay_channel()
+        assert isinstance(raw, aiormq.Channel)
+        self._raw = raw
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> asyncio.Future[int]:
+        raw = self._raw
+        if raw is None or raw.is_closed:
+            raise ConnectionError("the relay's AMQP channel is not open")
+        # Each task writes its frames under the channel's FIFO lock in its first step, so the
+        # broker receives the messages in list order; confirmations come back asynchronously.
+        tasks = [
+            asyncio.ensure_future(
+                raw.basic_publish(
+                    m.body,
+                    exchange=self._exchange,
+                    routing_key=m.routing_key,
+                    properties=_properties(m),
+                    mandatory=True,
+                    timeout=self._timeout,
+                    wait=False,
+                )
+            )
+            for m in messages
+        ]
+        return asyncio.ensure_future(_confirmed(tasks))
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+        self._channel = self._raw = None
+        await self._broker.close()
+
+
+def _properties(m: OutgoingMessage) -> aiormq.spec.Basic.Properties:
+    return aiormq.spec.Basic.Properties(
+        content_type=m.content_type,
+        delivery_mode=2,
+        message_id=m.message_id,
+        message_type=m.type,
+        timestamp=dt.datetime.fromtimestamp(m.timestamp, dt.UTC),
+        app_id="im-server",
+        headers=dict(m.headers),
+    )
+
+
+async def _confirmed(tasks: Sequence[asyncio.Future[Any]]) -> int:
+    """Wait for every confirmation; the number returned as unroutable, or the first failure."""
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    returned = 0
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        if isinstance(result, aiormq.abc.DeliveredMessage):
+            returned += 1
+    if returned:
+        log.warning("relay: %d messages had no queue bound to their routing key", returned)
+    return returned
+
+
+PartnerHandler = Callable[[bytes], Awaitable[PartnerOutcome]]
+
+
+class AmqpPartnerConsumer:
+    """Consumes a durable partner queue one message at a time, in order.
+
+    The queue dead-letters into ``dead_letter_queue`` (through the default exchange). A message
+    is acked only after its handler returned (its events are appended); a handler failure is
+    retried with backoff, ``attempts`` times in all, and then dead-lettered, so no message can
+    block the queue.
+    """
+
+    def __init__(
+        self,
+        broker: AmqpBroker,
+        queue: str,
+        dead_letter_queue: str,
+        handler: PartnerHandler,
+        *,
+        attempts: int = 5,
+        prefetch: int = 16,
+    ) -> None:
+        self._broker = broker
+        self._queue = queue
+        self._dlq = dead_letter_queue
+        self._handler = handler
+        self._attempts = attempts
+        self._prefetch = prefetch
+        self._channel: AbstractRobustChannel | None = None
+        self._order = asyncio.Lock()
+        self.processed = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        conn = await self._broker.connection()
+        channel = await conn.channel()
+        assert isinstance(channel, AbstractRobustChannel)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        await channel.declare_queue(self._dlq, durable=True)
+        queue = await channel.declare_queue(
+            self._queue,
+            durable=True,
+            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self._dlq},
+        )
+        await queue.consume(self._on_message)
+        self._channel = channel
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+        self._channel = None
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        async with self._order:
+            outcome = await self._handle(message.body)
+            if outcome.dead_letter:
+                log.warning(
+                    "partner message %s dead-lettered: %s", message.message_id, outcome.detail
+                )
+                await message.reject(requeue=False)
+                self.dead_lettered += 1
+                return
+            if message.reply_to and outcome.reply is not None and self._channel is not None:
+                reply = aio_pika.Message(
+                    outcome.reply,
+                    content_type="application/json",
+                    correlation_id=message.correlation_id or message.message_id,
+                )
+                await self._channel.default_exchange.publish(reply, routing_key=message.reply_to)
+            await message.ack()
+            self.processed += 1
+
+    async def _handle(self, body: bytes) -> PartnerOutcome:
+        delay = 0.1
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await self._handler(body)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt == self._attempts:
+                    log.exception("partner message failed %d times", attempt)
+                    return PartnerOutcome(dead_letter=True, reply=None, detail=str(exc))
+                log.warning("partner message failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay *= 3
+        raise AssertionError("unreachable")

@@ -1,0 +1,143 @@
+"""The cascade's published language: mapping, redaction, routing keys, the envelope schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from domain import users as u
+from domain.cascade import (
+    MAPPING,
+    EnvelopeFormatter,
+    Rule,
+    formatter,
+    is_sensitive,
+    messages_for,
+    public_data,
+    snake_case,
+)
+from domain.ids import IdBlockReserved
+from domain.store import RecordedEvent, new_event
+from gateway.settings import SettingsError, load_settings
+
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "docs" / "cascade-envelope.schema.json").read_text()
+)
+
+
+def recorded(event: object, stream: str, version: int = 0, position: int = 1) -> RecordedEvent:
+    new = new_event(event)  # type: ignore[arg-type]
+    return RecordedEvent(
+        id=new.id,
+        stream=stream,
+        version=version,
+        position=position,
+        type=new.type,
+        data=new.data,
+        metadata=new.metadata,
+        recorded_at=1_700_000_000.5,
+    )
+
+
+def registered(user_id: int = 42) -> u.UserRegistered:
+    return u.UserRegistered(
+        user_id=user_id,
+        standard_id="zhangsan",
+        name="Zhang San",
+        password_hash="$argon2id$v=19$secret",
+        at=1_795_631_650.123,
+    )
+
+
+def test_envelope_properties_and_body() -> None:
+    rec = recorded(registered(), "user-42", version=0, position=7)
+    [msg], bad = messages_for([rec], MAPPING, EnvelopeFormatter())
+    assert bad == []
+    assert msg.message_id == rec.id
+    assert msg.type == "UserRegistered"
+    assert msg.routing_key == "user.user_registered.42"
+    assert msg.content_type == "application/json"
+    assert msg.timestamp == pytest.approx(1_795_631_650.123)
+    body = json.loads(msg.body)
+    jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert body["id"] == rec.id
+    assert body["version"] == 1
+    assert (body["stream"], body["stream_version"], body["position"]) == ("user-42", 0, 7)
+    assert body["occurred_at"] == "2026-11-25T18:34:10.123Z"
+    assert body["data"]["standard_id"] == "zhangsan"
+    assert "type" not in body["data"]
+
+
+def test_password_hashes_are_never_published() -> None:
+    changed = u.UserPasswordChanged(user_id=5, password_hash="$argon2id$secret", at=1.0)
+    batch = [recorded(registered(5), "user-5"), recorded(changed, "user-5", 1, 2)]
+    messages, _ = messages_for(batch, MAPPING, EnvelopeFormatter())
+    assert [m.type for m in messages] == ["UserRegistered", "UserPasswordChanged"]
+    for m in messages:
+        assert b"argon2" not in m.body and b"password_hash" not in m.body
+        jsonschema.validate(json.loads(m.body), SCHEMA)
+
+
+def test_undeclared_fields_that_look_secret_are_withheld_anyway() -> None:
+    data = public_data(registered(), Rule("UserRegistered"))  # a rule that forgot to redact
+    assert "password_hash" not in data and data["name"] == "Zhang San"
+    for name in ("password", "password_hash", "token_hash", "secret", "api_key", "invite_code"):
+        assert is_sensitive(name), name
+    for name in ("name", "sha256", "standard_id", "content"):
+        assert not is_sensitive(name), name
+
+
+def test_internal_events_are_not_published_and_unknown_types_are_by_default() -> None:
+    claim = u.StandardIdClaimed(standard_id="x", user_id=1)
+    block = IdBlockReserved(kind="user", start=1, size=100)
+    batch = [recorded(claim, "standardid-x"), recorded(block, "ids-user", 0, 2)]
+    assert messages_for(batch, MAPPING, EnvelopeFormatter())[0] == []
+    assert MAPPING.rule_for("SomethingNew") == Rule("SomethingNew")
+    assert MAPPING.rule_for("StandardIdClaimed") is None
+
+
+def test_undecodable_events_are_reported_not_published() -> None:
+    rec = recorded(registered(), "user-42")
+    rec = RecordedEvent(**{**{f: getattr(rec, f) for f in rec.__struct_fields__}, "type": "Gone"})
+    assert messages_for([rec], MAPPING, EnvelopeFormatter()) == ([], [rec])
+
+
+def test_formatting_is_deterministic_so_duplicates_are_identical() -> None:
+    rec = recorded(registered(), "user-42")
+    rule = MAPPING.rule_for(rec.type)
+    assert rule is not None
+    first = EnvelopeFormatter().format(rec, rec.decode(), rule)
+    assert EnvelopeFormatter().format(rec, rec.decode(), rule) == first
+
+
+@pytest.mark.parametrize(
+    ("name", "snake"),
+    [
+        ("MessageSent", "message_sent"),
+        ("UserRegistered", "user_registered"),
+        ("HTTPThingDone", "http_thing_done"),
+        ("X", "x"),
+    ],
+)
+def test_snake_case(name: str, snake: str) -> None:
+    assert snake_case(name) == snake
+
+
+def test_routing_key_without_aggregate_id_and_with_dots() -> None:
+    rec = recorded(registered(), "user-a.b")
+    assert messages_for([rec], MAPPING, EnvelopeFormatter())[0][0].routing_key == (
+        "user.user_registered.a_b"
+    )
+
+
+def test_declared_patterns_and_unknown_format() -> None:
+    assert "user.user_registered.*" in MAPPING.routing_patterns()
+    with pytest.raises(KeyError, match="envelope"):
+        formatter("nope")
+    with pytest.raises(SettingsError, match="IM_CASCADE_FORMAT"):
+        load_settings({"IM_CASCADE_FORMAT": "nope"})
+    with pytest.raises(SettingsError, match="IM_AMQP_URL"):
+        load_settings({"IM_AMQP_URL": "http://x"})
