@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import Settings, load_settings
+from tests.mongo import secantus_db, secantus_url  # noqa: F401  (shared SecantusDB fixtures)
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -167,9 +167,16 @@ class SqliteReadStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             touched: dict[tuple[str, str], Doc | None] = {}
+            done: dict[str, int] = {}
             for batch in batches:
+                if batch.projection not in done:
+                    done[batch.projection] = self._stored_checkpoint(c, batch.projection)
+                # Ops of events at or below the checkpoint were committed with it: a redelivery.
+                first_new = (done[batch.projection] + 1) * 1024
                 for g in batch.ops:
-                    self._apply_op(c, touched, g.op)
+                    if g.guard >= first_new:
+                        self._apply_op(c, touched, g.op)
+                done[batch.projection] = max(done[batch.projection], batch.position)
             for (coll, key), doc in touched.items():
                 t = "c_" + coll
                 if doc is None:
@@ -182,13 +189,21 @@ class SqliteReadStore:
                     )
             c.executemany(
                 "INSERT INTO checkpoints (projection, position) VALUES (?, ?)"
-                " ON CONFLICT (projection) DO UPDATE SET position = excluded.position",
+                " ON CONFLICT (projection) DO UPDATE"
+                " SET position = MAX(position, excluded.position)",
                 [(b.projection, b.position) for b in batches],
             )
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _stored_checkpoint(c: sqlite3.Connection, projection: str) -> int:
+        row = c.execute(
+            "SELECT position FROM checkpoints WHERE projection = ?", (projection,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     @staticmethod
     def _apply_op(
