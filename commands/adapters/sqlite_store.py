@@ -244,8 +244,11 @@ class SqliteEventStore:
                     position = batch[-1].position
                     yield batch
                     continue
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives just as the event is set, and the subscriber never stops.
                 try:
-                    await asyncio.wait_for(changed.wait(), _IDLE_POLL_S)
+                    async with asyncio.timeout(_IDLE_POLL_S):
+                        await changed.wait()
                 except TimeoutError:
                     pass
         finally:
