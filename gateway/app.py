@@ -19,11 +19,11 @@ from gateway.http import RouteSpec, json_response, routes_for
 from gateway.metrics import Metrics
 from gateway.openapi import DOCS_HTML, build_openapi
 from gateway.ratelimit import RateLimiter
-from gateway.routes import auth, cascade, users
+from gateway.routes import auth, cascade, files, users
 from gateway.routing import FastRouter
 from gateway.settings import Settings
 
-ROUTE_MODULES = [auth, users, cascade]
+ROUTE_MODULES = [auth, users, files, cascade]
 READY_LAG_EVENTS = 10_000
 
 try:

@@ -8,7 +8,9 @@ import logging
 import time
 from typing import Any, cast
 
+from commands.adapters.local_blobs import LocalBlobStore
 from commands.core import IdAllocator
+from commands.files import DownloadCounter, FileHandlers
 from commands.passwords import Passwords
 from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
@@ -77,6 +79,9 @@ class Services:
             Cascade(settings, self.events, self.read, self.user_sync) if settings.amqp_url else None
         )
         self.run_cascade = cascade and self.cascade is not None
+        self.blobs = LocalBlobStore(settings.blob_path)
+        self.files = FileHandlers(self.events, self.ids, self.blobs)
+        self.downloads = DownloadCounter(self.events, settings.download_count_flush_seconds)
         self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
         self.identity = IdentityCache(inline=inline_projector)
@@ -89,15 +94,18 @@ class Services:
         else:
             await self.projector.prepare()
         await self._bootstrap_superuser()
+        self.downloads.start()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.start()
 
     async def stop(self) -> None:
+        await self.downloads.stop()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.stop()
         await self.projector.stop()
         await self.events.close()
         await self.read.close()
+        await self.blobs.close()
         self.passwords.close()
 
     async def _bootstrap_superuser(self) -> None:

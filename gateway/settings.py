@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, kw_only=True):
     partner_api_keys: str = ""
     partner_jwt_secret: str = ""
     max_upload_bytes: int = 104857600
+    blob_dir: str | None = None
+    download_count_flush_seconds: float = 1.0
     public_base_url: str | None = None
     dev_mode: bool = True
     password_memory_kib: int = 19456
@@ -68,6 +70,10 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def partner_api_key_list(self) -> list[str]:
         return [k.strip() for k in self.partner_api_keys.split(",") if k.strip()]
+
+    @property
+    def blob_path(self) -> Path:
+        return Path(self.blob_dir) if self.blob_dir else self.data_path / "blobs"
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -117,6 +123,10 @@ def _validate(s: Settings) -> None:
             " print(secrets.token_urlsafe(48))'"
         )
     _validate_cascade(s)
+    if s.max_upload_bytes < 1:
+        raise SettingsError("IM_MAX_UPLOAD_BYTES must be a positive number of bytes")
+    if s.download_count_flush_seconds <= 0:
+        raise SettingsError("IM_DOWNLOAD_COUNT_FLUSH_SECONDS must be positive")
     if s.first_superuser and not s.first_superuser_password:
         raise SettingsError("IM_FIRST_SUPERUSER needs IM_FIRST_SUPERUSER_PASSWORD")
     _validate_realtime(s)

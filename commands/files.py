@@ -1,0 +1,146 @@
+"""File commands: open an upload, register it, delete it, count downloads in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+import msgspec
+
+from commands.core import IdAllocator, append, load, with_retry
+from commands.mime import sniff
+from domain import files as f
+from domain.blobs import BlobStat, BlobStore, BlobWriter
+from domain.errors import InvalidError
+from domain.store import NO_STREAM, EventStore
+
+log = logging.getLogger("im.files")
+MAX_COUNTS_PER_EVENT = 500  # each count is one read-model op; ops per event stay below 1024
+
+
+class RegisterUpload(msgspec.Struct, frozen=True):
+    """A committed blob and what the client said about it; ``head`` is its first bytes."""
+
+    file_id: str
+    stat: BlobStat
+    head: bytes
+    name: str | None
+    uploader_id: int
+    description: str | None = None
+    is_public: bool = False
+
+
+class FileHandlers:
+    def __init__(self, store: EventStore, ids: IdAllocator, blobs: BlobStore) -> None:
+        self._store = store
+        self._ids = ids
+        self.blobs = blobs
+
+    async def open_upload(self) -> tuple[str, BlobWriter]:
+        """A fresh file id and a writer for its bytes (random: never the client's filename)."""
+        file_id = uuid.uuid4().hex
+        return file_id, await self.blobs.create(file_id)
+
+    async def register_upload(self, cmd: RegisterUpload) -> tuple[f.FileUploaded, int]:
+        """Record the upload; the blob is removed again when that fails."""
+        try:
+            description = f.validate_description(cmd.description)
+            event = f.FileUploaded(
+                file_id=cmd.file_id,
+                id=await self._ids.next("file"),
+                name=f.display_name(cmd.name),
+                size=cmd.stat.size,
+                sha256=cmd.stat.sha256,
+                mime_type=sniff(cmd.head),
+                uploader_id=cmd.uploader_id,
+                description=description,
+                is_public=cmd.is_public,
+                at=time.time(),
+            )
+            position = await append(self._store, f.file_stream(cmd.file_id), [event], NO_STREAM)
+        except BaseException:
+            await asyncio.shield(self.blobs.delete(cmd.file_id))
+            raise
+        return event, position
+
+    async def delete_file(self, file_id: str, user_id: int, is_superuser: bool) -> int:
+        """Record the deletion (uploader or superuser), then drop the bytes."""
+        if not f.valid_file_id(file_id):
+            raise InvalidError("Malformed file id")
+
+        async def attempt() -> int:
+            stream = f.file_stream(file_id)
+            state, version = await load(self._store, stream, f.evolve, f.File())
+            event = f.decide_delete(state, user_id, is_superuser, time.time())
+            return await append(self._store, stream, [event], version)
+
+        position = await with_retry(attempt)
+        await self.blobs.delete(file_id)
+        return position
+
+
+class DownloadCounter:
+    """Counts downloads in memory and appends them as one event per flush interval.
+
+    One event per download would make every download a write; batching bounds the write volume
+    to one small event per interval per process however many downloads happen. A crash loses at
+    most one interval's counts: they are statistics, not state anything depends on.
+    """
+
+    def __init__(self, store: EventStore, interval: float) -> None:
+        self._store = store
+        self._interval = interval
+        self._counts: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def hit(self, file_id: str) -> None:
+        self._counts[file_id] = self._counts.get(file_id, 0) + 1
+
+    async def flush(self) -> int | None:
+        """Append the pending counts; returns the position of the last event, if any."""
+        counts, self._counts = self._counts, {}
+        position: int | None = None
+        items = sorted(counts.items())
+        now = time.time()
+        stream = f.download_stream(time.strftime("%Y%m%d", time.gmtime(now)))
+        try:
+            for i in range(0, len(items), MAX_COUNTS_PER_EVENT):
+                chunk = dict(items[i : i + MAX_COUNTS_PER_EVENT])
+                event = f.FileDownloadsCounted(counts=chunk, at=now)
+                position = await append(self._store, stream, [event], None)
+                for key in chunk:
+                    counts.pop(key)
+        except BaseException:
+            for key, n in counts.items():  # put back what was not written
+                self._counts[key] = self._counts.get(key, 0) + n
+            raise
+        return position
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("could not record download counts; retrying next interval")
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="download-counter")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("could not record the last download counts")

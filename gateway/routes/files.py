@@ -1,0 +1,107 @@
+"""``/files``: streamed upload and download, info, list, delete, download-info."""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.responses import Response
+
+from domain.errors import NotFoundError
+from domain.files import valid_file_id
+from gateway.downloads import serve
+from gateway.http import Api, Ctx
+from gateway.schemas import Limit200, Skip
+from gateway.uploads import UploadReceiver
+from queries import files as q
+
+api = Api("/api/v1/files", tag="files")
+
+_UPLOAD_FORM = {
+    "file": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"},
+    "description": {"type": "string", "maxLength": 1000, "x-optional": True},
+    "is_public": {"type": "boolean", "x-optional": True},
+}
+
+
+class ListQuery(msgspec.Struct):
+    skip: Skip = 0
+    limit: Limit200 = 20
+
+
+def _base_url(ctx: Ctx) -> str:
+    return ctx.services.settings.public_base_url or str(ctx.request.base_url)
+
+
+async def _visible(ctx: Ctx) -> q.FileView:
+    file_id = ctx.path_str("file_id")
+    view = None
+    if valid_file_id(file_id):
+        view = await q.file_visible_to(ctx.services.read, file_id, ctx.me)
+    if view is None:
+        raise NotFoundError("File not found")
+    return view
+
+
+@api.post("/upload", response=q.File, status=201, form=_UPLOAD_FORM)
+async def upload(ctx: Ctx) -> q.File:
+    """Upload a file (multipart part ``file``), streamed to storage as it arrives."""
+    services = ctx.services
+    receiver = UploadReceiver(services.files, services.settings.max_upload_bytes, ctx.me.id)
+    cmd = await receiver.receive(ctx.request)
+    event, ctx.position = await services.files.register_upload(cmd)
+    view = q.FileView(
+        file_id=event.file_id,
+        id=event.id,
+        name=event.name,
+        size=event.size,
+        sha256=event.sha256,
+        mime_type=event.mime_type,
+        uploader_id=event.uploader_id,
+        description=event.description,
+        is_public=event.is_public,
+        uploaded_at=event.at,
+        download_count=0,
+        deleted=False,
+    )
+    return q.file_view(view, _base_url(ctx))
+
+
+@api.get("/download/{file_id}", raw_response="application/octet-stream")
+async def download(ctx: Ctx) -> Response:
+    """The file's bytes, with ranges, conditional requests and a safe Content-Disposition."""
+    view = await _visible(ctx)
+    reader = await ctx.services.files.blobs.open(view.file_id)
+    if reader is None:
+        raise NotFoundError("File not found")
+    response, counts = await serve(ctx.request, view, reader)
+    if counts:
+        ctx.services.downloads.hit(view.file_id)
+    return response
+
+
+@api.get("/info/{file_id}", response=q.File)
+async def info(ctx: Ctx) -> q.File:
+    """A file's metadata."""
+    return q.file_view(await _visible(ctx), _base_url(ctx))
+
+
+@api.get("/download-info/{file_id}", response=q.DownloadInfo)
+async def download_info(ctx: Ctx) -> q.DownloadInfo:
+    """Name, size, type and an absolute download URL."""
+    return q.download_info(await _visible(ctx), _base_url(ctx))
+
+
+@api.get("/list", query=ListQuery, response=list[q.File])
+async def list_files(ctx: Ctx) -> list[q.File]:
+    """The caller's own uploads, newest first."""
+    qry: ListQuery = ctx.query
+    views = await q.list_uploads(ctx.services.read, ctx.me.id, qry.skip, qry.limit)
+    base = _base_url(ctx)
+    return [q.file_view(v, base) for v in views]
+
+
+@api.delete("/{file_id}", status=204)
+async def delete(ctx: Ctx) -> None:
+    """Delete a file (uploader or superuser); its messages then show it as deleted."""
+    view = await _visible(ctx)
+    me = ctx.me
+    ctx.position = await ctx.services.files.delete_file(view.file_id, me.id, me.is_superuser)

@@ -1,0 +1,233 @@
+"""Streaming ``multipart/form-data`` uploads: the file part goes to the blob store as it arrives.
+
+The body is parsed chunk by chunk (python-multipart's push parser); only the current chunk, the
+blob writer's buffer and the small text fields are ever in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from commands.files import FileHandlers, RegisterUpload
+from commands.mime import SNIFF_BYTES
+from domain.blobs import BlobWriter
+from domain.errors import InvalidError, TooLargeError
+from domain.files import validate_description
+from gateway.http import ValidationFailed, ValidationIssue
+
+MAX_FIELD_BYTES = 16 * 1024  # description / is_public: anything longer is not a legitimate form
+MULTIPART_SLACK = 64 * 1024  # boundaries and part headers on top of the file itself
+DRAIN_BYTES = 16 * 1024 * 1024  # read this much of an over-limit body so the client sees the 413
+_TRUE = {"true", "1", "on", "yes"}
+_FALSE = {"false", "0", "off", "no", ""}
+
+
+class Upload(msgspec.Struct):
+    """The text fields and what the file part said about itself."""
+
+    name: str | None = None
+    description: str | None = None
+    is_public: str | None = None
+    has_file: bool = False
+
+
+def _issue(field: str, msg: str, kind: str = "value_error") -> ValidationFailed:
+    return ValidationFailed([ValidationIssue(loc=["body", field], msg=msg, type=kind)])
+
+
+def _filename(raw: bytes) -> str:
+    """Part headers are latin-1 on the wire; browsers put UTF-8 there and %-escape ``"`` CR LF."""
+    text = raw.decode("utf-8", errors="replace")
+    return text.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+
+
+class _Part:
+    def __init__(self) -> None:
+        self.headers: dict[bytes, bytes] = {}
+        self.field = b""
+        self.value = b""
+        self.name = b""
+        self.filename: bytes | None = None
+        self.data = bytearray()
+
+
+class UploadReceiver:
+    """Feeds the request body to the parser and routes each part's data as events arrive."""
+
+    def __init__(self, files: FileHandlers, max_bytes: int, uploader_id: int) -> None:
+        self.files = files
+        self.uploader_id = uploader_id
+        self.max_bytes = max_bytes
+        self.fields = Upload()
+        self.file_id = ""
+        self.writer: BlobWriter | None = None
+        self.head = bytearray()
+        self._events: list[tuple[str, bytes]] = []
+        self._part = _Part()
+        self._field_bytes = 0
+
+    def _callbacks(self) -> dict[str, object]:
+        ev = self._events
+
+        def data(name: str):  # type: ignore[no-untyped-def]
+            return lambda buf, start, end: ev.append((name, bytes(buf[start:end])))
+
+        def mark(name: str):  # type: ignore[no-untyped-def]
+            return lambda: ev.append((name, b""))
+
+        return {
+            "on_part_begin": mark("part_begin"),
+            "on_header_field": data("header_field"),
+            "on_header_value": data("header_value"),
+            "on_header_end": mark("header_end"),
+            "on_headers_finished": mark("headers_finished"),
+            "on_part_data": data("part_data"),
+            "on_part_end": mark("part_end"),
+        }
+
+    async def receive(self, request: Request) -> RegisterUpload:
+        ctype, params = parse_options_header(request.headers.get("content-type", ""))
+        boundary = params.get(b"boundary")
+        if ctype != b"multipart/form-data" or not boundary:
+            raise _issue("file", "expected a multipart/form-data body with a file part")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes + MULTIPART_SLACK + DRAIN_BYTES:
+            raise TooLargeError(f"File exceeds the upload limit of {self.max_bytes} bytes")
+        parser = MultipartParser(boundary, self._callbacks())  # type: ignore[arg-type]
+        stream = request.stream()
+        try:
+            async for chunk in stream:
+                parser.write(chunk)
+                await self._drain_events()
+            parser.finalize()
+            await self._drain_events()
+            return await self._finish()
+        except TooLargeError:
+            await self._abort()
+            await _discard_rest(stream)
+            raise
+        except MultipartParseError:
+            await self._abort()
+            raise InvalidError("Malformed multipart body") from None
+        except ClientDisconnect:
+            await self._abort()
+            raise InvalidError("The upload was interrupted") from None
+        except BaseException:
+            await self._abort()
+            raise
+
+    async def _abort(self) -> None:
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            await writer.abort()
+
+    async def _drain_events(self) -> None:
+        events, self._events[:] = list(self._events), []
+        for kind, data in events:
+            await self._on(kind, data)
+
+    async def _on(self, kind: str, data: bytes) -> None:
+        p = self._part
+        if kind == "part_begin":
+            self._part = _Part()
+        elif kind == "header_field":
+            p.field += data
+        elif kind == "header_value":
+            p.value += data
+        elif kind == "header_end":
+            p.headers[p.field.lower()] = p.value
+            p.field, p.value = b"", b""
+        elif kind == "headers_finished":
+            await self._start_part(p)
+        elif kind == "part_data":
+            await self._part_data(p, data)
+        elif kind == "part_end":
+            self._end_part(p)
+
+    async def _start_part(self, p: _Part) -> None:
+        disposition = p.headers.get(b"content-disposition", b"").decode("latin-1")
+        _, options = parse_options_header(disposition)
+        p.name = options.get(b"name", b"")
+        p.filename = options.get(b"filename")
+        if p.name == b"file":
+            if self.fields.has_file:
+                raise _issue("file", "only one file part is allowed")
+            self.fields.has_file = True
+            self.fields.name = None if p.filename is None else _filename(p.filename)
+            self.file_id, self.writer = await self.files.open_upload()
+
+    async def _part_data(self, p: _Part, data: bytes) -> None:
+        if p.name == b"file":
+            assert self.writer is not None
+            if self.writer.size + len(data) > self.max_bytes:
+                raise TooLargeError(f"File exceeds the upload limit of {self.max_bytes} bytes")
+            if len(self.head) < SNIFF_BYTES:
+                self.head += data[: SNIFF_BYTES - len(self.head)]
+            await self.writer.write(data)
+            return
+        self._field_bytes += len(data)
+        if self._field_bytes > MAX_FIELD_BYTES:
+            raise TooLargeError("Form fields are too large")
+        if p.name in (b"description", b"is_public"):
+            p.data += data
+
+    def _end_part(self, p: _Part) -> None:
+        if p.name not in (b"description", b"is_public"):
+            return
+        try:
+            value = p.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _issue(p.name.decode(), "must be UTF-8 text") from None
+        if p.name == b"description":
+            self.fields.description = value
+        else:
+            self.fields.is_public = value
+
+    def _is_public(self) -> bool:
+        raw = (self.fields.is_public or "").strip().lower()
+        if raw in _TRUE:
+            return True
+        if raw in _FALSE:
+            return False
+        raise _issue("is_public", "must be a boolean (true/false)")
+
+    async def _finish(self) -> RegisterUpload:
+        if not self.fields.has_file or self.writer is None:
+            raise _issue("file", "Field required", "missing")
+        is_public = self._is_public()
+        try:
+            description = validate_description(self.fields.description)
+        except InvalidError as exc:
+            raise _issue("description", exc.detail) from None
+        writer, self.writer = self.writer, None
+        try:
+            stat = await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        return RegisterUpload(
+            file_id=self.file_id,
+            stat=stat,
+            head=bytes(self.head),
+            name=self.fields.name,
+            uploader_id=self.uploader_id,
+            description=description,
+            is_public=is_public,
+        )
+
+
+async def _discard_rest(stream: AsyncIterator[bytes]) -> None:
+    """Read (and drop) some of what the client is still sending, so it gets to read the 413."""
+    read = 0
+    try:
+        async for chunk in stream:
+            read += len(chunk)
+            if read > DRAIN_BYTES:
+                break
+    except ClientDisconnect:
+        pass
