@@ -1,0 +1,170 @@
+"""KurrentDB / EventStoreDB event store through ``kurrentdbclient``'s ``AsyncKurrentDBClient``.
+
+Global positions are KurrentDB commit positions (unique per event, increasing in commit order).
+Event ids are fixed by ``NewEvent.id`` before the first attempt, so a retried append (ours, or the
+client's own gRPC retry) is recognised by the server as the same write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+from kurrentdbclient import AsyncKurrentDBClient, StreamState
+from kurrentdbclient import NewEvent as KurrentNewEvent
+from kurrentdbclient import RecordedEvent as KurrentRecordedEvent
+from kurrentdbclient.exceptions import (
+    DeadlineExceededError,
+    NotFoundError,
+    ProgrammingError,
+    ServiceUnavailableError,
+    WrongCurrentVersionError,
+)
+
+from domain.errors import ConcurrencyError, UnavailableError
+from domain.store import NO_STREAM, NewEvent, RecordedEvent
+
+_BATCH = 1000  # most events handed to a subscriber at once
+_QUEUE = 4 * _BATCH  # read-ahead before the subscription waits for its consumer
+_STOP_TIMEOUT_S = 5.0
+
+
+def _current_version(expected_version: int | None) -> int | StreamState:
+    if expected_version is None:
+        return StreamState.ANY
+    if expected_version == NO_STREAM:
+        return StreamState.NO_STREAM
+    return expected_version
+
+
+def _ours(e: KurrentRecordedEvent) -> bool:
+    """System events (``$``-types, ``$``-streams) are KurrentDB's own, never the domain's."""
+    return not (e.type.startswith("$") or e.stream_name.startswith("$"))
+
+
+@contextlib.contextmanager
+def _available() -> Iterator[None]:
+    """A server that cannot be reached (or answer in time) is a 503 for the caller, not a 500."""
+    try:
+        yield
+    except (ServiceUnavailableError, DeadlineExceededError) as exc:
+        raise UnavailableError(f"the event store is unavailable: {exc}") from exc
+
+
+def _recorded(e: KurrentRecordedEvent) -> RecordedEvent:
+    return RecordedEvent(
+        id=str(e.id),
+        stream=e.stream_name,
+        version=e.stream_position,
+        position=e.commit_position,
+        type=e.type,
+        data=e.data,
+        metadata=e.metadata,
+        recorded_at=e.recorded_at.timestamp() if e.recorded_at is not None else 0.0,
+    )
+
+
+class KurrentDbEventStore:
+    """The production event store. The client is created and connects on first use."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._client: AsyncKurrentDBClient | None = None
+
+    def _kdb(self) -> AsyncKurrentDBClient:
+        if self._client is None:
+            self._client = AsyncKurrentDBClient(uri=self._url)
+        return self._client
+
+    # -- writes ---------------------------------------------------------------------------------
+    async def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int:
+        if not events:
+            raise ValueError("append needs at least one event")
+        batch = [
+            KurrentNewEvent(
+                type=e.type,
+                data=e.data,
+                metadata=e.metadata,
+                content_type="application/json",
+                id=uuid.UUID(e.id),
+            )
+            for e in events
+        ]
+        # The server treats a repeat of the same event ids after the same expected version as
+        # the same write and answers with the original position (documented idempotence).
+        try:
+            with _available():
+                return await self._kdb().append_to_stream(
+                    stream, events=batch, current_version=_current_version(expected_version)
+                )
+        except WrongCurrentVersionError:
+            raise ConcurrencyError(
+                f"stream {stream} is not at the expected version {expected_version}"
+            ) from None
+
+    # -- reads ----------------------------------------------------------------------------------
+    async def read(self, stream: str, from_version: int = 0) -> list[RecordedEvent]:
+        try:
+            with _available():
+                found = await self._kdb().get_stream(stream, stream_position=max(from_version, 0))
+        except NotFoundError:
+            return []
+        return [_recorded(e) for e in found]
+
+    async def last(self, stream: str) -> RecordedEvent | None:
+        try:
+            with _available():
+                found = await self._kdb().get_stream(stream, backwards=True, limit=1)
+        except NotFoundError:
+            return None
+        return _recorded(found[0]) if found else None
+
+    async def head(self) -> int:
+        with _available():
+            return await self._kdb().get_commit_position()
+
+    async def subscribe(self, after_position: int = 0) -> AsyncIterator[list[RecordedEvent]]:
+        """Catch up from ``after_position`` and follow live, in batches of what is ready."""
+        # A commit position must name an existing event; 0 means "from the beginning".
+        subscription = await self._kdb().subscribe_to_all(commit_position=after_position or None)
+        queue: asyncio.Queue[KurrentRecordedEvent | Exception] = asyncio.Queue(_QUEUE)
+
+        async def pump() -> None:
+            try:
+                async for event in subscription:
+                    if _ours(event):
+                        await queue.put(event)
+                raise ConnectionError("the KurrentDB subscription ended")
+            except Exception as exc:  # hand it to the consumer (the projector resubscribes)
+                await queue.put(exc)
+
+        task = asyncio.create_task(pump(), name="kurrentdb-subscription")
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < _BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
+                events: list[RecordedEvent] = []
+                for item in batch:
+                    if isinstance(item, Exception):
+                        if events:
+                            yield events
+                        raise item
+                    events.append(_recorded(item))
+                yield events
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(Exception):
+                await subscription.stop(timeout=_STOP_TIMEOUT_S)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(ProgrammingError):  # it never connected
+                await client.close()

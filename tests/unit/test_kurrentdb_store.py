@@ -1,0 +1,67 @@
+"""KurrentDbEventStore specifics the contract suite cannot reach: laziness and failure paths."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from kurrentdbclient.exceptions import ServiceUnavailableError
+
+from commands.adapters.kurrentdb_store import KurrentDbEventStore
+from domain.errors import UnavailableError
+from domain.store import NO_STREAM, NewEvent
+from tests.contract.fake_kurrentdb import FakeKurrentDB, FakeSubscription, install
+
+
+def _event() -> NewEvent:
+    return NewEvent(id=str(uuid.uuid4()), type="test.Thing", data=b"{}", metadata=b"")
+
+
+async def test_nothing_connects_before_first_use() -> None:
+    store = KurrentDbEventStore("kurrentdb://127.0.0.1:1?tls=false")  # nothing listens there
+    await store.close()
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
+    server = FakeKurrentDB()
+    store = KurrentDbEventStore("kurrentdb://fake:2113?tls=false")
+    install(store, server)
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise ServiceUnavailableError("connection refused")
+
+    store._client.append_to_stream = down  # type: ignore[union-attr]
+    store._client.get_stream = down  # type: ignore[union-attr]
+    with pytest.raises(UnavailableError):
+        await store.append("thing-1", [_event()], NO_STREAM)
+    with pytest.raises(UnavailableError):
+        await store.read("thing-1")
+
+
+async def test_a_broken_subscription_delivers_what_it_had_then_raises() -> None:
+    server = FakeKurrentDB()
+    store = KurrentDbEventStore("kurrentdb://fake:2113?tls=false")
+    install(store, server)
+    first = _event()
+    await store.append("thing-1", [first], NO_STREAM)
+    original = FakeSubscription.__anext__
+    calls = 0
+
+    async def flaky(self: FakeSubscription) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise ConnectionResetError("stream reset")
+        return await original(self)
+
+    FakeSubscription.__anext__ = flaky  # type: ignore[method-assign]
+    try:
+        received: list[str] = []
+        with pytest.raises(ConnectionResetError):
+            async for batch in store.subscribe(0):
+                received.extend(r.id for r in batch)
+        assert received == [first.id]
+    finally:
+        FakeSubscription.__anext__ = original  # type: ignore[method-assign]
+    await store.close()
