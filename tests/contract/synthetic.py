@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import msgspec
@@ -183,3 +183,26 @@ async def snapshot(store: ReadStore, projection: Projection) -> dict[str, list[s
         c.name: sorted(canonical(d) for d in await store.find(c.name))
         for c in projection.collections
     }
+
+
+class NoEvents:
+    """The projector only needs an event store to subscribe; these tests feed it directly."""
+
+    async def append(self, stream: str, events: Any, expected_version: int | None) -> int:
+        raise AssertionError("not used")
+
+    async def read(self, stream: str, from_version: int = 0) -> list[Any]:
+        return []
+
+    async def last(self, stream: str) -> None:
+        return None
+
+    async def subscribe(self, after_position: int = 0) -> AsyncIterator[list[Any]]:
+        raise AssertionError("not used")
+        yield []
+
+    async def head(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        return None

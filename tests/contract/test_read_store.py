@@ -39,7 +39,14 @@ from projections.store import (
     ReadStore,
     apply_patch,
 )
-from tests.contract.synthetic import canonical, model, projection_cases, record, snapshot
+from tests.contract.synthetic import (
+    NoEvents,
+    canonical,
+    model,
+    projection_cases,
+    record,
+    snapshot,
+)
 
 
 class ReadBackend:
@@ -405,14 +412,14 @@ def test_redelivering_any_prefix_changes_nothing(
         # split, so later batches mix already-applied and new events.
         split, prefix = len(recs) * split // 8, max(1, len(recs) * prefix // 8)
         async with backend.open() as s:
-            first = Projector(_NoEvents(), s, [projection])
+            first = Projector(NoEvents(), s, [projection])
             await first.prepare()
             if split:
                 await first.apply(recs[:split])
             if prefix:
                 # A redelivery: either a restarted projector (checkpoint from the store) or one
                 # that lost its checkpoint (every op reaches the store again, guards must hold).
-                again = Projector(_NoEvents(), s, [projection])
+                again = Projector(NoEvents(), s, [projection])
                 if restart:
                     await again.prepare()
                 await again.apply(recs[:prefix])
@@ -431,29 +438,6 @@ def test_redelivering_any_prefix_changes_nothing(
         restart=st.booleans(),
         step=st.integers(1, 4),
     )
-
-
-class _NoEvents:
-    """The projector only needs an event store to subscribe; these tests feed it directly."""
-
-    async def append(self, stream: str, events: Any, expected_version: int | None) -> int:
-        raise AssertionError("not used")
-
-    async def read(self, stream: str, from_version: int = 0) -> list[Any]:
-        return []
-
-    async def last(self, stream: str) -> None:
-        return None
-
-    async def subscribe(self, after_position: int = 0) -> AsyncIterator[list[Any]]:
-        raise AssertionError("not used")
-        yield []
-
-    async def head(self) -> int:
-        return 0
-
-    async def close(self) -> None:
-        return None
 
 
 def test_canonical_ignores_key_order() -> None:
