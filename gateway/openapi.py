@@ -33,7 +33,7 @@ def build_openapi(routes: list[RouteSpec], title: str, version: str) -> dict[str
             "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower())}",
             "summary": r.summary,
             "tags": [r.tag] if r.tag else [],
-            "parameters": _parameters(r, components),
+            "parameters": _parameters(r, components, by_type),
             "responses": _responses(r, by_type),
         }
         if r.auth == "partner":
@@ -71,7 +71,9 @@ def build_openapi(routes: list[RouteSpec], title: str, version: str) -> dict[str
     }
 
 
-def _parameters(r: RouteSpec, components: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameters(
+    r: RouteSpec, components: dict[str, Any], by_type: dict[Any, Any]
+) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for m in _PARAM.finditer(r.path):
         schema = {"type": "integer", "minimum": 0} if m.group(2) == "int" else {"type": "string"}
@@ -79,7 +81,8 @@ def _parameters(r: RouteSpec, components: dict[str, Any]) -> list[dict[str, Any]
     if r.query is not None:
         info = msgspec.inspect.type_info(r.query)
         assert isinstance(info, msgspec.inspect.StructType)
-        qschema = components[r.query.__name__]
+        # msgspec qualifies a component's name when two structs share one: follow the $ref
+        qschema = components[by_type[r.query]["$ref"].rsplit("/", 1)[-1]]
         for f in info.fields:
             params.append(
                 {

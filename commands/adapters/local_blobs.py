@@ -116,7 +116,8 @@ class LocalBlobWriter:
         self._temp = temp
         self._final = final
         self._hash = hashlib.sha256()
-        self._buf = bytearray()
+        self._buf: list[bytes] = []
+        self._buffered = 0
         self._pending: asyncio.Future[None] | None = None
         self._size = 0
         self._done = False
@@ -142,16 +143,18 @@ class LocalBlobWriter:
             pending, self._pending = self._pending, None
             await pending
         if self._buf:
-            data, self._buf = bytes(self._buf), bytearray()
+            data = self._buf[0] if len(self._buf) == 1 else b"".join(self._buf)
+            self._buf, self._buffered = [], 0
             loop = asyncio.get_running_loop()
             self._pending = loop.run_in_executor(self._store._pool, self._write_chunk, data)
 
     async def write(self, chunk: bytes) -> None:
         if self._done:
             raise RuntimeError("blob writer is closed")
-        self._buf += chunk
+        self._buf.append(chunk)
+        self._buffered += len(chunk)
         self._size += len(chunk)
-        if len(self._buf) >= CHUNK:
+        if self._buffered >= CHUNK:
             await self._flush()
 
     def _finish(self) -> None:
@@ -191,14 +194,14 @@ class LocalBlobWriter:
         if self._done:
             return
         self._done = True
-        self._buf = bytearray()
+        self._buf, self._buffered = [], 0
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.add_done_callback(_consume)
         await asyncio.shield(self._store.run(self._discard))
 
 
-def _consume(fut: asyncio.Future[None]) -> None:
+def _consume(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None:
         log.debug("blob write failed during abort", exc_info=fut.exception())
 
@@ -215,14 +218,29 @@ class LocalBlobReader:
         return self._size
 
     async def chunks(self, start: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes from ``start``, ``CHUNK`` at a time, reading the next while one is sent."""
         end = self._size if length is None else min(self._size, start + length)
+        loop = asyncio.get_running_loop()
+
+        def read_at(offset: int) -> asyncio.Future[bytes] | None:
+            if offset >= end:
+                return None
+            n = min(CHUNK, end - offset)
+            return loop.run_in_executor(self._store._pool, os.pread, self._fd, n, offset)
+
         offset = start
-        while offset < end:
-            data = await self._store.run(os.pread, self._fd, min(CHUNK, end - offset), offset)
-            if not data:
-                break
-            offset += len(data)
-            yield data
+        ahead = read_at(offset)
+        try:
+            while ahead is not None:
+                data = await ahead
+                if not data:
+                    break
+                offset += len(data)
+                ahead = read_at(offset)
+                yield data
+        finally:
+            if ahead is not None:
+                ahead.add_done_callback(_consume)
 
     async def close(self) -> None:
         if not self._closed:

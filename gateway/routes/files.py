@@ -22,7 +22,7 @@ _UPLOAD_FORM = {
 }
 
 
-class ListQuery(msgspec.Struct):
+class FileListQuery(msgspec.Struct):
     skip: Skip = 0
     limit: Limit200 = 20
 
@@ -90,10 +90,10 @@ async def download_info(ctx: Ctx) -> q.DownloadInfo:
     return q.download_info(await _visible(ctx), _base_url(ctx))
 
 
-@api.get("/list", query=ListQuery, response=list[q.File])
+@api.get("/list", query=FileListQuery, response=list[q.File])
 async def list_files(ctx: Ctx) -> list[q.File]:
     """The caller's own uploads, newest first."""
-    qry: ListQuery = ctx.query
+    qry: FileListQuery = ctx.query
     views = await q.list_uploads(ctx.services.read, ctx.me.id, qry.skip, qry.limit)
     base = _base_url(ctx)
     return [q.file_view(v, base) for v in views]
