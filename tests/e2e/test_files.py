@@ -413,3 +413,32 @@ async def test_range_from_the_middle_is_not_counted(client: httpx.AsyncClient) -
     await wait_until(counted, timeout=10)
     r = await client.get(f"{API}/files/info/{f['file_id']}", headers=h)
     assert r.json()["download_count"] == 1
+
+
+async def test_files_on_mongo_read_store(tmp_path: Path, secantus_db: tuple[str, str]) -> None:
+    url, db = secantus_db
+    settings = make_settings(tmp_path / "d", read_store="mongo", mongo_url=url, mongo_db=db)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            _, h = await new_user(c)
+            _, hx = await new_user(c)
+            first = await upload(c, h, b"one")
+            second = await upload(c, h, b"two", is_public="true")
+            r = await c.get(f"{API}/files/list", headers=h)
+            assert [x["file_id"] for x in r.json()] == [second["file_id"], first["file_id"]]
+            r = await c.get(f"{API}/files/info/{first['file_id']}", headers=hx)
+            assert r.status_code == 404
+            r = await c.get(f"{API}/files/download/{second['file_id']}", headers=hx)
+            assert r.status_code == 200 and r.content == b"two"
+
+            async def counted() -> bool:
+                r = await c.get(f"{API}/files/info/{second['file_id']}", headers=h)
+                return bool(r.json()["download_count"] == 1)
+
+            await wait_until(counted, timeout=10)
+            r = await c.delete(f"{API}/files/{first['file_id']}", headers=h)
+            assert r.status_code == 204
+            r = await c.get(f"{API}/files/list", headers=h)
+            assert [x["file_id"] for x in r.json()] == [second["file_id"]]
