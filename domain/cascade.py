@@ -131,11 +131,20 @@ def routing_key(rec: RecordedEvent, rule: Rule) -> str:
     return f"{category}.{snake_case(rule.name)}.{aggregate}"
 
 
+_withheld: dict[tuple[type[Event], Rule], frozenset[str]] = {}
+
+
 def public_data(event: Event, rule: Rule) -> dict[str, Any]:
     """The event's fields as JSON-ready values, without the type tag and withheld fields."""
+    key = (type(event), rule)
+    hidden = _withheld.get(key)
+    if hidden is None:
+        fields = type(event).__struct_fields__
+        hidden = _withheld[key] = frozenset(
+            {"type", *rule.redact, *(f for f in fields if is_sensitive(f))}
+        )
     raw: dict[str, Any] = msgspec.to_builtins(event)
-    raw.pop("type", None)
-    return {k: v for k, v in raw.items() if k not in rule.redact and not is_sensitive(k)}
+    return {k: v for k, v in raw.items() if k not in hidden}
 
 
 class Envelope(msgspec.Struct):
