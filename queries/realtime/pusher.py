@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from domain.codec import UnknownEventError
+from domain.conversations import MessageEdited, MessageRecalled, MessageSent
 from domain.events import Event
 from domain.store import EventStore, RecordedEvent
 from queries.realtime.frames import Frame, make_frame
@@ -23,7 +24,21 @@ MembershipSource = Callable[[], Awaitable[tuple[Iterable[tuple[int, int]], int]]
 
 
 class Views(Protocol):
-    """Frame data that lives in read models (which already include the events being pushed)."""
+    """Frame data: from read models (which already include the events being pushed) or, for a
+    new message, from its event."""
+
+    def observe(self, batch: Sequence[RecordedEvent]) -> None:
+        """See every event in order (to keep caches exact)."""
+        ...
+
+    async def sent_messages(
+        self,
+        items: Sequence[tuple[RecordedEvent, MessageSent]],
+        wait: Callable[[], Awaitable[None]],
+    ) -> dict[int, Any]:
+        """Views of just-sent messages without a file, from their events; ``wait`` brings the
+        read models up to them when something must be read."""
+        ...
 
     async def messages(self, message_ids: Sequence[int]) -> dict[int, Any]:
         """Message views (with the frame's aliases) by id; unknown ids are left out."""
@@ -157,12 +172,12 @@ class Pusher:
 
     async def process(self, batch: Sequence[RecordedEvent]) -> None:
         last = batch[-1].position
+        self._views.observe(batch)
         routed = decode_routed(batch)
         live = [x for x in routed if x[0].position > self.start_head]
-        if any(r.view is not None for _, _, r in live):
-            while not await self._wait_for(last):
-                log.warning("pusher waiting for the read models to reach %d", last)
-        messages = await message_views(self._views, live)
+        messages = await self._live_messages(live, last)
+        if any(r.view is not None and r.view.kind == "conversation" for _, _, r in live):
+            await self._caught_up(last)
         async with self.lock:
             for rec, event, r in routed:
                 self.index.before(r)
@@ -173,6 +188,35 @@ class Pusher:
             self.error = None
         if last >= self.start_head:
             self._ready.set()
+
+    async def _caught_up(self, position: int) -> None:
+        while not await self._wait_for(position):
+            log.warning("pusher waiting for the read models to reach %d", position)
+
+    async def _live_messages(self, live: Sequence[Routed], last: int) -> dict[int, Any]:
+        """New text messages from their events; the rest (edits, recalls, files) from the read
+        models once they include this batch."""
+        changed = {
+            e.message_id for _, e, _ in live if isinstance(e, MessageEdited | MessageRecalled)
+        }
+        fresh = [
+            (rec, e)
+            for rec, e, _ in live
+            if isinstance(e, MessageSent) and not e.file_id and e.message_id not in changed
+        ]
+        fresh_ids = {e.message_id for _, e in fresh}
+        stored = [
+            r.view.id
+            for _, _, r in live
+            if r.view is not None and r.view.kind == "message" and r.view.id not in fresh_ids
+        ]
+        out: dict[int, Any] = {}
+        if fresh:
+            out.update(await self._views.sent_messages(fresh, lambda: self._caught_up(last)))
+        if stored:
+            await self._caught_up(last)
+            out.update(await self._views.messages(list(dict.fromkeys(stored))))
+        return out
 
     async def _deliver(
         self, rec: RecordedEvent, event: Event, r: Route, messages: dict[int, Any]

@@ -1,0 +1,87 @@
+"""End-to-end delivery latency: ``POST /messages/text`` start -> the frame at another member,
+with messages sent at a fixed rate (default 500/s) by a separate load-generator process.
+
+Run: .venv/bin/python -m bench.realtime_latency [--rate 500] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvloop
+import websockets
+
+from bench.rt_common import headers, percentile, register_many, start_server, token, ws_url
+from tests.helpers import API
+from tests.loadgen import parse_content
+
+
+async def run(rate: float, seconds: float, concurrency: int) -> None:
+    count = int(rate * seconds)
+    with tempfile.TemporaryDirectory() as d:
+        server = start_server(Path(d))
+        try:
+            sender, receiver = await register_many(server.url, 2, concurrency=2)
+            async with httpx.AsyncClient(base_url=server.url) as http:
+                body = {"name": "latency", "member_ids": [receiver["id"]]}
+                r = await http.post(
+                    f"{API}/conversations/group", json=body, headers=headers(sender["id"])
+                )
+                cid = r.json()["id"]
+            url = f"{ws_url(server)}?token={token(receiver['id'])}"
+            latencies: list[float] = []
+            after_event: list[float] = []
+            async with websockets.connect(url, ping_interval=None) as ws:
+                await ws.recv()
+                load = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "tests.loadgen", server.url, token(sender["id"]),
+                    str(cid), str(count), "--rate", str(rate),
+                    "--concurrency", str(concurrency), stdout=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                while len(latencies) < count:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                    if frame["type"] != "new_message":
+                        continue
+                    parsed = parse_content(frame["data"]["content"], "m")
+                    if parsed is not None:
+                        now = time.time()
+                        latencies.append(now - parsed[1])
+                        after_event.append(now - _epoch(frame["timestamp"]))
+                out, _ = await load.communicate()
+            sent = json.loads(out)
+        finally:
+            server.stop()
+    ms = [x * 1000 for x in latencies]
+    push = [x * 1000 for x in after_event]
+    print(f"messages: {count} at a target of {rate:.0f}/s; achieved {sent['per_second']:.0f}/s")
+    print(f"HTTP POST /messages/text: p50 {sent['http_p50_ms']:.1f} ms, p99 "
+          f"{sent['http_p99_ms']:.1f} ms, failures {sent['failures']}")  # fmt: skip
+    print(f"delivery (POST start -> frame at the other member): p50 {percentile(ms, 0.5):.1f} ms,"
+          f" p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")  # fmt: skip
+    print(f"of which event time (set by the command handler) -> frame: p50 "
+          f"{percentile(push, 0.5):.1f} ms, p99 {percentile(push, 0.99):.1f} ms")  # fmt: skip
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="realtime_latency")
+    p.add_argument("--rate", type=float, default=500)
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--concurrency", type=int, default=48)
+    a = p.parse_args()
+    uvloop.run(run(a.rate, a.seconds, a.concurrency))
+
+
+if __name__ == "__main__":
+    main()

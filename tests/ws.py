@@ -1,0 +1,121 @@
+"""WebSocket test helpers: a frame reader with deadlines, and a client that never reads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.helpers import API
+
+EPHEMERAL = ("user_status_changed", "typing", "pong")
+
+
+def ws_url(base: str, token: str | None, *, path: str | None = None, **params: Any) -> str:
+    url = base.replace("http://", "ws://") + (path or f"{API}/realtime/ws")
+    query = {"token": token, **params} if token is not None else dict(params)
+    if query:
+        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return url
+
+
+class Live:
+    """A connected client: ``next`` returns decoded frames in order, with a deadline."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        frame: dict[str, Any] = json.loads(raw)
+        return frame
+
+    async def expect(
+        self, kind: str, timeout: float = 5.0, skip: tuple[str, ...] = EPHEMERAL
+    ) -> dict[str, Any]:
+        """The next frame of ``kind``, skipping ephemeral ones; anything else fails."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.next(max(0.01, deadline - time.monotonic()))
+            if frame["type"] == kind:
+                return frame
+            assert frame["type"] in skip, f"expected {kind}, got {frame}"
+
+    async def quiet(self, seconds: float = 0.3, skip: tuple[str, ...] = EPHEMERAL) -> None:
+        """Assert no (non-ephemeral) frame arrives for a while."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                frame = await self.next(left)
+            except TimeoutError:
+                return
+            assert frame["type"] in skip, f"unexpected frame {frame}"
+
+    async def ping(self) -> dict[str, Any]:
+        await self.ws.send(json.dumps({"type": "ping"}))
+        return await self.expect("pong", skip=("user_status_changed", "typing"))
+
+
+@asynccontextmanager
+async def live(base: str, token: str, **params: Any) -> AsyncIterator[Live]:
+    """Connect and consume ``connection_established``."""
+    async with websockets.connect(ws_url(base, token, **params), ping_interval=None) as ws:
+        client = Live(ws)
+        first = await client.next()
+        assert first["type"] == "connection_established", first
+        yield client
+
+
+async def close_code(url: str, timeout: float = 5.0) -> tuple[int, list[str]]:
+    """Connect and read until the server closes: (close code, frames received before it)."""
+    frames: list[str] = []
+    async with websockets.connect(url, ping_interval=None) as ws:
+        try:
+            while True:
+                frames.append(str(await asyncio.wait_for(ws.recv(), timeout)))
+        except websockets.ConnectionClosed as exc:
+            assert exc.rcvd is not None, "closed without a close frame"
+            return exc.rcvd.code, frames
+
+
+class Deaf:
+    """A raw WebSocket client that completes the handshake and then never reads."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)  # byte by byte: leave every frame unread
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def is_closed_by_server(self, timeout: float = 1.0) -> bool:
+        """Drain what the server sent; True once it closed (EOF or reset)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(1 << 20):
+                    return True
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
