@@ -19,11 +19,29 @@ from gateway.http import RouteSpec, json_response, routes_for
 from gateway.metrics import Metrics
 from gateway.openapi import DOCS_HTML, build_openapi
 from gateway.ratelimit import RateLimiter
-from gateway.routes import auth, cascade, files, users
+from gateway.routes import (
+    auth,
+    broadcasts,
+    cascade,
+    events,
+    files,
+    notification_templates,
+    notifications,
+    users,
+)
 from gateway.routing import FastRouter
 from gateway.settings import Settings
 
-ROUTE_MODULES = [auth, users, files, cascade]
+ROUTE_MODULES = [
+    auth,
+    users,
+    files,
+    notifications,
+    notification_templates,
+    broadcasts,
+    events,
+    cascade,
+]
 READY_LAG_EVENTS = 10_000
 
 try:

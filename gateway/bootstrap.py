@@ -9,15 +9,20 @@ import time
 from typing import Any, cast
 
 from commands.adapters.local_blobs import LocalBlobStore
+from commands.broadcasts import BroadcastHandlers
 from commands.core import IdAllocator
 from commands.files import DownloadCounter, FileHandlers
+from commands.notification_templates import TemplateHandlers
+from commands.notifications import NotificationHandlers
 from commands.passwords import Passwords
+from commands.reports import ReportHandlers
 from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
 from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.auth import IdentityCache
 from gateway.cascade import Cascade
+from gateway.notify_policy import NotificationPolicy
 from gateway.presence import LocalPresence, Presence
 from gateway.relay import RelayStatus
 from gateway.settings import Settings
@@ -84,6 +89,14 @@ class Services:
         self.downloads = DownloadCounter(self.events, settings.download_count_flush_seconds)
         self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
+        self.broadcasts = BroadcastHandlers(self.events, self.ids)
+        self.notifications = NotificationHandlers(self.events, self.ids)
+        self.templates = TemplateHandlers(self.events, self.ids)
+        self.reports = ReportHandlers(self.events, self.ids)
+        # The notification policy runs wherever the projector does (im serve, im projector).
+        self.notify_policy = NotificationPolicy(
+            self.events, self.read, self.notifications, self.wait_for
+        )
         self.identity = IdentityCache(inline=inline_projector)
         self.projector.listeners.append(self.identity.on_events)
         self.started_at = time.time()
@@ -94,6 +107,8 @@ class Services:
         else:
             await self.projector.prepare()
         await self._bootstrap_superuser()
+        if self.inline_projector:
+            await self.notify_policy.start()
         self.downloads.start()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.start()
@@ -102,6 +117,7 @@ class Services:
         await self.downloads.stop()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.stop()
+        await self.notify_policy.stop()
         await self.projector.stop()
         await self.events.close()
         await self.read.close()

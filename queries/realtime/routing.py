@@ -9,6 +9,8 @@ import msgspec
 from domain import broadcasts as b
 from domain import conversations as c
 from domain.events import Event
+from domain.notifications import NotificationCreated
+from queries.notifications import created_view
 from queries.views import iso
 
 ViewKind = Literal["message", "conversation"]
@@ -54,6 +56,7 @@ ROUTED_TYPES = frozenset(
         "MessageRecalled",
         "ReadMarked",
         "BroadcastSent",
+        "NotificationCreated",
     }
 )
 """Stored type names worth decoding; anything else is skipped without decoding."""
@@ -123,6 +126,9 @@ def route(event: Event) -> Route | None:
             return Route("role_changed", event.conversation_id, data, members=True)
         case b.BroadcastSent():
             return _broadcast(event)
+        case NotificationCreated(push=True):  # ``push``: the recipient's preferences allowed it
+            data = msgspec.to_builtins(created_view(event))
+            return Route("notification_created", data=data, users=(event.user_id,))
     return None
 
 

@@ -1,0 +1,170 @@
+"""Notification commands: create (one or many), read/unread/delete, preferences.
+
+Each user's inbox is kept in memory (bounded LRU) and brought up to date by reading only the
+tail of their stream, so an operation costs O(new events of that user), never O(history) or
+anything of other users. Creations append with any expected version (they never conflict);
+status changes append against the inbox's version and retry on a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from commands.core import RETRIES, IdAllocator, append, with_retry
+from domain import notifications as n
+from domain.errors import ConcurrencyError
+from domain.events import Event
+from domain.store import NO_STREAM, EventStore
+from domain.store import new_event as to_new_event
+
+CACHE_USERS = 10_000
+Decide = Callable[[n.Inbox, float], list[Event]]
+
+
+class _Entry:
+    __slots__ = ("inbox", "version", "lock")
+
+    def __init__(self) -> None:
+        self.inbox = n.Inbox(items={})
+        self.version = NO_STREAM
+        self.lock = asyncio.Lock()
+
+
+class NotificationHandlers:
+    def __init__(self, store: EventStore, ids: IdAllocator, cache_users: int = CACHE_USERS) -> None:
+        self._store = store
+        self._ids = ids
+        self._cache: OrderedDict[int, _Entry] = OrderedDict()
+        self._cache_users = cache_users
+
+    # -- creation -------------------------------------------------------------------------------
+    async def create(
+        self, draft: n.Draft, event_id: str | None = None
+    ) -> tuple[n.NotificationCreated, int]:
+        """Create one notification; ``event_id`` fixes the event's id (idempotent re-runs)."""
+        n.validate_draft(draft)
+        at = time.time()
+        prefs = await self.preferences(draft.user_id)
+        event = n.NotificationCreated(
+            notification_id=await self._ids.next("notification"),
+            user_id=draft.user_id,
+            title=draft.title,
+            content=draft.content,
+            kind=draft.kind,
+            priority=draft.priority,
+            data=draft.data,
+            scheduled_at=draft.scheduled_at,
+            push=not draft.silent and n.should_push(prefs, draft.kind, at, draft.scheduled_at),
+            source=draft.source,
+            at=at,
+        )
+        new = to_new_event(event)
+        if event_id is not None:
+            new = msgspec.structs.replace(new, id=event_id)
+        position = await self._store.append(n.notifications_stream(draft.user_id), [new], None)
+        return event, position
+
+    async def create_many(
+        self, drafts: Sequence[n.Draft], event_ids: Sequence[str] | None = None
+    ) -> list[tuple[n.NotificationCreated, int] | BaseException]:
+        """Create each draft concurrently (the appends share group commits); a failure is
+        returned in its slot instead of failing the others."""
+        ids: Sequence[str | None] = event_ids if event_ids is not None else [None] * len(drafts)
+        jobs = [self.create(d, i) for d, i in zip(drafts, ids, strict=True)]
+        return list(await asyncio.gather(*jobs, return_exceptions=True))
+
+    # -- status ---------------------------------------------------------------------------------
+    async def require_owned(self, user_id: int, notification_id: int) -> None:
+        """NotFoundError unless ``notification_id`` is one of the user's existing notifications."""
+        entry = await self._entry(user_id)
+        async with entry.lock:
+            await self._catch_up(user_id, entry)
+            n.require_owned(entry.inbox, notification_id)
+
+    async def owned(self, user_id: int, ids: Sequence[int]) -> tuple[list[int], list[int]]:
+        entry = await self._entry(user_id)
+        async with entry.lock:
+            await self._catch_up(user_id, entry)
+            return n.owned(entry.inbox, ids)
+
+    async def set_status(self, user_id: int, ids: Sequence[int] | None, read: bool) -> int | None:
+        """Mark ``ids`` (None: all visible) read or unread; the position (None: no change)."""
+        return await self._mutate(user_id, lambda s, at: n.decide_status(s, user_id, ids, read, at))
+
+    async def delete(self, user_id: int, ids: Sequence[int]) -> int | None:
+        return await self._mutate(user_id, lambda s, at: n.decide_delete(s, user_id, ids, at))
+
+    async def _mutate(self, user_id: int, decide: Decide) -> int | None:
+        entry = await self._entry(user_id)
+        stream = n.notifications_stream(user_id)
+        async with entry.lock:
+            for attempt in range(RETRIES):
+                await self._catch_up(user_id, entry)
+                events = decide(entry.inbox, time.time())
+                if not events:
+                    return None
+                try:
+                    position = await append(self._store, stream, events, entry.version)
+                except ConcurrencyError:  # a creation or another process came first
+                    if attempt == RETRIES - 1:
+                        raise
+                    continue
+                for e in events:
+                    n.evolve(entry.inbox, e)
+                entry.version += len(events)
+                return position
+        raise AssertionError("unreachable")
+
+    async def _entry(self, user_id: int) -> _Entry:
+        entry = self._cache.get(user_id)
+        if entry is None:
+            entry = self._cache[user_id] = _Entry()
+            while len(self._cache) > self._cache_users:
+                oldest, old = next(iter(self._cache.items()))
+                if old.lock.locked():
+                    break
+                del self._cache[oldest]
+        else:
+            self._cache.move_to_end(user_id)
+        return entry
+
+    async def _catch_up(self, user_id: int, entry: _Entry) -> None:
+        for rec in await self._store.read(n.notifications_stream(user_id), entry.version + 1):
+            n.evolve(entry.inbox, rec.decode())
+            entry.version = rec.version
+
+    # -- preferences ----------------------------------------------------------------------------
+    async def preferences(self, user_id: int) -> n.Preferences:
+        rec = await self._store.last(n.preferences_stream(user_id))
+        if rec is None:
+            return n.Preferences()
+        event = rec.decode()
+        assert isinstance(event, n.PreferencesChanged)
+        return event.preferences
+
+    async def set_preferences(
+        self, user_id: int, changes: dict[str, object]
+    ) -> tuple[n.Preferences, int | None]:
+        """Apply the given fields over the current preferences; (result, position or None)."""
+        stream = n.preferences_stream(user_id)
+
+        async def attempt() -> tuple[n.Preferences, int | None]:
+            rec = await self._store.last(stream)
+            current = n.Preferences()
+            if rec is not None:
+                event = rec.decode()
+                assert isinstance(event, n.PreferencesChanged)
+                current = event.preferences
+            wanted = n.validate_preferences(msgspec.structs.replace(current, **changes))
+            if wanted == current and rec is not None:
+                return current, None
+            changed = n.PreferencesChanged(user_id=user_id, preferences=wanted, at=time.time())
+            version = NO_STREAM if rec is None else rec.version
+            return wanted, await append(self._store, stream, [changed], version)
+
+        return await with_retry(attempt)

@@ -1,0 +1,196 @@
+"""The notification policy: a process manager that turns events into notifications.
+
+It follows the event store from its own durable checkpoint (a read-store checkpoint record
+named ``policy:notifications``), looks up what it needs in the read models once they include
+the event, and appends each notification with an id derived from the causing event and the
+recipient. Stopping anywhere and starting again re-reads at most the unsaved tail, and the
+event store answers a repeated append of the same id with the original (it appends nothing),
+so a restart never notifies twice. On its very first start it begins at the current head:
+history from before it existed is not notified. The record stores position + 1, so that a
+missing record (read as 0) means "never started" and not "start from the beginning".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from commands.notifications import NotificationHandlers
+from domain import conversations as c
+from domain import notification_rules as rules
+from domain.broadcasts import BroadcastSent
+from domain.codec import UnknownEventError
+from domain.events import Event
+from domain.notifications import Draft
+from domain.reports import EventReported
+from domain.store import EventStore, RecordedEvent
+from projections.store import ProjectionBatch, ReadStore
+from queries.notification_facts import ReadFacts
+
+log = logging.getLogger("im.notify")
+
+CHECKPOINT = "policy:notifications"
+TYPES = frozenset({"MemberAdded", "MessageSent", "BroadcastSent", "EventReported"})
+SAVE_EVERY_S = 0.5
+WaitFor = Callable[[int], Awaitable[bool]]
+
+
+class NotificationPolicy:
+    def __init__(
+        self,
+        events: EventStore,
+        read: ReadStore,
+        handlers: NotificationHandlers,
+        wait_for: WaitFor,
+    ) -> None:
+        self._events = events
+        self._read = read
+        self._handlers = handlers
+        self._wait_for = wait_for
+        self._facts = ReadFacts(read)
+        self.position = 0
+        self.saved = 0
+        self.notified = 0
+        self.error: BaseException | None = None
+        self._saved_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        stored = await self._read.checkpoint(CHECKPOINT)
+        if stored == 0:  # first run: start at the head, do not notify old history
+            self.position = await self._events.head()
+            await self._save(self.position)
+        else:
+            self.position = self.saved = stored - 1
+        self._task = asyncio.create_task(self._run(), name="notification-policy")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        if self.position > self.saved:
+            try:
+                await self._save(self.position)
+            except Exception:  # the read store may be closing; the tail is re-read next time
+                log.warning("could not save the notification policy checkpoint")
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            try:
+                async for batch in self._events.subscribe(self.position):
+                    await self.process(batch)
+                    delay = 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # back off and resume from the last processed position
+                self.error = exc
+                log.exception("notification policy failed; retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def process(self, batch: Sequence[RecordedEvent]) -> None:
+        chosen = [r for r in batch if r.type in TYPES and _worth_decoding(r)]
+        if chosen:
+            while not await self._wait_for(chosen[-1].position):
+                log.warning("notification policy waiting for the read models")
+        for rec in chosen:
+            try:
+                event = rec.decode()
+            except UnknownEventError:
+                continue
+            drafts = await self.drafts(rec, event)
+            if drafts:
+                await self._notify(rec, drafts)
+        self.position = batch[-1].position
+        self.error = None
+        if chosen or time.monotonic() - self._saved_at >= SAVE_EVERY_S:
+            await self._save(self.position)
+
+    async def _notify(self, rec: RecordedEvent, drafts: list[Draft]) -> None:
+        ids = [rules.derived_event_id(rec.id, d.user_id) for d in drafts]
+        results = await self._handlers.create_many(drafts, ids)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # retried from this batch; appended ones are not repeated
+        self.notified += len(results)
+
+    async def _save(self, position: int) -> None:
+        batch = ProjectionBatch(projection=CHECKPOINT, position=position + 1, ops=[])
+        await self._read.apply([batch])
+        self.saved = position
+        self._saved_at = time.monotonic()
+
+    async def drafts(self, rec: RecordedEvent, event: Event) -> list[Draft]:
+        """The notifications one event causes."""
+        source = rules.source_of(rec.type, rec.id)
+        match event:
+            case c.MemberAdded():
+                added = [u for u in event.user_ids if u != event.operator_id]
+                return await self._invites(event.conversation_id, added, event.operator_id, source)
+            case c.MessageSent(message_type="text"):
+                return await self._mentions(event, source)
+            case BroadcastSent():
+                everyone = [] if event.target_user_ids else await self._facts.active_user_ids()
+                users = rules.broadcast_recipients(event, everyone)
+                return [rules.broadcast(u, event, source) for u in users]
+            case EventReported(event_type="alarm"):
+                names = await self._facts.user_names([event.reporter_id])
+                name = names.get(event.reporter_id, f"user {event.reporter_id}")
+                users = [u for u in await self._facts.superuser_ids() if u != event.reporter_id]
+                return [rules.alarm(u, event, name, source) for u in users]
+        return []
+
+    async def _invites(
+        self, conversation_id: int, added: list[int], operator_id: int, source: str
+    ) -> list[Draft]:
+        if not added:
+            return []
+        group = await self._facts.group(conversation_id)
+        if group is None or group[0] != "group":
+            return []
+        names = await self._facts.user_names([operator_id])
+        operator = names.get(operator_id, f"user {operator_id}")
+        return [
+            rules.group_invite(u, conversation_id, group[1], operator_id, operator, source)
+            for u in dict.fromkeys(added)
+        ]
+
+    async def _mentions(self, event: c.MessageSent, source: str) -> list[Draft]:
+        wanted = rules.mentioned(event.content)
+        if not wanted:
+            return []
+        group = await self._facts.group(event.conversation_id)
+        if group is None or group[0] != "group":
+            return []
+        found = await self._facts.users_by_standard_ids(wanted)
+        users = [found[s] for s in wanted if s in found and found[s] != event.sender_id]
+        members = await self._facts.members_among(event.conversation_id, users)
+        if not members:
+            return []
+        names = await self._facts.user_names([event.sender_id])
+        sender = names.get(event.sender_id, f"user {event.sender_id}")
+        return [
+            rules.mention(
+                u,
+                event.conversation_id,
+                group[1],
+                event.message_id,
+                event.sender_id,
+                sender,
+                event.content,
+                source,
+            )
+            for u in members
+        ]
+
+
+def _worth_decoding(rec: RecordedEvent) -> bool:
+    """Skip decoding messages that cannot mention anyone (the common case)."""
+    return rec.type != "MessageSent" or b"@" in rec.data

@@ -1,0 +1,98 @@
+"""``/broadcasts``: superusers' announcements (pushed live, recorded as notifications)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from commands.broadcasts import SendBroadcast
+from domain.broadcasts import MAX_TARGETS
+from domain.errors import InvalidError, NotFoundError
+from domain.files import valid_file_id
+from gateway.http import Api, Ctx
+from gateway.schemas import Id, Limit200, Skip
+from projections.users import USERS
+from queries import broadcasts as q
+from queries.files import file_visible_to
+from queries.views import iso
+
+api = Api("/api/v1/broadcasts", tag="broadcasts")
+
+FileId = Annotated[str, Meta(min_length=1, max_length=64)]
+MAX_ATTACHMENTS = 20
+
+
+class BroadcastCreate(msgspec.Struct, forbid_unknown_fields=False):
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    content: Annotated[str, Meta(max_length=10000)] = ""
+    priority: Literal["low", "normal", "high"] = "normal"
+    target_user_ids: Annotated[list[Id], Meta(min_length=1, max_length=MAX_TARGETS)] | None = None
+    attachments: Annotated[list[FileId], Meta(max_length=MAX_ATTACHMENTS)] = []
+
+
+class Page(msgspec.Struct):
+    skip: Skip = 0
+    limit: Limit200 = 20
+
+
+async def check_attachments(ctx: Ctx, file_ids: list[str]) -> list[str]:
+    """The file ids, deduplicated; each must exist and be visible to the caller (else 404, as
+    for a file sent in a message: existence is not revealed)."""
+    wanted = list(dict.fromkeys(file_ids))
+    for file_id in wanted:
+        visible = valid_file_id(file_id) and await file_visible_to(
+            ctx.services.read, file_id, ctx.me
+        )
+        if not visible:
+            raise NotFoundError(f"Attachment not found: {file_id}")
+    return wanted
+
+
+@api.post("/", body=BroadcastCreate, response=q.Broadcast, status=201, auth="superuser")
+async def create_broadcast(ctx: Ctx) -> q.Broadcast:
+    """Send a broadcast to some users or to everyone (superuser)."""
+    body: BroadcastCreate = ctx.body
+    read = ctx.services.read
+    attachments = await check_attachments(ctx, body.attachments)
+    targets = None
+    if body.target_user_ids is not None:
+        targets = list(dict.fromkeys(body.target_user_ids))
+        found = {d["id"] for d in await read.get_many(USERS, [str(i) for i in targets])}
+        missing = [i for i in targets if i not in found]
+        if missing:
+            raise InvalidError(f"Unknown user ids: {missing[:20]}")
+        recipients = len(targets)
+    else:
+        recipients = await read.count(USERS, {"is_active": True})
+    cmd = SendBroadcast(
+        sender_id=ctx.me.id,
+        title=body.title,
+        content=body.content,
+        priority=body.priority,
+        target_user_ids=targets,
+        attachments=attachments,
+        recipients=recipients,
+    )
+    event, ctx.position = await ctx.services.broadcasts.send_broadcast(cmd)
+    return q.Broadcast(
+        id=event.broadcast_id,
+        title=event.title,
+        content=event.content,
+        priority=event.priority,
+        sender_id=event.sender_id,
+        target_user_ids=event.target_user_ids,
+        attachments=event.attachments,
+        recipients=event.recipients,
+        created_at=iso(event.at) or "",
+    )
+
+
+@api.get("/", query=Page, response=list[q.Broadcast])
+async def list_broadcasts(ctx: Ctx) -> list[q.Broadcast]:
+    """Broadcasts the caller received, newest first (superusers: every broadcast)."""
+    page: Page = ctx.query
+    if ctx.me.is_superuser:
+        return await q.all_broadcasts(ctx.services.read, page.skip, page.limit)
+    return await q.received(ctx.services.read, ctx.me.id, page.skip, page.limit)

@@ -1,0 +1,99 @@
+"""``/events``: users report check-ins, alarms and custom events; alarms notify superusers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from commands.reports import ReportEvent
+from domain import reports as r
+from domain.errors import ForbiddenError
+from gateway.http import Api, Ctx
+from gateway.routes.broadcasts import FileId, check_attachments
+from gateway.routes.notifications import epoch
+from gateway.schemas import Id, Limit200, Skip
+from queries import reports as q
+from queries.views import iso
+
+api = Api("/api/v1/events", tag="events")
+
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+
+
+class EventCreate(msgspec.Struct, forbid_unknown_fields=False):
+    event_type: r.ReportType
+    title: Annotated[str, Meta(min_length=1, max_length=r.MAX_TITLE)]
+    body: Annotated[str, Meta(max_length=r.MAX_BODY)] = ""
+    level: Annotated[int, Meta(ge=1, le=3)] = 1
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    address: Annotated[str, Meta(max_length=r.MAX_ADDRESS)] | None = None
+    attachments: Annotated[list[FileId], Meta(max_length=r.MAX_ATTACHMENTS)] = []
+    occurred_at: dt.datetime | None = None
+
+
+class EventQuery(msgspec.Struct):
+    event_type: r.ReportType | None = None
+    reporter_id: Id | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    skip: Skip = 0
+    limit: Limit200 = 50
+
+
+@api.post("/", body=EventCreate, response=q.ReportView, status=201)
+async def report(ctx: Ctx) -> q.ReportView:
+    """Report an event; an alarm notifies every superuser."""
+    body: EventCreate = ctx.body
+    attachments = await check_attachments(ctx, body.attachments)
+    cmd = ReportEvent(
+        reporter_id=ctx.me.id,
+        event_type=body.event_type,
+        title=body.title,
+        body=body.body,
+        level=body.level,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        address=body.address,
+        attachments=attachments,
+        occurred_at=epoch(body.occurred_at),
+    )
+    event, ctx.position = await ctx.services.reports.report(cmd)
+    return q.ReportView(
+        id=event.report_id,
+        reporter_id=event.reporter_id,
+        event_type=event.event_type,
+        title=event.title,
+        body=event.body,
+        level=event.level,
+        latitude=event.latitude,
+        longitude=event.longitude,
+        address=event.address,
+        attachments=event.attachments,
+        occurred_at=iso(event.occurred_at) or "",
+        created_at=iso(event.at) or "",
+    )
+
+
+@api.get("/", query=EventQuery, response=list[q.ReportView])
+async def list_events(ctx: Ctx) -> list[q.ReportView]:
+    """The caller's reported events, latest first (superusers: everyone's)."""
+    qry: EventQuery = ctx.query
+    reporter = qry.reporter_id
+    if not ctx.me.is_superuser:
+        if reporter is not None and reporter != ctx.me.id:
+            raise ForbiddenError("Only superusers can list other users' events")
+        reporter = ctx.me.id
+    return await q.list_reports(
+        ctx.services.read,
+        reporter_id=reporter,
+        event_type=qry.event_type,
+        since=epoch(qry.since),
+        until=epoch(qry.until),
+        skip=qry.skip,
+        limit=qry.limit,
+    )

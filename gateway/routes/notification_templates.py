@@ -1,0 +1,109 @@
+"""``/notifications/templates``: notification templates with ``{variable}`` placeholders.
+
+Everyone signed in reads the active ones; superusers read all and write.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from domain import notification_templates as t
+from domain import notifications as n
+from domain.errors import NotFoundError
+from gateway.http import Api, Ctx
+from gateway.routes.notifications import caught_up
+from gateway.schemas import Limit200, Skip
+from queries import notifications as q
+
+api = Api("/api/v1/notifications/templates", tag="notifications")
+
+Name = Annotated[str, Meta(min_length=1, max_length=t.MAX_NAME)]
+TitleTemplate = Annotated[str, Meta(min_length=1, max_length=t.MAX_TEMPLATE)]
+ContentTemplate = Annotated[str, Meta(max_length=t.MAX_TEMPLATE)]
+
+
+class Page(msgspec.Struct):
+    skip: Skip = 0
+    limit: Limit200 = 50
+
+
+class TemplateCreate(msgspec.Struct, forbid_unknown_fields=False):
+    name: Name
+    title_template: TitleTemplate
+    content_template: ContentTemplate = ""
+    type: n.Kind = "system"
+    priority: n.Priority = "normal"
+    is_active: bool = True
+
+
+class TemplateUpdate(msgspec.Struct, forbid_unknown_fields=False):
+    name: Name | UnsetType = UNSET
+    title_template: TitleTemplate | UnsetType = UNSET
+    content_template: ContentTemplate | UnsetType = UNSET
+    type: n.Kind | UnsetType = UNSET
+    priority: n.Priority | UnsetType = UNSET
+    is_active: bool | UnsetType = UNSET
+
+
+async def _visible(ctx: Ctx, template_id: int) -> q.Template:
+    template = await q.get_template(ctx.services.read, template_id)
+    if not template.is_active and not ctx.me.is_superuser:
+        raise NotFoundError("Template not found")
+    return template
+
+
+@api.get("/", query=Page, response=list[q.Template])
+async def list_templates(ctx: Ctx) -> list[q.Template]:
+    """Templates by id (only active ones unless the caller is a superuser)."""
+    page: Page = ctx.query
+    return await q.list_templates(
+        ctx.services.read,
+        active_only=not ctx.me.is_superuser,
+        skip=page.skip,
+        limit=page.limit,
+    )
+
+
+@api.post("/", body=TemplateCreate, response=q.Template, status=201, auth="superuser")
+async def create_template(ctx: Ctx) -> q.Template:
+    """Create a template; the name must be unique (case-insensitive) (superuser)."""
+    body: TemplateCreate = ctx.body
+    fields = t.TemplateFields(
+        name=body.name,
+        kind=body.type,
+        title_template=body.title_template,
+        content_template=body.content_template,
+        priority=body.priority,
+        is_active=body.is_active,
+    )
+    template_id, _, position = await ctx.services.templates.create(fields)
+    await caught_up(ctx, position)
+    return await q.get_template(ctx.services.read, template_id)
+
+
+@api.get("/{template_id:int}", response=q.Template)
+async def get_template(ctx: Ctx) -> q.Template:
+    """One template."""
+    return await _visible(ctx, ctx.path_int("template_id"))
+
+
+@api.patch("/{template_id:int}", body=TemplateUpdate, response=q.Template, auth="superuser")
+async def update_template(ctx: Ctx) -> q.Template:
+    """Change any of a template's fields (superuser)."""
+    body: TemplateUpdate = ctx.body
+    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
+    if "type" in changes:
+        changes["kind"] = changes.pop("type")
+    template_id = ctx.path_int("template_id")
+    _, position = await ctx.services.templates.update(template_id, changes)
+    await caught_up(ctx, position)
+    return await q.get_template(ctx.services.read, template_id)
+
+
+@api.delete("/{template_id:int}", status=204, auth="superuser")
+async def delete_template(ctx: Ctx) -> None:
+    """Delete a template; its name becomes free (superuser)."""
+    ctx.position = await ctx.services.templates.delete(ctx.path_int("template_id"))
