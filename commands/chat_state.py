@@ -55,6 +55,7 @@ class Entry:
         self.cid = cid
         self.state = Conversation()
         self.version = NO_STREAM  # of conversation-{id}
+        self.position = 0  # of the last conversation-{id} event we know
         self.msg_version = NO_STREAM  # of messages-{id}; last seq == msg_version + 1
         self.lock = asyncio.Lock()  # serialises conversation-stream decisions
         self.read_lock = asyncio.Lock()  # serialises watermark appends
@@ -84,6 +85,12 @@ class Entry:
         if recs:
             self.state = evolve_all(self.state, (r.decode() for r in recs))
             self.version = recs[-1].version
+            self.position = max(self.position, recs[-1].position)
+
+    @property
+    def known_position(self) -> int:
+        """A position that covers everything we know of this conversation and its messages."""
+        return max(self.position, self.floor)
 
     def apply_messages(self, recs: Sequence[RecordedEvent]) -> None:
         for rec in recs:
@@ -137,6 +144,13 @@ class ConversationCache:
             for cid in list(self._entries)[: len(self._entries) - self._max]:
                 if not self._entries[cid].busy:
                     del self._entries[cid]
+
+    def forget_idle(self) -> int:
+        """Drop every idle conversation (they load again on next use); returns how many."""
+        idle = [cid for cid, e in self._entries.items() if not e.busy]
+        for cid in idle:
+            del self._entries[cid]
+        return len(idle)
 
     async def _load(self, cid: int) -> Entry:
         entry = Entry(cid)

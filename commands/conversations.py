@@ -57,26 +57,24 @@ class ConversationHandlers:
         await self._require_users(member_ids)
         cid = await self._ids.next("conversation")
         created = m.decide_create_group(cid, creator_id, member_ids, settings, time.time())
-        position = await append(self._store, c.conversation_stream(cid), [created], NO_STREAM)
-        entry = Entry(cid)
-        entry.state, entry.version = evolve(Conversation(), created), 0
-        self._cache.put(entry)
-        position = await self._announce([created], position)
+        entry = await self._create(created)
+        position = await self._announce([created], entry.position)
         return Outcome(cid, position, True)
 
     async def open_single(self, user_id: int, target_id: int) -> Outcome:
-        """The pair's one single chat: created (and claimed) by whoever comes first."""
+        """The pair's one single chat; ``created`` for whoever claimed the pair first."""
         m.decide_create_single(0, user_id, target_id, 0.0)  # validates the pair
         await self._require_users([target_id])
         stream = c.pair_stream(user_id, target_id)
         rec = await self._store.last(stream)
-        position: int | None = None
+        claimed = False
         if rec is None:
             cid = await self._ids.next("conversation")
             low, high = sorted((user_id, target_id))
             claim = c.PairClaimed(conversation_id=cid, user_ids=(low, high), at=time.time())
             try:
-                position = await append(self._store, stream, [claim], NO_STREAM)
+                await append(self._store, stream, [claim], NO_STREAM)
+                claimed = True
             except ConcurrencyError:
                 rec = await self._store.last(stream)
         if rec is not None:
@@ -84,20 +82,22 @@ class ConversationHandlers:
             assert isinstance(event, c.PairClaimed)
             cid = event.conversation_id
         entry = await self._cache.get(cid)
-        if not entry.state.exists:  # first claim, or a claimer that crashed before creating
-            created = m.decide_create_single(cid, user_id, target_id, time.time())
-            try:
-                position = await append(
-                    self._store, c.conversation_stream(cid), [created], NO_STREAM
-                )
-                entry = Entry(cid)
-                entry.state, entry.version = evolve(Conversation(), created), 0
-                self._cache.put(entry)
-                return Outcome(cid, position, True)
-            except ConcurrencyError:
-                entry = await self._cache.get(cid)
-        outcome = await self._mutate(cid, lambda s, _: m.decide_unhide(s, user_id, time.time()))
-        return Outcome(cid, outcome.position, False)
+        if not entry.state.exists:  # just claimed, or a claimer that crashed before creating
+            entry = await self._create(m.decide_create_single(cid, user_id, target_id, _now()))
+        outcome = await self._mutate(cid, lambda s, _: m.decide_unhide(s, user_id, _now()))
+        return Outcome(cid, outcome.position, claimed)
+
+    async def _create(self, created: c.ConversationCreated) -> Entry:
+        """Append a conversation's first event; if someone else did, use theirs."""
+        cid = created.conversation_id
+        try:
+            position = await append(self._store, c.conversation_stream(cid), [created], NO_STREAM)
+        except ConcurrencyError:
+            return await self._cache.get(cid)
+        entry = Entry(cid)
+        entry.state, entry.version, entry.position = evolve(Conversation(), created), 0, position
+        self._cache.put(entry)
+        return entry
 
     # -- membership -----------------------------------------------------------------------------
     async def add_members(
@@ -167,7 +167,7 @@ class ConversationHandlers:
             for _ in range(RETRIES):
                 events = decide(entry.state, entry.last_seq)
                 if not events:
-                    return Outcome(cid)
+                    return Outcome(cid, entry.known_position or None)
                 try:
                     position = await append(
                         self._store, c.conversation_stream(cid), events, entry.version
@@ -178,6 +178,7 @@ class ConversationHandlers:
                     continue
                 entry.state = evolve_all(entry.state, events)
                 entry.version += len(events)
+                entry.position = max(entry.position, position)
                 break
             else:
                 raise UnavailableError("The conversation is too busy right now; retry")

@@ -38,9 +38,9 @@ class MessageHandlers:
         self._edit_window = edit_window_s
         self._recall_window = recall_window_s
 
-    async def precheck(self, cid: int, user_id: int) -> None:
+    async def precheck(self, cid: int, user_id: int, client_msg_id: str | None) -> None:
         """403/404 before the caller does any further lookups for a send."""
-        await self._sender.precheck(cid, user_id)
+        await self._sender.precheck(cid, user_id, client_msg_id)
 
     async def send(self, draft: Draft) -> SendResult:
         if draft.message_type == "text":

@@ -16,7 +16,7 @@ from commands.chat_state import ConversationCache, Entry, Key, Sent, SentLookup,
 from commands.core import RETRIES, IdAllocator
 from domain import conversations as c
 from domain.conversation import check_can_send, require_exists
-from domain.errors import ConcurrencyError, DomainError, UnavailableError
+from domain.errors import ConcurrencyError, DomainError, ForbiddenError, UnavailableError
 from domain.store import EventStore, new_event
 
 
@@ -83,17 +83,28 @@ class Sender:
         self._lookup = lookup
         self._wait_for = wait_for
 
-    async def precheck(self, cid: int, user_id: int) -> Entry:
-        """Fail early (404/403) without queueing; the flusher checks again when deciding."""
+    async def precheck(self, cid: int, user_id: int, client_msg_id: str | None) -> None:
+        """Fail early (404/403) without queueing; the flusher checks again when deciding.
+        A repeat of an earlier send passes: it will answer with the original."""
         entry = await self._cache.get(cid)
-        check_can_send(entry.state, user_id, time.time())
-        return entry
+        require_exists(entry.state)
+        try:
+            check_can_send(entry.state, user_id, time.time())
+        except ForbiddenError:
+            if await self._earlier(entry, user_id, client_msg_id) is None:
+                raise
 
     async def send(self, draft: Draft) -> SendResult:
         entry = await self._cache.get(draft.conversation_id)
         require_exists(entry.state)
         if not draft.system:
-            check_can_send(entry.state, draft.sender_id, time.time())
+            try:
+                check_can_send(entry.state, draft.sender_id, time.time())
+            except ForbiddenError:  # no longer allowed to send; a retry still gets its original
+                earlier = await self._earlier(entry, draft.sender_id, draft.client_msg_id)
+                if earlier is None:
+                    raise
+                return _repeat(earlier)
         pending = _Pending(draft, await self._ids.next("message"))
         entry.queue.append(pending)
         if entry.flusher is None:
@@ -145,15 +156,24 @@ class Sender:
             return
         raise UnavailableError("The conversation is too busy right now; retry")
 
-    async def _find_repeats(self, entry: Entry, batch: list[_Pending]) -> dict[Key, Sent]:
-        if entry.covers_all:
-            return {}
-        keys = [k for p in batch if (k := p.key) is not None and k not in entry.recent]
-        if not keys:
+    async def _earlier(self, entry: Entry, sender: int, client_msg_id: str | None) -> Sent | None:
+        if client_msg_id is None:
+            return None
+        key = (sender, client_msg_id)
+        if key in entry.recent:
+            return entry.recent[key]
+        return (await self._lookup_keys(entry, [key])).get(key)
+
+    async def _lookup_keys(self, entry: Entry, keys: list[Key]) -> dict[Key, Sent]:
+        if entry.covers_all or not keys:
             return {}
         if not await self._wait_for(entry.floor):
             raise UnavailableError("The read models are behind; retry the send")
         return await self._lookup.find_sent(entry.cid, keys)
+
+    async def _find_repeats(self, entry: Entry, batch: list[_Pending]) -> dict[Key, Sent]:
+        keys = [k for p in batch if (k := p.key) is not None and k not in entry.recent]
+        return await self._lookup_keys(entry, keys)
 
     def _decide(
         self, entry: Entry, batch: list[_Pending], found: dict[Key, Sent]

@@ -22,6 +22,7 @@ from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.auth import IdentityCache
 from gateway.cascade import Cascade
+from gateway.chat import Chat
 from gateway.notify_policy import NotificationPolicy
 from gateway.presence import LocalPresence, Presence
 from gateway.relay import RelayStatus
@@ -99,6 +100,7 @@ class Services:
         )
         self.identity = IdentityCache(inline=inline_projector)
         self.projector.listeners.append(self.identity.on_events)
+        self.chat = Chat(self)
         self.started_at = time.time()
 
     async def start(self) -> None:

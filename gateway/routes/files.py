@@ -65,7 +65,7 @@ async def upload(ctx: Ctx) -> q.File:
     return q.file_view(view, _base_url(ctx))
 
 
-@api.get("/download/{file_id}", raw_response="application/octet-stream")
+@api.get("/download/{file_id}", raw_response="*/*")
 async def download(ctx: Ctx) -> Response:
     """The file's bytes, with ranges, conditional requests and a safe Content-Disposition."""
     view = await _visible(ctx)

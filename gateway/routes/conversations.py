@@ -1,0 +1,183 @@
+"""``/conversations``: the caller's chats, single and group creation, settings, members."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from domain.errors import UnavailableError
+from gateway.http import Api, Ctx, json_response
+from gateway.schemas import Id
+from queries import conversations as q
+
+api = Api("/api/v1/conversations", tag="conversations")
+
+Name = Annotated[str, Meta(min_length=1, max_length=100)]
+Text = Annotated[str, Meta(max_length=1000)]
+Url = Annotated[str, Meta(max_length=1000)]
+MaxMembers = Annotated[int, Meta(ge=2, le=1000)]
+RoleName = Literal["owner", "admin", "member"]
+
+
+class SingleCreate(msgspec.Struct):
+    target_user_id: Id
+
+
+class GroupConversationCreate(msgspec.Struct):
+    name: Name
+    member_ids: Annotated[list[Id], Meta(min_length=1, max_length=1000)]
+    description: Text | None = None
+    avatar: Url | None = None
+    max_members: MaxMembers = 500
+    allow_invite: bool = True
+    allow_member_modify: bool = False
+    is_public: bool = False
+
+
+class ConversationUpdate(msgspec.Struct):
+    name: Name | UnsetType = UNSET
+    description: Text | None | UnsetType = UNSET
+    avatar: Url | None | UnsetType = UNSET
+    max_members: MaxMembers | UnsetType = UNSET
+    allow_invite: bool | UnsetType = UNSET
+    allow_member_modify: bool | UnsetType = UNSET
+    is_public: bool | UnsetType = UNSET
+
+
+class MembersAdd(msgspec.Struct):
+    user_ids: Annotated[list[Id], Meta(min_length=1, max_length=1000)]
+    role: RoleName = "member"
+
+
+class MemberUpdate(msgspec.Struct):
+    role: RoleName | UnsetType = UNSET
+    nickname: Annotated[str, Meta(max_length=100)] | None | UnsetType = UNSET
+    status: Literal["active", "muted"] | UnsetType = UNSET
+    muted_until: dt.datetime | None | UnsetType = UNSET
+
+
+def given(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields the client sent (``UNSET`` ones left out)."""
+    return {f: v for f in body.__struct_fields__ if (v := getattr(body, f)) is not UNSET}
+
+
+async def settle(ctx: Ctx, position: int | None) -> None:
+    """Record the write's position and wait until the read models include it."""
+    if position is None:
+        return
+    ctx.position = position
+    if not await ctx.services.wait_for(position):
+        raise UnavailableError("The read models have not caught up yet; retry the read")
+
+
+async def conversation_view(ctx: Ctx, cid: int, position: int | None) -> q.Conversation:
+    await settle(ctx, position)
+    return await q.get_for(ctx.services.read, cid, ctx.me.id, former_ok=True)
+
+
+@api.get("/", response=list[q.Conversation])
+async def list_conversations(ctx: Ctx) -> list[q.Conversation]:
+    """The caller's conversations, most recent activity first."""
+    return await q.list_for(ctx.services.read, ctx.me.id)
+
+
+@api.post("/single", body=SingleCreate, response=q.Conversation, status=201)
+async def create_single(ctx: Ctx) -> Any:
+    """The single chat with the target user: created (201) or the existing one (200)."""
+    body: SingleCreate = ctx.body
+    chat = ctx.services.chat.conversations
+    outcome = await chat.open_single(ctx.me.id, body.target_user_id)
+    view = await conversation_view(ctx, outcome.conversation_id, outcome.position)
+    return view if outcome.created else json_response(view, 200)
+
+
+@api.post("/group", body=GroupConversationCreate, response=q.Conversation, status=201)
+async def create_group(ctx: Ctx) -> q.Conversation:
+    """A group chat; the creator is its owner."""
+    body: GroupConversationCreate = ctx.body
+    settings = given(body)
+    members = settings.pop("member_ids")
+    outcome = await ctx.services.chat.conversations.create_group(ctx.me.id, members, settings)
+    return await conversation_view(ctx, outcome.conversation_id, outcome.position)
+
+
+@api.get("/{conversation_id:int}", response=q.Conversation)
+async def get_conversation(ctx: Ctx) -> q.Conversation:
+    """One conversation the caller is a member of."""
+    return await q.get_for(ctx.services.read, ctx.path_int("conversation_id"), ctx.me.id)
+
+
+@api.put("/{conversation_id:int}", body=ConversationUpdate, response=q.Conversation)
+async def update_conversation(ctx: Ctx) -> q.Conversation:
+    """Change a group's settings (owner/admin, or any member when allow_member_modify)."""
+    cid = ctx.path_int("conversation_id")
+    chat = ctx.services.chat.conversations
+    outcome = await chat.update_settings(cid, ctx.me.id, given(ctx.body))
+    return await conversation_view(ctx, cid, outcome.position)
+
+
+@api.delete("/{conversation_id:int}", status=204)
+async def delete_conversation(ctx: Ctx) -> None:
+    """Single chat: hide it for the caller. Group: the owner dissolves it."""
+    outcome = await ctx.services.chat.conversations.delete(
+        ctx.path_int("conversation_id"), ctx.me.id
+    )
+    await settle(ctx, outcome.position)
+
+
+@api.get("/{conversation_id:int}/members", response=list[q.Member])
+async def list_members(ctx: Ctx) -> list[q.Member]:
+    """The conversation's members."""
+    return await q.members(ctx.services.read, ctx.path_int("conversation_id"), ctx.me.id)
+
+
+@api.post("/{conversation_id:int}/members", body=MembersAdd, response=q.Conversation)
+async def add_members(ctx: Ctx) -> q.Conversation:
+    """Add members (owner/admin, or any member when allow_invite); members are skipped."""
+    return await add_members_to(ctx, ctx.path_int("conversation_id"))
+
+
+async def add_members_to(ctx: Ctx, cid: int) -> q.Conversation:
+    body: MembersAdd = ctx.body
+    chat = ctx.services.chat.conversations
+    outcome = await chat.add_members(cid, ctx.me.id, body.user_ids, body.role)
+    return await conversation_view(ctx, cid, outcome.position)
+
+
+@api.delete("/{conversation_id:int}/members/{user_id:int}", response=q.Conversation)
+async def remove_member(ctx: Ctx) -> q.Conversation:
+    """Remove a member, or leave (the owner transfers ownership first)."""
+    return await remove_member_from(ctx, ctx.path_int("conversation_id"))
+
+
+async def remove_member_from(ctx: Ctx, cid: int) -> q.Conversation:
+    chat = ctx.services.chat.conversations
+    outcome = await chat.remove_member(cid, ctx.me.id, ctx.path_int("user_id"))
+    return await conversation_view(ctx, cid, outcome.position)
+
+
+@api.put("/{conversation_id:int}/members/{user_id:int}", body=MemberUpdate, response=q.Member)
+async def update_member(ctx: Ctx) -> q.Member:
+    """Change a member's role, mute, or nickname."""
+    cid, target = ctx.path_int("conversation_id"), ctx.path_int("user_id")
+    changes = given(ctx.body)
+    until = changes.get("muted_until")
+    if isinstance(until, dt.datetime):
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=dt.UTC)
+        changes["muted_until"] = until.timestamp()
+    chat = ctx.services.chat.conversations
+    outcome = await chat.update_member(cid, ctx.me.id, target, changes)
+    await settle(ctx, outcome.position)
+    return await q.member(ctx.services.read, cid, ctx.me.id, target)
+
+
+@api.post("/{conversation_id:int}/clear", status=204)
+async def clear_history(ctx: Ctx) -> None:
+    """Clear the history for the caller only, up to now."""
+    chat = ctx.services.chat.conversations
+    outcome = await chat.clear(ctx.path_int("conversation_id"), ctx.me.id)
+    await settle(ctx, outcome.position)

@@ -1,0 +1,91 @@
+"""``/groups``: members (as under conversations), invite codes, joining, stats, public search."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from domain.errors import NotFoundError
+from gateway.http import Api, Ctx
+from gateway.routes.conversations import (
+    MembersAdd,
+    add_members_to,
+    conversation_view,
+    remove_member_from,
+    settle,
+)
+from gateway.schemas import Limit50
+from queries import conversations as q
+from queries.views import iso
+
+api = Api("/api/v1/groups", tag="groups")
+
+
+class InviteCreate(msgspec.Struct):
+    expires_in_hours: Annotated[float, Meta(gt=0, le=8760)] = 168
+    max_uses: Annotated[int, Meta(ge=1, le=1000)] | None = None
+
+
+class InviteCode(msgspec.Struct):
+    invite_code: str
+    expires_at: str
+    max_uses: int | None
+
+
+class JoinRequest(msgspec.Struct):
+    invite_code: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class GroupSearchQuery(msgspec.Struct):
+    keyword: Annotated[str, Meta(max_length=100)] = ""
+    limit: Limit50 = 10
+
+
+@api.post("/{conversation_id:int}/members", body=MembersAdd, response=q.Conversation)
+async def add_members(ctx: Ctx) -> q.Conversation:
+    """Add members to a group (same rules as under /conversations)."""
+    return await add_members_to(ctx, ctx.path_int("conversation_id"))
+
+
+@api.delete("/{conversation_id:int}/members/{user_id:int}", response=q.Conversation)
+async def remove_member(ctx: Ctx) -> q.Conversation:
+    """Remove a member from a group, or leave it."""
+    return await remove_member_from(ctx, ctx.path_int("conversation_id"))
+
+
+@api.post("/{conversation_id:int}/invite-code", body=InviteCreate, response=InviteCode)
+async def create_invite(ctx: Ctx) -> InviteCode:
+    """An invite code (for whoever may invite to the group)."""
+    body: InviteCreate = ctx.body
+    chat = ctx.services.chat.conversations
+    event, position = await chat.create_invite(
+        ctx.path_int("conversation_id"), ctx.me.id, body.expires_in_hours, body.max_uses
+    )
+    await settle(ctx, position)
+    return InviteCode(event.code, iso(event.expires_at) or "", event.max_uses)
+
+
+@api.post("/join", body=JoinRequest, response=q.Conversation)
+async def join(ctx: Ctx) -> q.Conversation:
+    """Join a group with an invite code; expired, used up or full -> 400."""
+    body: JoinRequest = ctx.body
+    cid = await q.invite_conversation(ctx.services.read, body.invite_code)
+    if cid is None:
+        raise NotFoundError("Invite code not found")
+    outcome = await ctx.services.chat.conversations.join(cid, ctx.me.id, body.invite_code)
+    return await conversation_view(ctx, cid, outcome.position)
+
+
+@api.get("/{conversation_id:int}/stats", response=q.GroupStats)
+async def stats(ctx: Ctx) -> q.GroupStats:
+    """Member, admin and message counts, members active in the last 7 days."""
+    return await q.stats(ctx.services.read, ctx.path_int("conversation_id"), ctx.me.id)
+
+
+@api.get("/search", query=GroupSearchQuery, response=list[q.PublicGroup])
+async def search(ctx: Ctx) -> list[q.PublicGroup]:
+    """Public groups whose name or description contains the keyword."""
+    qry: GroupSearchQuery = ctx.query
+    return await q.search_groups(ctx.services.read, qry.keyword, qry.limit)

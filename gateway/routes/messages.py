@@ -1,0 +1,282 @@
+"""``/messages``: send (text, file, location), history, read marks, edit, recall, search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from commands.sending import Draft
+from domain import messages as rules
+from domain.errors import InvalidError, NotFoundError
+from domain.files import valid_file_id
+from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue, json_response
+from gateway.routes.conversations import settle
+from gateway.schemas import Id, Limit200, Skip
+from projections.messages import MESSAGES
+from queries import conversations as qc
+from queries import files as qf
+from queries import messages as q
+
+api = Api("/api/v1/messages", tag="messages")
+
+Content = Annotated[str, Meta(min_length=1, max_length=rules.MAX_CONTENT)]
+ClientMsgId = Annotated[str, Meta(min_length=1, max_length=rules.MAX_CLIENT_MSG_ID)]
+Seq = Annotated[int, Meta(ge=0, le=2**53 - 1)]
+
+
+class MessageCreateText(msgspec.Struct):
+    conversation_id: Id
+    content: Content
+    reply_to_id: Id | None = None
+    client_msg_id: ClientMsgId | None = None
+
+
+class MessageCreateFile(msgspec.Struct):
+    conversation_id: Id
+    file_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    message_type: Literal["file", "image", "audio", "video"] = "file"
+    content: Annotated[str, Meta(max_length=rules.MAX_CONTENT)] | None = None
+    reply_to_id: Id | None = None
+    client_msg_id: ClientMsgId | None = None
+
+
+class MessageCreateLocation(msgspec.Struct):
+    conversation_id: Id
+    latitude: float | str
+    longitude: float | str
+    address: Annotated[str, Meta(max_length=500)] | None = None
+    client_msg_id: ClientMsgId | None = None
+
+
+class MessageRead(msgspec.Struct):
+    conversation_id: Id
+    message_id: Id | None = None
+    message_ids: Annotated[list[Id], Meta(max_length=1000)] | None = None
+    seq: Seq | None = None
+
+
+class MessageUpdate(msgspec.Struct):
+    content: Content
+
+
+class TypingRequest(msgspec.Struct):
+    conversation_id: Id
+    is_typing: bool = True
+
+
+class HistoryQuery(msgspec.Struct):
+    skip: Skip = 0
+    limit: Limit200 = 100
+    after_seq: Seq | None = None
+    before_seq: Seq | None = None
+    after: Id | None = None
+    before: Id | None = None
+
+
+class UnreadQuery(msgspec.Struct):
+    conversation_id: Id | None = None
+
+
+class MessageSearchQuery(msgspec.Struct):
+    keyword: Annotated[str, Meta(min_length=1, max_length=100)]
+    conversation_id: Id | None = None
+    skip: Skip = 0
+    limit: Limit200 = 50
+
+
+async def _send(ctx: Ctx, draft: Draft, file_info: qf.FileInfo | None = None) -> Any:
+    result = await ctx.services.chat.messages.send(draft)
+    if result.event is not None:
+        ctx.position = result.position
+        return q.sent_view(result.event, ctx.me, file_info)
+    await settle(ctx, result.position)  # a repeat: the original message, as it is now
+    doc = await q.message_doc(ctx.services.read, result.message_id)
+    return json_response((await q.message_views(ctx.services.read, [doc]))[0], 200)
+
+
+async def _check_reply(ctx: Ctx, cid: int, reply_to_id: int | None) -> None:
+    if reply_to_id is None:
+        return
+    doc = await ctx.services.read.get(MESSAGES, str(reply_to_id))
+    if doc is None or doc["conversation_id"] != cid:
+        raise InvalidError("reply_to_id is not a message of this conversation")
+
+
+@api.post("/text", body=MessageCreateText, response=q.Message, status=201)
+async def send_text(ctx: Ctx) -> Any:
+    """Send a text message; a repeated client_msg_id returns the original (200)."""
+    body: MessageCreateText = ctx.body
+    await ctx.services.chat.messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    await _check_reply(ctx, body.conversation_id, body.reply_to_id)
+    draft = Draft(
+        body.conversation_id,
+        ctx.me.id,
+        "text",
+        body.content,
+        reply_to_id=body.reply_to_id,
+        client_msg_id=body.client_msg_id,
+    )
+    return await _send(ctx, draft)
+
+
+@api.post("/file", body=MessageCreateFile, response=q.Message, status=201)
+async def send_file(ctx: Ctx) -> Any:
+    """Send an uploaded file the sender can see; sending shares it with the members."""
+    body: MessageCreateFile = ctx.body
+    await ctx.services.chat.messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    await _check_reply(ctx, body.conversation_id, body.reply_to_id)
+    view = None
+    if valid_file_id(body.file_id):
+        view = await qf.file_visible_to(ctx.services.read, body.file_id, ctx.me)
+    if view is None:
+        raise NotFoundError("File not found")
+    info = qf.FileInfo(
+        id=view.id, file_id=view.file_id, name=view.name, size=view.size, type=view.mime_type
+    )
+    draft = Draft(
+        body.conversation_id,
+        ctx.me.id,
+        body.message_type,
+        body.content or view.name,
+        reply_to_id=body.reply_to_id,
+        client_msg_id=body.client_msg_id,
+        file_id=view.file_id,
+    )
+    return await _send(ctx, draft, info)
+
+
+def _coordinate(value: float | str, field: str, bound: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not -bound <= number <= bound:  # also rejects NaN
+        msg = f"{field} must be a number between {-bound:g} and {bound:g}"
+        raise ValidationFailed([ValidationIssue(["body", field], msg, "value_error")])
+    return number
+
+
+@api.post("/location", body=MessageCreateLocation, response=q.Message, status=201)
+async def send_location(ctx: Ctx) -> Any:
+    """Send a location (numbers or numeric strings); content is a readable line."""
+    body: MessageCreateLocation = ctx.body
+    lat = _coordinate(body.latitude, "latitude", 90)
+    lon = _coordinate(body.longitude, "longitude", 180)
+    await ctx.services.chat.messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    draft = Draft(
+        body.conversation_id,
+        ctx.me.id,
+        "location",
+        rules.location_content(lat, lon, body.address),
+        client_msg_id=body.client_msg_id,
+        latitude=lat,
+        longitude=lon,
+        address=body.address,
+    )
+    return await _send(ctx, draft)
+
+
+@api.get("/conversation/{conversation_id:int}", query=HistoryQuery, response=list[q.Message])
+async def history(ctx: Ctx) -> list[q.Message]:
+    """A page of history in ascending seq (no cursor: the newest page)."""
+    qry: HistoryQuery = ctx.query
+    return await q.history(
+        ctx.services.read,
+        ctx.path_int("conversation_id"),
+        ctx.me.id,
+        skip=qry.skip,
+        limit=qry.limit,
+        after_seq=qry.after_seq,
+        before_seq=qry.before_seq,
+        after=qry.after,
+        before=qry.before,
+    )
+
+
+@api.post("/mark-read", body=MessageRead, status=204)
+async def mark_read(ctx: Ctx) -> None:
+    """Move the caller's read watermark up (never back); nothing given: to the latest."""
+    body: MessageRead = ctx.body
+    cid = body.conversation_id
+    ids = [*([body.message_id] if body.message_id else []), *(body.message_ids or [])]
+    target: int | None = None
+    if ids or body.seq is not None:
+        seqs = [] if body.seq is None else [body.seq]
+        if ids:
+            highest = await q.highest_seq_of(ctx.services.read, cid, ids, ctx.me.id)
+            seqs += [] if highest is None else [highest]
+        target = max(seqs, default=0)  # 0: nothing usable given, only the membership check
+    position = await ctx.services.chat.messages.mark_read(cid, ctx.me.id, target)
+    await settle(ctx, position)
+
+
+@api.get("/unread/count", query=UnreadQuery, response=qc.UnreadCount)
+async def unread_count(ctx: Ctx) -> qc.UnreadCount:
+    """Unread messages in one conversation, or in all of the caller's."""
+    qry: UnreadQuery = ctx.query
+    return await qc.unread(ctx.services.read, ctx.me.id, qry.conversation_id)
+
+
+@api.get("/single/{message_id:int}", response=q.Message)
+async def get_message(ctx: Ctx) -> q.Message:
+    """One message of a conversation the caller is in."""
+    return await q.get_message(ctx.services.read, ctx.path_int("message_id"), ctx.me.id)
+
+
+async def _ref(ctx: Ctx) -> rules.MessageRef:
+    doc = await q.message_doc(ctx.services.read, ctx.path_int("message_id"))
+    return rules.MessageRef(
+        doc["id"],
+        doc["conversation_id"],
+        doc["seq"],
+        doc["sender_id"],
+        doc["message_type"],
+        doc["created_at"],
+    )
+
+
+async def _current(ctx: Ctx, message_id: int, position: int | None) -> q.Message:
+    await settle(ctx, position)
+    doc = await q.message_doc(ctx.services.read, message_id)
+    return (await q.message_views(ctx.services.read, [doc]))[0]
+
+
+@api.put("/{message_id:int}", body=MessageUpdate, response=q.Message)
+async def edit(ctx: Ctx) -> q.Message:
+    """Edit a text message (sender only, within the edit window)."""
+    ref = await _ref(ctx)
+    body: MessageUpdate = ctx.body
+    _, position = await ctx.services.chat.messages.edit(ref, ctx.me.id, body.content)
+    return await _current(ctx, ref.message_id, position)
+
+
+@api.post("/{message_id:int}/recall", response=q.Message)
+async def recall(ctx: Ctx) -> q.Message:
+    """Recall a message (sender within the window; a group's owner/admin any time)."""
+    ref = await _ref(ctx)
+    _, position = await ctx.services.chat.messages.recall(ref, ctx.me.id)
+    return await _current(ctx, ref.message_id, position)
+
+
+@api.get("/{message_id:int}/read-receipts", response=q.Receipts)
+async def read_receipts(ctx: Ctx) -> q.Receipts:
+    """Which current members (other than the sender) have read up to the message."""
+    return await q.receipts(ctx.services.read, ctx.path_int("message_id"), ctx.me.id)
+
+
+@api.get("/search", query=MessageSearchQuery, response=list[q.Message])
+async def search(ctx: Ctx) -> list[q.Message]:
+    """Messages containing the keyword in the caller's conversations, newest first."""
+    qry: MessageSearchQuery = ctx.query
+    return await q.search(
+        ctx.services.read, ctx.me.id, qry.keyword, qry.conversation_id, qry.skip, qry.limit
+    )
+
+
+@api.post("/typing", body=TypingRequest, status=204, rate=None, side="queries")
+async def typing(ctx: Ctx) -> None:
+    """Tell the other members the caller is (or stopped) typing; not stored."""
+    body: TypingRequest = ctx.body
+    await ctx.services.chat.messages.typing(body.conversation_id, ctx.me.id, body.is_typing)
