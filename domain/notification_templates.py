@@ -17,7 +17,8 @@ from domain.errors import InvalidError, NotFoundError
 from domain.events import Event
 from domain.notifications import KINDS, PRIORITIES, Kind, Priority
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ``{name}`` is a placeholder; ``{{`` and ``}}`` are literal braces; any other brace is kept.
+TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_NAME = 100
 MAX_TEMPLATE = 5000
 Scalar = str | int | float | bool | None
@@ -114,7 +115,7 @@ def claim_holds(claimed: TemplateNameClaimed, holder: Template) -> bool:
 
 
 def variables_of(text: str) -> list[str]:
-    return list(dict.fromkeys(PLACEHOLDER.findall(text)))
+    return list(dict.fromkeys(m.group(1) for m in TOKEN.finditer(text) if m.group(1)))
 
 
 def _text(value: Scalar) -> str:
@@ -125,8 +126,8 @@ def _text(value: Scalar) -> str:
 
 def render(text: str, variables: Mapping[str, Scalar]) -> str:
     """Replace each ``{name}``; a placeholder without a variable is an InvalidError (400).
-    Braces that do not form a placeholder are kept as they are."""
+    ``{{``/``}}`` give literal braces; braces that form no placeholder are kept as they are."""
     missing = [v for v in variables_of(text) if v not in variables]
     if missing:
         raise InvalidError(f"Missing template variable(s): {', '.join(missing)}")
-    return PLACEHOLDER.sub(lambda m: _text(variables[m.group(1)]), text)
+    return TOKEN.sub(lambda m: _text(variables[m.group(1)]) if m.group(1) else m.group(0)[0], text)

@@ -11,7 +11,7 @@ from msgspec import Meta
 from commands.reports import ReportEvent
 from domain import reports as r
 from domain.errors import ForbiddenError
-from gateway.http import Api, Ctx
+from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue
 from gateway.routes.broadcasts import FileId, check_attachments
 from gateway.routes.notifications import epoch
 from gateway.schemas import Id, Limit200, Skip
@@ -20,17 +20,14 @@ from queries.views import iso
 
 api = Api("/api/v1/events", tag="events")
 
-Latitude = Annotated[float, Meta(ge=-90, le=90)]
-Longitude = Annotated[float, Meta(ge=-180, le=180)]
-
 
 class EventCreate(msgspec.Struct, forbid_unknown_fields=False):
     event_type: r.ReportType
     title: Annotated[str, Meta(min_length=1, max_length=r.MAX_TITLE)]
     body: Annotated[str, Meta(max_length=r.MAX_BODY)] = ""
     level: Annotated[int, Meta(ge=1, le=3)] = 1
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
+    latitude: float | str | None = None  # numbers or numeric strings, as for locations
+    longitude: float | str | None = None
     address: Annotated[str, Meta(max_length=r.MAX_ADDRESS)] | None = None
     attachments: Annotated[list[FileId], Meta(max_length=r.MAX_ATTACHMENTS)] = []
     occurred_at: dt.datetime | None = None
@@ -45,10 +42,25 @@ class EventQuery(msgspec.Struct):
     limit: Limit200 = 50
 
 
+def _coordinate(value: float | str | None, field: str, bound: float) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not -bound <= number <= bound:  # also rejects NaN and infinities
+        msg = f"{field} must be a number between {-bound:g} and {bound:g}"
+        raise ValidationFailed([ValidationIssue(["body", field], msg, "value_error")])
+    return number
+
+
 @api.post("/", body=EventCreate, response=q.ReportView, status=201)
 async def report(ctx: Ctx) -> q.ReportView:
     """Report an event; an alarm notifies every superuser."""
     body: EventCreate = ctx.body
+    latitude = _coordinate(body.latitude, "latitude", 90)
+    longitude = _coordinate(body.longitude, "longitude", 180)
     attachments = await check_attachments(ctx, body.attachments)
     cmd = ReportEvent(
         reporter_id=ctx.me.id,
@@ -56,8 +68,8 @@ async def report(ctx: Ctx) -> q.ReportView:
         title=body.title,
         body=body.body,
         level=body.level,
-        latitude=body.latitude,
-        longitude=body.longitude,
+        latitude=latitude,
+        longitude=longitude,
         address=body.address,
         attachments=attachments,
         occurred_at=epoch(body.occurred_at),
