@@ -23,10 +23,13 @@ ROUTING_KEY_FORMAT = "<category>.<event_type>.<aggregate_id>"
 
 
 class Rule(msgspec.Struct, frozen=True):
-    """How one event type is published: its public name, its stream category, fields withheld."""
+    """How one event type is published: its public name, the routing key's category and
+    aggregate (by default both from the stream, ``<category>-<aggregate id>``; ``aggregate``
+    names a data field to take the id from instead), and fields withheld from partners."""
 
     name: str
     category: str = ""
+    aggregate: str = ""
     redact: frozenset[str] = frozenset()
 
 
@@ -68,20 +71,52 @@ class CascadeMapping:
         )
 
 
-def _user(name: str, redact: Iterable[str] = ()) -> tuple[str, Rule]:
-    return name, Rule(name, "user", frozenset(redact))
+def _rule(
+    name: str, category: str, aggregate: str = "", redact: Iterable[str] = ()
+) -> tuple[str, Rule]:
+    return name, Rule(name, category, aggregate, frozenset(redact))
+
+
+def _conversation(name: str, redact: Iterable[str] = ()) -> tuple[str, Rule]:
+    """Events of a conversation, whichever of its streams they live in (messages-, message-,
+    reads-): routed as ``conversation.<event>.<conversation_id>``."""
+    return _rule(name, "conversation", "conversation_id", redact)
 
 
 MAPPING = CascadeMapping(
     rules=[
-        _user("UserRegistered", redact={"password_hash"}),
-        _user("UserRenamed"),
-        _user("UserActivationChanged"),
-        _user("UserPasswordChanged", redact={"password_hash"}),
-        _user("UserSuperuserChanged"),
+        _rule("UserRegistered", "user", redact={"password_hash"}),
+        _rule("UserRenamed", "user"),
+        _rule("UserActivationChanged", "user"),
+        _rule("UserPasswordChanged", "user", redact={"password_hash"}),
+        _rule("UserSuperuserChanged", "user"),
+        _conversation("ConversationCreated"),
+        _conversation("ConversationUpdated"),
+        _conversation("ConversationDissolved"),
+        _conversation("ConversationHidden"),
+        _conversation("ConversationUnhidden"),
+        _conversation("HistoryCleared"),
+        _conversation("MemberAdded"),
+        _conversation("MemberRemoved"),
+        _conversation("MemberRoleChanged"),
+        _conversation("MemberUpdated"),
+        _conversation("InviteCodeCreated", redact={"code"}),  # a capability to join
+        _conversation("MessageSent"),
+        _conversation("MessageEdited"),
+        _conversation("MessageRecalled"),
+        _conversation("ReadMarked"),
+        _rule("FileUploaded", "file"),
+        _rule("FileDeleted", "file"),
+        _rule("BroadcastSent", "broadcast"),
     ],
-    # Bookkeeping streams of the command side: id blocks and standard_id claims.
-    internal={"IdBlockReserved", "StandardIdClaimed"},
+    # Bookkeeping of the command side: id blocks, uniqueness claims, download-counter flushes.
+    internal={
+        "IdBlockReserved",
+        "StandardIdClaimed",
+        "PairClaimed",
+        "NotificationTemplateNameClaimed",
+        "FileDownloadsCounted",
+    },
 )
 
 
@@ -125,10 +160,13 @@ def occurred_at(rec: RecordedEvent, event: Event) -> float:
     return float(at) if isinstance(at, (int, float)) and at > 0 else rec.recorded_at
 
 
-def routing_key(rec: RecordedEvent, rule: Rule) -> str:
+def routing_key(rec: RecordedEvent, rule: Rule, data: dict[str, Any]) -> str:
+    """``<category>.<event_type>.<aggregate_id>``; dots inside the id become ``_``."""
     category, _, aggregate = rec.stream.partition("-")
+    if rule.aggregate and data.get(rule.aggregate) is not None:
+        aggregate = str(data[rule.aggregate])
     aggregate = aggregate.replace(".", "_") or "_"
-    return f"{category}.{snake_case(rule.name)}.{aggregate}"
+    return f"{rule.category or category}.{snake_case(rule.name)}.{aggregate}"
 
 
 _withheld: dict[tuple[type[Event], Rule], frozenset[str]] = {}
@@ -171,6 +209,7 @@ class EnvelopeFormatter:
 
     def format(self, rec: RecordedEvent, event: Event, rule: Rule) -> OutgoingMessage:
         at = occurred_at(rec, event)
+        data = public_data(event, rule)
         body = Envelope(
             id=rec.id,
             type=rule.name,
@@ -179,16 +218,15 @@ class EnvelopeFormatter:
             stream_version=rec.version,
             position=rec.position,
             occurred_at=iso_utc(at),
-            data=public_data(event, rule),
+            data=data,
         )
         return OutgoingMessage(
             message_id=rec.id,
             type=rule.name,
-            routing_key=routing_key(rec, rule),
+            routing_key=routing_key(rec, rule, data),
             body=self._encoder.encode(body),
             timestamp=at,
             position=rec.position,
-            headers={"format": f"{self.name}.v{self.version}", "stream": rec.stream},
         )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from domain.cascade import OutgoingMessage
 from gateway.cascade import PartnerOutcome
 
 log = logging.getLogger("im.amqp")
+_WARN_EVERY_S = 60.0
 
 
 class AmqpBroker:
@@ -74,6 +76,8 @@ class AmqpPublisher:
         self._timeout = confirm_timeout
         self._channel: AbstractRobustChannel | None = None
         self._raw: aiormq.Channel | None = None
+        self._unroutable = 0
+        self._warned = -_WARN_EVERY_S
 
     @property
     def connected(self) -> bool:
@@ -111,7 +115,13 @@ class AmqpPublisher:
             if isinstance(result, aiormq.abc.DeliveredMessage):
                 returned += 1
         if returned:
-            log.warning("relay: %d messages had no queue bound to their routing key", returned)
+            self._unroutable += returned
+            now = time.monotonic()
+            if now - self._warned >= _WARN_EVERY_S:  # once a minute, not once a batch
+                log.warning(
+                    "relay: %d messages had no queue bound to their routing key", self._unroutable
+                )
+                self._warned, self._unroutable = now, 0
         return returned
 
     async def close(self) -> None:
@@ -128,6 +138,7 @@ def _properties(m: OutgoingMessage) -> aiormq.spec.Basic.Properties:
         message_id=m.message_id,
         message_type=m.type,
         timestamp=dt.datetime.fromtimestamp(m.timestamp, dt.UTC),
+        headers=dict(m.headers) if m.headers else None,
     )
 
 

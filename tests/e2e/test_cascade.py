@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +17,16 @@ from starlette.applications import Starlette
 from gateway.app import create_app
 from gateway.partners import issue_partner_token
 from tests.conftest import make_settings
-from tests.helpers import API, PASSWORD, new_user, token_for, unique
+from tests.helpers import (
+    API,
+    PASSWORD,
+    free_port,
+    new_user,
+    server_env,
+    token_for,
+    unique,
+    wait_until,
+)
 
 API_KEY = "partner-key-" + "k" * 20
 PARTNER_SECRET = "partner-secret-" + "s" * 30
@@ -200,3 +211,61 @@ async def test_sync_validation(partner_client: httpx.AsyncClient) -> None:
     assert r.status_code == 422
     r = await c.post(url, json=users(), headers=KEY)
     assert r.json() == {"created": 0, "updated": 0, "unchanged": 0, "errors": [], "users": []}
+
+
+async def test_serves_while_the_broker_is_down(tmp_path: Path) -> None:
+    """The event store is the outbox: chat keeps working, the relay retries and reports it."""
+    settings = make_settings(
+        tmp_path / "d", amqp_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    )
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            await new_user(c)
+
+            async def reported() -> bool:
+                r = await c.get("/ready")
+                relay = r.json()["relay"]
+                return r.status_code == 200 and relay["error"] is not None
+
+            await wait_until(reported)
+            relay = (await c.get("/ready")).json()["relay"]
+            assert relay["connected"] is False and relay["lag"] > 0
+            assert "im_relay_connected 0.0" in (await c.get("/metrics")).text
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env=server_env(tmp_path / "cli", **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_partner_token_cli(tmp_path: Path, partner_client: httpx.AsyncClient) -> None:
+    done = run_cli(
+        tmp_path,
+        "admin",
+        "partner-token",
+        "acme",
+        "--days",
+        "2",
+        IM_PARTNER_JWT_SECRET=PARTNER_SECRET,
+    )
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    claims = jwt.decode(token, PARTNER_SECRET, algorithms=["HS256"])
+    assert (claims["sub"], claims["scope"]) == ("acme", "cascade")
+    assert claims["exp"] - claims["iat"] == 2 * 86400
+    r = await partner_client.get(f"{API}/cascade/mq-info", headers=bearer(token))
+    assert r.status_code == 200
+    missing = run_cli(tmp_path, "admin", "partner-token", "acme")
+    assert missing.returncode == 2 and "IM_PARTNER_JWT_SECRET" in missing.stderr
+
+
+def test_relay_cli_needs_a_broker_url(tmp_path: Path) -> None:
+    done = run_cli(tmp_path, "relay")
+    assert done.returncode == 2 and "IM_AMQP_URL" in done.stderr

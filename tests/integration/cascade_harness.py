@@ -105,6 +105,18 @@ class Cascade:
             self.proc.wait(10)
         self.proc = None
 
+    async def terminate(self) -> int:
+        """SIGTERM, as an orchestrator stops it; returns the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.proc.poll() is None:
+            assert time.monotonic() < deadline, "the relay did not stop on SIGTERM"
+            await asyncio.sleep(0.05)
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
     async def checkpoint(self) -> int:
         """The relay's saved checkpoint, read the way a restarted relay reads it."""
         read = SqliteReadStore(self.data / "read.sqlite3")

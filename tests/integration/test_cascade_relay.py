@@ -18,6 +18,7 @@ async def test_ten_thousand_events_all_arrive_in_aggregate_order(tmp_path: Path)
         assert assert_delivery(c.got, events) == []  # no failure, so no duplicate either
         assert [g.message_id for g in c.got] == [e.id for e in events]  # one channel: all order
         await c.wait_checkpoint(events[-1].position)
+        assert await c.terminate() == 0, c.log.read_text()[-2000:]
 
 
 async def test_sigkill_mid_stream_loses_nothing(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from domain import conversations as c
 from domain import users as u
 from domain.cascade import (
     MAPPING,
@@ -131,6 +132,27 @@ def test_routing_key_without_aggregate_id_and_with_dots() -> None:
     assert messages_for([rec], MAPPING, EnvelopeFormatter())[0][0].routing_key == (
         "user.user_registered.a_b"
     )
+
+
+def test_conversation_events_route_by_conversation_whatever_their_stream() -> None:
+    sent = c.MessageSent(
+        message_id=900, conversation_id=42, seq=3, sender_id=1, message_type="text", content="hi"
+    )
+    edited = c.MessageEdited(message_id=900, conversation_id=42, seq=3, editor_id=1, content="yo")
+    code = c.InviteCodeCreated(conversation_id=42, code="SECRET123", operator_id=1, expires_at=9.0)
+    batch = [
+        recorded(sent, "messages-42", 2, 1),
+        recorded(edited, "message-900", 0, 2),
+        recorded(code, "conversation-42", 5, 3),
+    ]
+    messages, _ = messages_for(batch, MAPPING, EnvelopeFormatter())
+    assert [m.routing_key for m in messages] == [
+        "conversation.message_sent.42",
+        "conversation.message_edited.42",
+        "conversation.invite_code_created.42",
+    ]
+    assert json.loads(messages[0].body)["stream"] == "messages-42"  # the real stream, for order
+    assert b"SECRET123" not in messages[2].body
 
 
 def test_declared_patterns_and_unknown_format() -> None:
