@@ -96,10 +96,14 @@ class UploadReceiver:
         if ctype != b"multipart/form-data" or not boundary:
             raise _issue("file", "expected a multipart/form-data body with a file part")
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes + MULTIPART_SLACK + DRAIN_BYTES:
+        stream = request.stream()
+        if declared.isdigit() and int(declared) > self.max_bytes + MULTIPART_SLACK:
+            # Too large by its own account: store nothing. A client waiting for 100-continue
+            # gets the 413 before sending; others have some of the body read so they see it.
+            if request.headers.get("expect", "").lower() != "100-continue":
+                await _discard_rest(stream)
             raise TooLargeError(f"File exceeds the upload limit of {self.max_bytes} bytes")
         parser = MultipartParser(boundary, self._callbacks())  # type: ignore[arg-type]
-        stream = request.stream()
         try:
             async for chunk in stream:
                 parser.write(chunk)

@@ -145,6 +145,14 @@ async def test_over_limit_is_413_without_blob_or_event(tmp_path: Path) -> None:
             )
             assert r.status_code == 413
             assert "detail" in r.json()
+            # declared too large by Content-Length: refused before anything is written
+            for extra in ({}, {"Expect": "100-continue"}):
+                r = await c.post(
+                    f"{API}/files/upload",
+                    files={"file": ("big.bin", b"x" * 300_000)},
+                    headers={**h, **extra},
+                )
+                assert r.status_code == 413
             r = await c.get(f"{API}/files/list", headers=h)
             assert [x["file_id"] for x in r.json()] == [exact["file_id"]]
     assert blob_files(settings) == before
