@@ -18,9 +18,13 @@ ROOT = "root_notify"
 
 
 @asynccontextmanager
-async def admin_client(data_dir: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Headers]]:
+async def admin_client(
+    data_dir: Path, **overrides: object
+) -> AsyncIterator[tuple[httpx.AsyncClient, Headers]]:
     """An in-process app whose first superuser is ``ROOT``: (client, the superuser's headers)."""
-    settings = make_settings(data_dir, first_superuser=ROOT, first_superuser_password=PASSWORD)
+    settings = make_settings(
+        data_dir, first_superuser=ROOT, first_superuser_password=PASSWORD, **overrides
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -478,3 +478,38 @@ async def test_the_policy_never_notifies_twice_across_restarts(tmp_path: Path) -
                 assert len(await inbox(c, h, type="broadcast")) == 1
     finally:
         server.stop()
+
+
+async def test_notifications_broadcasts_and_events_on_the_mongo_read_store(
+    tmp_path: Path, secantus_db: tuple[str, str]
+) -> None:
+    url, db = secantus_db
+    async with admin_client(tmp_path / "m", read_store="mongo", mongo_url=url, mongo_db=db) as (
+        c,
+        root,
+    ):
+        a, ha = await new_user(c)
+        ids = [(await notify(c, root, a["id"], type=k))["id"] for k in ("system", "event")]
+        assert [x["id"] for x in await inbox(c, ha)] == ids[::-1]
+        assert [x["id"] for x in await inbox(c, ha, type="event")] == [ids[1]]
+        assert (await c.post(f"{N}/mark-read", json={"all": True}, headers=ha)).status_code == 204
+        stats = (await c.get(f"{N}/stats", headers=ha)).json()
+        assert (stats["total"], stats["read_count"], stats["by_type"]["event"]) == (2, 2, 1)
+        body = {"notification_ids": ids, "action": "delete"}
+        assert (await c.post(f"{N}/batch-action", json=body, headers=ha)).json()["processed"] == 2
+        assert await inbox(c, ha) == []
+        r = await c.put(f"{N}/preferences/", json={"do_not_disturb": True}, headers=ha)
+        assert (await c.get(f"{N}/preferences/", headers=ha)).json() == r.json()
+        tpl = {"name": "Mongo", "title_template": "{x}"}
+        assert (await c.post(f"{N}/templates/", json=tpl, headers=root)).status_code == 201
+        assert (await c.post(f"{N}/templates/", json=tpl, headers=root)).status_code == 400
+        r = await c.post(f"{API}/broadcasts/", json={"title": "b"}, headers=root)
+        assert [x["id"] for x in (await c.get(f"{API}/broadcasts/", headers=ha)).json()] == [
+            r.json()["id"]
+        ]
+        body = {"event_type": "alarm", "title": "Fire", "occurred_at": "2026-01-01T00:00:00Z"}
+        assert (await c.post(f"{API}/events/", json=body, headers=ha)).status_code == 201
+        r = await c.get(f"{API}/events/", params={"since": "2025-12-31T00:00:00Z"}, headers=ha)
+        assert len(r.json()) == 1
+        await wait_for_kind(c, root, "event")
+        await wait_for_kind(c, ha, "broadcast")
