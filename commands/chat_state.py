@@ -51,8 +51,9 @@ WaitFor = Callable[[int], Awaitable[bool]]
 class Entry:
     """One conversation's command state."""
 
-    def __init__(self, cid: int) -> None:
+    def __init__(self, cid: int, recent_keys: int = RECENT_KEYS) -> None:
         self.cid = cid
+        self.recent_keys = recent_keys
         self.state = Conversation()
         self.version = NO_STREAM  # of conversation-{id}
         self.position = 0  # of the last conversation-{id} event we know
@@ -77,7 +78,7 @@ class Entry:
 
     def remember(self, key: Key, sent: Sent) -> None:
         self.recent[key] = sent
-        if len(self.recent) > RECENT_KEYS:
+        if len(self.recent) > self.recent_keys:
             self.recent.popitem(last=False)
             self.covers_all = False
 
@@ -107,9 +108,12 @@ class Entry:
 class ConversationCache:
     """Loads conversations on first use and keeps a bounded number in memory."""
 
-    def __init__(self, store: EventStore, max_cached: int = MAX_CACHED) -> None:
+    def __init__(
+        self, store: EventStore, max_cached: int = MAX_CACHED, recent_keys: int = RECENT_KEYS
+    ) -> None:
         self._store = store
         self._max = max_cached
+        self.recent_keys = recent_keys
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._loading: dict[int, asyncio.Future[Entry]] = {}
 
@@ -152,15 +156,18 @@ class ConversationCache:
             del self._entries[cid]
         return len(idle)
 
+    def new_entry(self, cid: int) -> Entry:
+        return Entry(cid, self.recent_keys)
+
     async def _load(self, cid: int) -> Entry:
-        entry = Entry(cid)
+        entry = self.new_entry(cid)
         entry.apply_conversation(await self._store.read(c.conversation_stream(cid)))
         if not entry.state.exists:
             return entry
         stream = c.messages_stream(cid)
         last = await self._store.last(stream)
         if last is not None:
-            start = max(0, last.version - RECENT_KEYS + 1)
+            start = max(0, last.version - self.recent_keys + 1)
             entry.covers_all = start == 0
             entry.apply_messages(await self._store.read(stream, start))
         return entry

@@ -94,7 +94,7 @@ class ConversationHandlers:
             position = await append(self._store, c.conversation_stream(cid), [created], NO_STREAM)
         except ConcurrencyError:
             return await self._cache.get(cid)
-        entry = Entry(cid)
+        entry = self._cache.new_entry(cid)
         entry.state, entry.version, entry.position = evolve(Conversation(), created), 0, position
         self._cache.put(entry)
         return entry

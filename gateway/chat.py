@@ -46,7 +46,11 @@ class Chat:
 
     def __init__(self, services: Services) -> None:
         s = services
-        self.cache = ConversationCache(s.events)
+        self.cache = ConversationCache(
+            s.events,
+            max_cached=s.settings.chat_cached_conversations,
+            recent_keys=s.settings.chat_recent_keys,
+        )
         message_ids = IdAllocator(s.events, block_size=MESSAGE_ID_BLOCK)
         self.sender = Sender(s.events, self.cache, message_ids, ReadSentLookup(s.read), s.wait_for)
         self.conversations = ConversationHandlers(

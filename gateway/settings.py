@@ -55,6 +55,8 @@ class Settings(msgspec.Struct, kw_only=True):
     read_wait_seconds: float = 5.0
     message_edit_window_seconds: float = 86400.0
     message_recall_window_seconds: float = 120.0
+    chat_cached_conversations: int = 20000
+    chat_recent_keys: int = 2000
     ws_idle_seconds: float = 90.0
     ws_queue_frames: int = 1000
     ws_queue_bytes: int = 1048576
@@ -132,6 +134,16 @@ def _validate(s: Settings) -> None:
     if s.first_superuser and not s.first_superuser_password:
         raise SettingsError("IM_FIRST_SUPERUSER needs IM_FIRST_SUPERUSER_PASSWORD")
     _validate_realtime(s)
+    _validate_chat(s)
+
+
+def _validate_chat(s: Settings) -> None:
+    if s.message_edit_window_seconds < 0 or s.message_recall_window_seconds < 0:
+        raise SettingsError(
+            "IM_MESSAGE_EDIT_WINDOW_SECONDS and IM_MESSAGE_RECALL_WINDOW_SECONDS must be >= 0"
+        )
+    if s.chat_cached_conversations < 1 or s.chat_recent_keys < 1:
+        raise SettingsError("IM_CHAT_CACHED_CONVERSATIONS and IM_CHAT_RECENT_KEYS must be >= 1")
 
 
 def _validate_realtime(s: Settings) -> None:
