@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -24,6 +24,9 @@ from domain.store import EventStore
 from gateway.relay import ReadStoreCheckpoint, Relay, RelayStatus
 from gateway.settings import Settings
 from projections.store import ReadStore
+
+if TYPE_CHECKING:
+    from gateway.adapters.amqp import AmqpPartnerConsumer
 
 log = logging.getLogger("im.cascade")
 _DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -145,11 +148,15 @@ class Cascade:
         self.relay = Relay(
             events, self.checkpoint, publisher, MAPPING, formatter(settings.cascade_format)
         )
-        self.consumer = AmqpPartnerConsumer(
-            self.broker,
-            settings.amqp_partner_queue,
-            settings.dead_letter_queue,
-            functools.partial(handle_partner_message, sync),
+        self.consumer = (
+            AmqpPartnerConsumer(
+                self.broker,
+                settings.amqp_partner_queue,
+                settings.dead_letter_queue,
+                functools.partial(handle_partner_message, sync),
+            )
+            if settings.amqp_partner_queue  # empty: no partner queue, only the relay
+            else None
         )
         self._consumer_task: asyncio.Task[None] | None = None
 
@@ -158,13 +165,16 @@ class Cascade:
 
     async def start(self) -> None:
         await self.relay.start()
-        self._consumer_task = asyncio.create_task(self._start_consumer(), name="partner-queue")
+        if self.consumer is not None:
+            self._consumer_task = asyncio.create_task(
+                self._start_consumer(self.consumer), name="partner-queue"
+            )
 
-    async def _start_consumer(self) -> None:
+    async def _start_consumer(self, consumer: AmqpPartnerConsumer) -> None:
         delay = 0.2
         while True:
             try:
-                await self.consumer.start()
+                await consumer.start()
                 return
             except Exception as exc:  # broker down or queue declared differently: keep trying
                 log.warning("partner queue: %s; retrying in %.1fs", exc, delay)
@@ -178,5 +188,6 @@ class Cascade:
                 await self._consumer_task
             except (asyncio.CancelledError, Exception):
                 pass
-        await self.consumer.close()
+        if self.consumer is not None:
+            await self.consumer.close()
         await self.relay.stop()

@@ -71,7 +71,8 @@ class Cascade:
         await self.store.close()
         await self.channel.exchange_delete(self.exchange)
         for name in (self.partner_queue, self.dlq):
-            await self.channel.queue_delete(name)
+            if name:
+                await self.channel.queue_delete(name)
         await self.conn.close()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
@@ -130,6 +131,10 @@ class Cascade:
         while await self.checkpoint() < position:
             assert time.monotonic() < deadline, f"checkpoint never reached {position}"
             await asyncio.sleep(0.05)
+
+    async def queues(self) -> list[str]:
+        out = await _rabbitmqctl("list_queues", "name")
+        return [line.strip() for line in out.splitlines() if self.exchange in line]
 
     async def connections(self) -> list[str]:
         """Broker-side ids of the relay's connections (found by their connection name)."""

@@ -10,6 +10,7 @@ from tests.integration.cascade_harness import Cascade, assert_delivery
 
 async def test_ten_thousand_events_all_arrive_in_aggregate_order(tmp_path: Path) -> None:
     async with Cascade(tmp_path) as c:
+        c.partner_queue = c.dlq = ""  # the relay alone, without the partner queue
         c.start_relay()
         await c.produce(10_000)  # while the relay is already running: catch-up and live
         events = await c.stored()
@@ -19,6 +20,7 @@ async def test_ten_thousand_events_all_arrive_in_aggregate_order(tmp_path: Path)
         assert [g.message_id for g in c.got] == [e.id for e in events]  # one channel: all order
         await c.wait_checkpoint(events[-1].position)
         assert await c.terminate() == 0, c.log.read_text()[-2000:]
+        assert await c.queues() == [c.exchange + ".all"]  # no partner queue was declared
 
 
 async def test_sigkill_mid_stream_loses_nothing(tmp_path: Path) -> None:
