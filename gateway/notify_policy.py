@@ -22,6 +22,7 @@ from domain import conversations as c
 from domain import notification_rules as rules
 from domain.broadcasts import BroadcastSent
 from domain.codec import UnknownEventError
+from domain.errors import DomainError
 from domain.events import Event
 from domain.notifications import Draft
 from domain.reports import EventReported
@@ -116,10 +117,15 @@ class NotificationPolicy:
     async def _notify(self, rec: RecordedEvent, drafts: list[Draft]) -> None:
         ids = [rules.derived_event_id(rec.id, d.user_id) for d in drafts]
         results = await self._handlers.create_many(drafts, ids)
-        for result in results:
-            if isinstance(result, BaseException):
+        for draft, result in zip(drafts, results, strict=True):
+            if isinstance(result, DomainError):  # a draft no retry can fix: skip, never wedge
+                log.warning(
+                    "notification for %d from %s refused: %s", draft.user_id, rec.id, result
+                )
+            elif isinstance(result, BaseException):
                 raise result  # retried from this batch; appended ones are not repeated
-        self.notified += len(results)
+            else:
+                self.notified += 1
 
     async def _save(self, position: int) -> None:
         batch = ProjectionBatch(projection=CHECKPOINT, position=position + 1, ops=[])

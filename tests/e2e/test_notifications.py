@@ -17,6 +17,8 @@ import httpx
 import pytest
 import websockets
 
+from domain.notifications import Draft
+from domain.store import RecordedEvent
 from tests.e2e.notify_helpers import Headers, admin_client, inbox, notify, wait_for_kind
 from tests.helpers import API, ServerProcess, new_user, token_for, unique, wait_until
 
@@ -513,3 +515,21 @@ async def test_notifications_broadcasts_and_events_on_the_mongo_read_store(
         assert len(r.json()) == 1
         await wait_for_kind(c, root, "event")
         await wait_for_kind(c, ha, "broadcast")
+
+
+async def test_a_refused_notification_never_wedges_the_policy(
+    env: tuple[httpx.AsyncClient, Headers],
+) -> None:
+    """A draft that validation refuses is skipped; the policy goes on with the next events."""
+    c, root = env
+    a, ha = await new_user(c)
+    transport = c._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    policy = transport.app.state.services.notify_policy  # type: ignore[attr-defined]
+    rec = RecordedEvent("src", "x-1", 0, 1, "MemberAdded", b"", b"", 0.0)
+    await policy._notify(rec, [Draft(user_id=a["id"], title="   ", content="")])
+    assert await inbox(c, ha) == []
+    body = {"title": "after", "target_user_ids": [a["id"]]}
+    assert (await c.post(f"{API}/broadcasts/", json=body, headers=root)).status_code == 201
+    await wait_for_kind(c, ha, "broadcast")
+    assert policy.error is None
