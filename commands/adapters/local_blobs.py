@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from domain.blobs import BLOB_KEY, BlobStat
 
 T = TypeVar("T")
-CHUNK = 1 << 20  # bytes per disk write / read: few thread hops, bounded memory
+CHUNK = 1 << 18  # bytes per disk write or read: few thread hops, at most 2 in memory per transfer
 STALE_TEMP_SECONDS = 24 * 3600
 log = logging.getLogger("im.blobs")
 
