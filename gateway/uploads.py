@@ -20,7 +20,7 @@ from domain.errors import InvalidError, TooLargeError
 from domain.files import validate_description
 from gateway.http import ValidationFailed, ValidationIssue
 
-MAX_FIELD_BYTES = 16 * 1024  # description / is_public: anything longer is not a legitimate form
+MAX_FORM_BYTES = 64 * 1024  # part headers and text fields together
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers on top of the file itself
 DRAIN_BYTES = 16 * 1024 * 1024  # read this much of an over-limit body so the client sees the 413
 _TRUE = {"true", "1", "on", "yes"}
@@ -115,9 +115,9 @@ class UploadReceiver:
             await self._abort()
             await _discard_rest(stream)
             raise
-        except MultipartParseError:
+        except MultipartParseError as exc:
             await self._abort()
-            raise InvalidError("Malformed multipart body") from None
+            raise InvalidError(f"Malformed multipart body: {exc}") from None
         except ClientDisconnect:
             await self._abort()
             raise InvalidError("The upload was interrupted") from None
@@ -139,10 +139,12 @@ class UploadReceiver:
         p = self._part
         if kind == "part_begin":
             self._part = _Part()
-        elif kind == "header_field":
-            p.field += data
-        elif kind == "header_value":
-            p.value += data
+        elif kind in ("header_field", "header_value"):
+            self._count_form_bytes(len(data))
+            if kind == "header_field":
+                p.field += data
+            else:
+                p.value += data
         elif kind == "header_end":
             p.headers[p.field.lower()] = p.value
             p.field, p.value = b"", b""
@@ -174,11 +176,15 @@ class UploadReceiver:
                 self.head += data[: SNIFF_BYTES - len(self.head)]
             await self.writer.write(data)
             return
-        self._field_bytes += len(data)
-        if self._field_bytes > MAX_FIELD_BYTES:
-            raise TooLargeError("Form fields are too large")
+        self._count_form_bytes(len(data))
         if p.name in (b"description", b"is_public"):
             p.data += data
+
+    def _count_form_bytes(self, n: int) -> None:
+        """Everything but the file's bytes (part headers, text fields) is small in any real form."""
+        self._field_bytes += n
+        if self._field_bytes > MAX_FORM_BYTES:
+            raise TooLargeError("The form's fields and part headers are too large")
 
     def _end_part(self, p: _Part) -> None:
         if p.name not in (b"description", b"is_public"):

@@ -381,6 +381,13 @@ async def test_bad_uploads_are_4xx(client: httpx.AsyncClient) -> None:
     r = await client.post(f"{API}/files/upload", content=body, headers={**h, **ctype})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "is_public"]
+    body, ctype = multipart(b"a.txt", b"x", junk="j" * 100_000)  # form fields stay small
+    r = await client.post(f"{API}/files/upload", content=body, headers={**h, **ctype})
+    assert r.status_code == 413
+    body, ctype = multipart(b"a" * 70_000, b"x")  # a part header line over 4 KiB
+    r = await client.post(f"{API}/files/upload", content=body, headers={**h, **ctype})
+    assert r.status_code == 400
+    assert "header" in r.json()["detail"]
     body, ctype = multipart(b"a.txt", b"x", description="d" * 1001)
     r = await client.post(f"{API}/files/upload", content=body, headers={**h, **ctype})
     assert r.status_code == 422
