@@ -33,6 +33,7 @@ from gateway.cascade import PartnerOutcome
 
 log = logging.getLogger("im.amqp")
 _WARN_EVERY_S = 60.0
+_CLOSE_TIMEOUT_S = 5.0
 
 
 class AmqpBroker:
@@ -63,7 +64,7 @@ class AmqpBroker:
     async def close(self) -> None:
         async with self._lock:
             if self._conn is not None:
-                await self._conn.close()
+                await _quietly(self._conn.close())
                 self._conn = None
 
 
@@ -126,9 +127,17 @@ class AmqpPublisher:
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+            await _quietly(self._channel.close())
         self._channel = self._raw = None
         await self._broker.close()
+
+
+async def _quietly(closing: Awaitable[Any]) -> None:
+    """Closing never blocks shutdown: a broker that is gone gets a few seconds, then is left."""
+    try:
+        await asyncio.wait_for(closing, _CLOSE_TIMEOUT_S)
+    except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+        log.warning("closing the AMQP connection: %s", exc or type(exc).__name__)
 
 
 def _properties(m: OutgoingMessage) -> aiormq.spec.Basic.Properties:
@@ -242,12 +251,12 @@ class AmqpPartnerConsumer:
             durable=True,
             arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self._dlq},
         )
+        self._channel = channel  # before consuming: the first message may want to reply
         await queue.consume(self._on_message)
-        self._channel = channel
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+            await _quietly(self._channel.close())
         self._channel = None
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
