@@ -19,6 +19,7 @@ from gateway.http import RouteSpec, json_response, routes_for
 from gateway.metrics import Metrics
 from gateway.openapi import DOCS_HTML, build_openapi
 from gateway.ratelimit import RateLimiter
+from gateway.realtime.endpoint import websocket_routes
 from gateway.routes import (
     auth,
     broadcasts,
@@ -30,6 +31,7 @@ from gateway.routes import (
     messages,
     notification_templates,
     notifications,
+    realtime,
     users,
 )
 from gateway.routing import FastRouter
@@ -39,6 +41,7 @@ ROUTE_MODULES = [
     auth,
     users,
     files,
+    realtime,
     conversations,
     groups,
     messages,
@@ -130,13 +133,20 @@ def create_app(
     ]
     for spec in specs:
         routes.extend(routes_for(spec, svc, limiter, metrics))
+    live = "queries" in sides  # the WebSocket and its pusher run on the query side
+    if live:
+        routes.extend(websocket_routes(svc, svc.realtime))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await svc.start()
+        if live:
+            await svc.realtime.start()
         try:
             yield
         finally:
+            if live:
+                await svc.realtime.stop()
             await svc.stop()
 
     app = Starlette(

@@ -25,11 +25,19 @@ from gateway.cascade import Cascade
 from gateway.chat import Chat
 from gateway.notify_policy import NotificationPolicy
 from gateway.presence import LocalPresence, Presence
+from gateway.realtime.service import Realtime
 from gateway.relay import RelayStatus
 from gateway.settings import Settings
 from projections.registry import all_projections
 from projections.runtime import Projector
 from projections.store import ReadStore
+from queries.realtime.pusher import MembershipSource
+from queries.realtime.views import (
+    CONVERSATIONS_PROJECTION,
+    ReadModelViews,
+    membership_snapshot,
+    no_snapshot,
+)
 
 log = logging.getLogger("im")
 
@@ -98,10 +106,25 @@ class Services:
         self.notify_policy = NotificationPolicy(
             self.events, self.read, self.notifications, self.wait_for
         )
+        self.realtime = Realtime(
+            events=self.events,
+            views=ReadModelViews(self.read),
+            presence=self.presence,
+            signals=self.signals,
+            wait_for=self.wait_for,
+            membership=self._membership_source(),
+            resume_max_events=settings.ws_resume_max_events,
+            typing_timeout=settings.typing_timeout_seconds,
+        )
         self.identity = IdentityCache(inline=inline_projector)
         self.projector.listeners.append(self.identity.on_events)
         self.chat = Chat(self)
         self.started_at = time.time()
+
+    def _membership_source(self) -> MembershipSource:
+        if any(p.name == CONVERSATIONS_PROJECTION for p in self.projections):
+            return lambda: membership_snapshot(self.read)
+        return no_snapshot
 
     async def start(self) -> None:
         if self.inline_projector:

@@ -32,6 +32,8 @@ def _serve(settings: Settings, sides: tuple[str, ...], inline: bool) -> None:
         port=settings.port,
         log_level="warning",
         ws_ping_interval=None,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws_max_size=settings.ws_max_frame_bytes,
         timeout_keep_alive=75,
     )
 

@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, kw_only=True):
     ws_queue_bytes: int = 1048576
     ws_resume_max_events: int = 100000
     typing_timeout_seconds: float = 5.0
+    ws_per_message_deflate: bool = False
+    ws_max_frame_bytes: int = 65536
 
     @property
     def data_path(self) -> Path:
@@ -155,6 +157,8 @@ def _validate_realtime(s: Settings) -> None:
         raise SettingsError("IM_WS_RESUME_MAX_EVENTS must be >= 0")
     if s.typing_timeout_seconds <= 0:
         raise SettingsError("IM_TYPING_TIMEOUT_SECONDS must be positive")
+    if s.ws_max_frame_bytes < 1024:
+        raise SettingsError("IM_WS_MAX_FRAME_BYTES must be >= 1024")
 
 
 def _validate_cascade(s: Settings) -> None:

@@ -1,0 +1,106 @@
+"""Fan-out: one message to a group of 1,000 connected members; time from ``POST`` start until
+the last member's socket has the frame, over 100 messages sent one after another. The members'
+connections live in separate client processes.
+
+Run: .venv/bin/python -m bench.realtime_fanout [--members 1000] [--messages 100] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.rt_common import (
+    Clients,
+    headers,
+    percentile,
+    raise_fd_limit,
+    register_many,
+    rss_mib,
+    start_server,
+    token,
+    ws_url,
+)
+from tests.helpers import API
+
+
+async def run(members: int, messages: int, workers: int) -> None:
+    raise_fd_limit()
+    with tempfile.TemporaryDirectory() as d:
+        server = start_server(Path(d))
+        assert server.proc is not None
+        clients: list[Clients] = []
+        try:
+            users = await register_many(server.url, members)
+            owner = users[0]
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+                body = {
+                    "name": "fan-out",
+                    "member_ids": [u["id"] for u in users[1:]],
+                    "max_members": members,
+                }
+                r = await http.post(
+                    f"{API}/conversations/group", json=body, headers=headers(owner["id"])
+                )
+                r.raise_for_status()
+                cid = r.json()["id"]
+                tokens = [token(u["id"]) for u in users]
+                clients = [Clients(ws_url(server), tokens[i::workers]) for i in range(workers)]
+                connected = sum(c.wait_ready() for c in clients)
+                print(
+                    f"{connected} members connected; server RSS {rss_mib(server.proc.pid):.0f} MiB"
+                )
+                times: list[float] = []
+                for n in range(messages):
+                    sent_at = time.time()
+                    content = f"m:{n}:{sent_at:.6f}"
+                    r = await http.post(
+                        f"{API}/messages/text",
+                        json={"conversation_id": cid, "content": content},
+                        headers=headers(owner["id"]),
+                    )
+                    r.raise_for_status()
+                    times.append(_last_arrival(clients, str(n), connected) - sent_at)
+        finally:
+            for c in clients:
+                c.quit()
+            server.stop()
+    ms = [t * 1000 for t in times]
+    print(f"fan-out of one message to {members} connected members, {messages} messages:")
+    print(f"  POST start -> last socket: p50 {percentile(ms, 0.5):.1f} ms, "
+          f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")  # fmt: skip
+
+
+def _last_arrival(clients: list[Clients], key: str, expected: int, timeout: float = 10) -> float:
+    count, last = 0, 0.0
+    deadline = time.monotonic() + timeout
+    while count < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"message {key}: only {count} of {expected} sockets got it")
+        for c in clients:
+            arrivals = c.ask("report")["arrivals"]
+            got = arrivals.get(key)
+            if got:
+                count += got[0]
+                last = max(last, got[1])
+        if count < expected:
+            time.sleep(0.005)
+    return last
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="realtime_fanout")
+    p.add_argument("--members", type=int, default=1000)
+    p.add_argument("--messages", type=int, default=100)
+    p.add_argument("--workers", type=int, default=4)
+    a = p.parse_args()
+    asyncio.run(run(a.members, a.messages, a.workers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""``/realtime``: presence queries, connection stats and broadcasts (the socket is in endpoint)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from commands.broadcasts import SendBroadcast
+from domain.broadcasts import MAX_TARGETS
+from domain.errors import InvalidError
+from gateway.http import Api, Ctx
+from gateway.schemas import Id
+from projections.users import USERS
+from queries import users as q
+from queries.views import iso
+
+api = Api("/api/v1/realtime", tag="realtime")
+
+
+class OnlineUsers(msgspec.Struct):
+    online_users: list[int]
+    count: int
+
+
+class UserStatus(msgspec.Struct):
+    user_id: int
+    is_online: bool
+    last_seen: str | None
+
+
+class BroadcastRequest(msgspec.Struct, forbid_unknown_fields=False):
+    title: Annotated[str, Meta(min_length=1, max_length=200)]
+    content: Annotated[str, Meta(max_length=10000)] = ""
+    priority: Literal["low", "normal", "high"] = "normal"
+    target_user_ids: Annotated[list[Id], Meta(min_length=1, max_length=MAX_TARGETS)] | None = None
+
+
+class BroadcastResult(msgspec.Struct):
+    broadcast_id: int
+    recipients: int
+
+
+@api.get("/online-users", response=OnlineUsers)
+async def online_users(ctx: Ctx) -> OnlineUsers:
+    """Users with at least one open WebSocket connection."""
+    ids = await ctx.services.presence.online_users()
+    return OnlineUsers(online_users=ids, count=len(ids))
+
+
+@api.get("/user-status/{user_id:int}", response=UserStatus)
+async def user_status(ctx: Ctx) -> UserStatus:
+    """Whether a user is online, and when they were last seen (null: not since start-up)."""
+    user = await q.get_user(ctx.services.read, ctx.path_int("user_id"))
+    presence = ctx.services.presence
+    online = (await presence.statuses([user.id]))[user.id]
+    return UserStatus(user.id, online, iso(await presence.last_seen(user.id)))
+
+
+@api.post("/broadcast", body=BroadcastRequest, response=BroadcastResult, auth="superuser")
+async def broadcast(ctx: Ctx) -> BroadcastResult:
+    """Push ``broadcast_received`` to the target users, or to everyone (superuser)."""
+    body: BroadcastRequest = ctx.body
+    read = ctx.services.read
+    targets = None
+    if body.target_user_ids is not None:
+        targets = list(dict.fromkeys(body.target_user_ids))
+        found = {d["id"] for d in await read.get_many(USERS, [str(i) for i in targets])}
+        missing = [i for i in targets if i not in found]
+        if missing:
+            raise InvalidError(f"Unknown user ids: {missing[:20]}")
+        recipients = len(targets)
+    else:
+        recipients = await read.count(USERS, {"is_active": True})
+    cmd = SendBroadcast(
+        sender_id=ctx.me.id,
+        title=body.title,
+        content=body.content,
+        priority=body.priority,
+        target_user_ids=targets,
+        recipients=recipients,
+    )
+    event, ctx.position = await ctx.services.broadcasts.send_broadcast(cmd)
+    return BroadcastResult(broadcast_id=event.broadcast_id, recipients=event.recipients)
+
+
+@api.get("/connection-stats", response=dict[str, Any], auth="superuser")
+async def connection_stats(ctx: Ctx) -> dict[str, Any]:
+    """Connections, online users and pusher progress of this query process (superuser)."""
+    return await ctx.services.realtime.stats()
