@@ -191,7 +191,11 @@ class Relay:
                 else:
                     confirmation = asyncio.get_running_loop().create_future()
                     confirmation.set_result(0)
-                await inflight.put((batch[-1].position, len(messages), confirmation))
+                try:
+                    await inflight.put((batch[-1].position, len(messages), confirmation))
+                except BaseException:  # cancelled while the window was full
+                    confirmation.cancel()
+                    raise
         finally:
             aclose = getattr(subscription, "aclose", None)
             if aclose is not None:
