@@ -64,7 +64,8 @@ class Metrics:
             self.relay["published_messages"].set(relay.published)
             self.relay["unroutable_messages"].set(relay.unroutable)
             self.relay["failures"].set(relay.failures)
-            self.relay["connected"].set(1 if relay.connected else 0)
+            if relay.connected is not None:  # None: the relay runs in another process
+                self.relay["connected"].set(1 if relay.connected else 0)
         self.head.set(head)
         self.projected.set(projected)
         self.lag.set(max(0, head - projected))
