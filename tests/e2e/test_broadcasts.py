@@ -139,16 +139,19 @@ async def test_broadcast_is_pushed_once_as_broadcast_received(tmp_path: Path) ->
                 assert json.loads(await ws.recv())["type"] == "connection_established"
                 body = {"title": "Live", "content": "now", "target_user_ids": [a["id"]]}
                 sent = (await c.post(f"{B}/", json=body, headers=root)).json()
+                await wait_for_kind(c, ha, "broadcast")  # recorded as a notification
+                # A notification created after it marks the end: in between, one frame only.
+                marker = {"user_id": a["id"], "title": "marker", "content": ""}
+                assert (await c.post(f"{API}/notifications/", json=marker, headers=root)).is_success
                 frames = []
-                deadline = time.monotonic() + 1.0
-                while (left := deadline - time.monotonic()) > 0:
-                    try:
-                        frames.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
-                    except TimeoutError:
-                        break
-                got = [f for f in frames if f["type"] != "user_status_changed"]
-                assert [f["type"] for f in got] == ["broadcast_received"], "pushed once"
-                assert got[0]["data"]["broadcast_id"] == sent["id"]
-            await wait_for_kind(c, ha, "broadcast")
+                deadline = time.monotonic() + 10
+                while not frames or frames[-1]["type"] != "notification_created":
+                    left = deadline - time.monotonic()
+                    assert left > 0, frames
+                    frames.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
+                got = [f["type"] for f in frames if f["type"] != "user_status_changed"]
+                assert got == ["broadcast_received", "notification_created"], "pushed once"
+                assert frames[0]["data"]["broadcast_id"] == sent["id"]
+                assert frames[-1]["data"]["title"] == "marker"
     finally:
         server.stop()

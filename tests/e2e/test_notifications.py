@@ -374,17 +374,14 @@ def _server(data_dir: Path) -> ServerProcess:
     ).start()
 
 
-async def _frames(ws: Any, kind: str, seconds: float) -> list[dict[str, Any]]:
-    """Frames of ``kind`` received within ``seconds``."""
+async def _until(ws: Any, kind: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every frame up to and including the first of ``kind`` (failing after ``timeout``)."""
     out: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), left))
-        except TimeoutError:
-            break
-        if frame["type"] == kind:
-            out.append(frame)
+    deadline = time.monotonic() + timeout
+    while not out or out[-1]["type"] != kind:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {kind} frame; got {[f['type'] for f in out]}"
+        out.append(json.loads(await asyncio.wait_for(ws.recv(), left)))
     return out
 
 
@@ -416,13 +413,18 @@ async def test_push_honours_preferences(tmp_path: Path) -> None:
                 body = {"user_ids": ids, "title": "Ping", "content": "pong"}
                 r = await c.post(f"{N}/send", json=body, headers=root)
                 assert r.json()["successful"] == 4, r.text
-                (frame,) = await _frames(sockets[0], "notification_created", 1.0)
+                frame = (await _until(sockets[0], "notification_created"))[-1]
                 listed = await inbox(c, people[0][1])
                 assert frame["data"] == listed[0] and isinstance(frame["position"], int)
+                # A broadcast comes after those notifications: each socket sees it, and nothing
+                # else before it (frames reach a connection in event-store order).
+                body = {"title": "marker", "target_user_ids": ids[1:]}
+                assert (await c.post(f"{API}/broadcasts/", json=body, headers=root)).is_success
                 for ws in sockets[1:]:
-                    assert await _frames(ws, "notification_created", 0.3) == []
+                    kinds = [f["type"] for f in await _until(ws, "broadcast_received")]
+                    assert "notification_created" not in kinds
                 for _, h in people[1:]:
-                    assert [x["title"] for x in await inbox(c, h)] == ["Ping"], "kept, not pushed"
+                    assert [x["title"] for x in await inbox(c, h, type="system")] == ["Ping"]
     finally:
         server.stop()
 
