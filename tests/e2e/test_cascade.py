@@ -118,6 +118,9 @@ async def test_mq_info_never_shows_the_internal_password(tmp_path: Path) -> None
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             r = await c.get(f"{API}/cascade/mq-info", headers=KEY)
+            # This process does not run the relay: /ready reports its saved checkpoint.
+            relay = (await c.get("/ready")).json()["relay"]
+            assert relay == {"position": 0, "lag": 0, "connected": None, "error": None}
     info = r.json()
     assert info["enabled"] is True and info["host"] == "rabbit" and info["vhost"] == "/"
     assert info["password"] is None and info["username"] is None
