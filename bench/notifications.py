@@ -60,6 +60,7 @@ async def main() -> None:
                 await svc.notifications.create_many([Draft(heavy, "h", "x")] * 1000)
             took = time.perf_counter() - started
             print(f"create {HEAVY:,} for one user:            {HEAVY / took:>9,.0f} /s")
+            await svc.wait_for(await svc.events.head(), timeout=120)  # projector idle again
             after = await toggles(svc, light, light_nid)
             print(
                 f"light user's status change, median:       {before:>9.2f} ms before,"
