@@ -90,7 +90,7 @@ class Relay:
         mapping: CascadeMapping,
         fmt: Formatter,
         *,
-        window: int = 4,
+        window: int = 8,
         save_interval: float = 0.2,
         backoff: tuple[float, float] = (0.05, 5.0),
     ) -> None:
