@@ -9,18 +9,22 @@ idempotency map; never the whole message history. Our own appends keep the state
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgspec
 
 from domain import conversations as c
 from domain.conversation import Conversation, evolve_all
+from domain.errors import DomainError
 from domain.store import NO_STREAM, EventStore, RecordedEvent
 
 RECENT_KEYS = 2000  # idempotency keys kept in memory per conversation
 MAX_CACHED = 20_000  # conversations kept in memory per process
+REFRESH_S = 0.5  # how stale a successful membership check may be (other processes' changes)
+T = TypeVar("T")
 
 Key = tuple[int, str]  # (sender id, client_msg_id)
 
@@ -57,6 +61,7 @@ class Entry:
         self.state = Conversation()
         self.version = NO_STREAM  # of conversation-{id}
         self.position = 0  # of the last conversation-{id} event we know
+        self.checked_at = time.monotonic()  # when ``version`` was last known to be current
         self.msg_version = NO_STREAM  # of messages-{id}; last seq == msg_version + 1
         self.lock = asyncio.Lock()  # serialises conversation-stream decisions
         self.read_lock = asyncio.Lock()  # serialises watermark appends
@@ -64,7 +69,10 @@ class Entry:
         self.flusher: asyncio.Task[None] | None = None
         self.recent: OrderedDict[Key, Sent] = OrderedDict()
         self.covers_all = True  # ``recent`` holds every key ever sent here
-        self.floor = 0  # the read model must reach this position before a key lookup
+        # A key lookup in the read model must wait until it includes ``floor``: the history
+        # before the loaded tail and every key evicted from ``recent`` lie at or below it.
+        self.floor = 0
+        self.msg_position = 0  # of the last message we know
         self.watermarks: dict[int, tuple[int, int]] = {}  # user -> (explicit seq, reads version)
         self.own: dict[int, int] = {}  # user -> seq of their last message seen here
 
@@ -79,7 +87,8 @@ class Entry:
     def remember(self, key: Key, sent: Sent) -> None:
         self.recent[key] = sent
         if len(self.recent) > self.recent_keys:
-            self.recent.popitem(last=False)
+            _, evicted = self.recent.popitem(last=False)
+            self.floor = max(self.floor, evicted.position or 0)
             self.covers_all = False
 
     def apply_conversation(self, recs: Sequence[RecordedEvent]) -> None:
@@ -91,29 +100,34 @@ class Entry:
     @property
     def known_position(self) -> int:
         """A position that covers everything we know of this conversation and its messages."""
-        return max(self.position, self.floor)
+        return max(self.position, self.msg_position)
 
     def apply_messages(self, recs: Sequence[RecordedEvent]) -> None:
         for rec in recs:
             ev = rec.decode()
             if isinstance(ev, c.MessageSent):
                 if ev.client_msg_id is not None:
-                    sent = Sent(ev.message_id, ev.seq, None)
+                    sent = Sent(ev.message_id, ev.seq, rec.position)
                     self.remember((ev.sender_id, ev.client_msg_id), sent)
                 self.own[ev.sender_id] = ev.seq
             self.msg_version = rec.version
-            self.floor = max(self.floor, rec.position)
+            self.msg_position = max(self.msg_position, rec.position)
 
 
 class ConversationCache:
     """Loads conversations on first use and keeps a bounded number in memory."""
 
     def __init__(
-        self, store: EventStore, max_cached: int = MAX_CACHED, recent_keys: int = RECENT_KEYS
+        self,
+        store: EventStore,
+        max_cached: int = MAX_CACHED,
+        recent_keys: int = RECENT_KEYS,
+        refresh_s: float = REFRESH_S,
     ) -> None:
         self._store = store
         self._max = max_cached
         self.recent_keys = recent_keys
+        self.refresh_s = refresh_s
         self._entries: OrderedDict[int, Entry] = OrderedDict()
         self._loading: dict[int, asyncio.Future[Entry]] = {}
 
@@ -169,6 +183,7 @@ class ConversationCache:
         if last is not None:
             start = max(0, last.version - self.recent_keys + 1)
             entry.covers_all = start == 0
+            entry.floor = last.position
             entry.apply_messages(await self._store.read(stream, start))
         return entry
 
@@ -183,7 +198,27 @@ class ConversationCache:
             await self._store.read(c.messages_stream(entry.cid), entry.msg_version + 1)
         )
 
-    async def conversation_changed(self, entry: Entry) -> bool:
-        """Whether another process appended to ``conversation-{id}`` since we last looked."""
+    async def refresh(self, entry: Entry) -> bool:
+        """Catch up with another process's appends to ``conversation-{id}``: one read of the
+        stream's last event, and of the tail if it moved. True when something changed."""
+        checked = time.monotonic()
         last = await self._store.last(c.conversation_stream(entry.cid))
-        return last is not None and last.version != entry.version
+        changed = last is not None and last.version != entry.version
+        if changed:
+            await self.reload_conversation(entry)
+        entry.checked_at = max(entry.checked_at, checked)
+        return changed
+
+    async def refresh_if_stale(self, entry: Entry) -> None:
+        if time.monotonic() - entry.checked_at > self.refresh_s:
+            await self.refresh(entry)
+
+    async def checked(self, entry: Entry, check: Callable[[], T]) -> T:
+        """``check()`` against the state; if it fails, once more after catching up with other
+        processes, so that a fresh grant (say, being added elsewhere) is never refused."""
+        try:
+            return check()
+        except DomainError:
+            if not await self.refresh(entry):
+                raise
+        return check()

@@ -165,7 +165,9 @@ class ConversationHandlers:
         require_exists(entry.state)
         async with entry.lock:
             for _ in range(RETRIES):
-                events = decide(entry.state, entry.last_seq)
+                events = await self._cache.checked(
+                    entry, lambda: decide(entry.state, entry.last_seq)
+                )
                 if not events:
                     return Outcome(cid, entry.known_position or None)
                 try:
@@ -179,6 +181,7 @@ class ConversationHandlers:
                 entry.state = evolve_all(entry.state, events)
                 entry.version += len(events)
                 entry.position = max(entry.position, position)
+                entry.checked_at = time.monotonic()
                 break
             else:
                 raise UnavailableError("The conversation is too busy right now; retry")

@@ -54,6 +54,7 @@ class MessageHandlers:
         self, ref: msg.MessageRef, editor_id: int, content: str
     ) -> tuple[c.MessageEdited | None, int | None]:
         entry = await self._entry(ref.conversation_id)
+        await self._cache.checked(entry, lambda: require_member(entry.state, editor_id))
         return await self._change(
             ref,
             lambda state: msg.decide_edit(
@@ -65,6 +66,7 @@ class MessageHandlers:
         self, ref: msg.MessageRef, operator_id: int
     ) -> tuple[c.MessageRecalled | None, int | None]:
         entry = await self._entry(ref.conversation_id)
+        await self._cache.checked(entry, lambda: require_member(entry.state, operator_id))
         return await self._change(
             ref,
             lambda state: msg.decide_recall(
@@ -89,7 +91,7 @@ class MessageHandlers:
     async def mark_read(self, cid: int, user_id: int, seq: int | None) -> int | None:
         """Move the watermark up to ``seq`` (None: the latest), never back; the position or None."""
         entry = await self._entry(cid)
-        require_member(entry.state, user_id)
+        await self._cache.checked(entry, lambda: require_member(entry.state, user_id))
         target = entry.last_seq if seq is None else min(seq, entry.last_seq)
         stream = c.reads_stream(cid, user_id)
         async with entry.read_lock:
@@ -123,7 +125,7 @@ class MessageHandlers:
     async def typing(self, cid: int, user_id: int, is_typing: bool) -> None:
         """Publish a typing signal to the other members (the pusher ends it after a timeout)."""
         entry = await self._entry(cid)
-        check_can_send(entry.state, user_id, time.time())
+        await self._cache.checked(entry, lambda: check_can_send(entry.state, user_id, time.time()))
         others = tuple(u for u in entry.state.members if u != user_id)
         self._signals.publish(Typing(cid, user_id, is_typing, others))
 

@@ -89,7 +89,9 @@ class Sender:
         entry = await self._cache.get(cid)
         require_exists(entry.state)
         try:
-            check_can_send(entry.state, user_id, time.time())
+            await self._cache.checked(
+                entry, lambda: check_can_send(entry.state, user_id, time.time())
+            )
         except ForbiddenError:
             if await self._earlier(entry, user_id, client_msg_id) is None:
                 raise
@@ -99,7 +101,9 @@ class Sender:
         require_exists(entry.state)
         if not draft.system:
             try:
-                check_can_send(entry.state, draft.sender_id, time.time())
+                await self._cache.checked(
+                    entry, lambda: check_can_send(entry.state, draft.sender_id, time.time())
+                )
             except ForbiddenError:  # no longer allowed to send; a retry still gets its original
                 earlier = await self._earlier(entry, draft.sender_id, draft.client_msg_id)
                 if earlier is None:
@@ -127,10 +131,16 @@ class Sender:
             entry.flusher = None
 
     async def _write(self, entry: Entry, batch: list[_Pending]) -> None:
-        if await self._cache.conversation_changed(entry):
-            await self._cache.reload_conversation(entry)
-        for _ in range(RETRIES):
-            found = await self._find_repeats(entry, batch)
+        # Another process may have changed the membership since we last looked: catch up if
+        # that was a while ago, while looking up idempotency keys (independent reads).
+        _, found = await asyncio.gather(
+            self._cache.refresh_if_stale(entry), self._find_repeats(entry, batch)
+        )
+        if any(_refused(entry, p) for p in batch):
+            await self._cache.refresh(entry)  # never refuse on a stale view
+        for attempt in range(RETRIES):
+            if attempt:
+                found = await self._find_repeats(entry, batch)
             events, owners = self._decide(entry, batch, found)
             if not events:
                 return
@@ -142,7 +152,7 @@ class Sender:
                 await self._cache.reload_messages(entry)
                 continue
             entry.msg_version += len(events)
-            entry.floor = max(entry.floor, position)
+            entry.msg_position = max(entry.msg_position, position)
             for ev, p in zip(events, owners, strict=True):
                 entry.own[ev.sender_id] = ev.seq
                 result = SendResult(ev.message_id, ev.seq, position, True, ev)
@@ -208,6 +218,16 @@ class Sender:
             events.append(_event(d, p.message_id, seq, now))
             owners.append(p)
         return events, owners
+
+
+def _refused(entry: Entry, p: _Pending) -> bool:
+    if p.draft.system or p.future.done():
+        return False
+    try:
+        check_can_send(entry.state, p.draft.sender_id, time.time())
+    except DomainError:
+        return True
+    return False
 
 
 def _repeat(sent: Sent) -> SendResult:

@@ -50,6 +50,7 @@ class Chat:
             s.events,
             max_cached=s.settings.chat_cached_conversations,
             recent_keys=s.settings.chat_recent_keys,
+            refresh_s=s.settings.chat_membership_refresh_seconds,
         )
         message_ids = IdAllocator(s.events, block_size=MESSAGE_ID_BLOCK)
         self.sender = Sender(s.events, self.cache, message_ids, ReadSentLookup(s.read), s.wait_for)

@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, kw_only=True):
     message_recall_window_seconds: float = 120.0
     chat_cached_conversations: int = 20000
     chat_recent_keys: int = 2000
+    chat_membership_refresh_seconds: float = 0.5
     ws_idle_seconds: float = 90.0
     ws_queue_frames: int = 1000
     ws_queue_bytes: int = 1048576
@@ -144,6 +145,8 @@ def _validate_chat(s: Settings) -> None:
         raise SettingsError(
             "IM_MESSAGE_EDIT_WINDOW_SECONDS and IM_MESSAGE_RECALL_WINDOW_SECONDS must be >= 0"
         )
+    if s.chat_membership_refresh_seconds < 0:
+        raise SettingsError("IM_CHAT_MEMBERSHIP_REFRESH_SECONDS must be >= 0")
     if s.chat_cached_conversations < 1 or s.chat_recent_keys < 1:
         raise SettingsError("IM_CHAT_CACHED_CONVERSATIONS and IM_CHAT_RECENT_KEYS must be >= 1")
 

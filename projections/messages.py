@@ -19,7 +19,7 @@ class MessagesProjection:
             MESSAGES,
             indexes=(
                 Index(("conversation_id", "seq"), unique=True),
-                Index(("conversation_id", "sender_id", "client_msg_id")),
+                Index(("conversation_id", "client_msg_id")),
             ),
             text_field="search_text",
         ),

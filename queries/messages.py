@@ -215,14 +215,15 @@ async def find_sent(
     read: ReadStore, cid: int, keys: Sequence[tuple[int, str]]
 ) -> dict[tuple[int, str], tuple[int, int]]:
     """(sender, client_msg_id) -> (message id, seq) for keys already stored in ``cid``."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    where = {"conversation_id": cid, "client_msg_id": {"$in": sorted({k for _, k in wanted})}}
     out: dict[tuple[int, str], tuple[int, int]] = {}
-    by_sender: dict[int, list[str]] = {}
-    for sender, client_msg_id in keys:
-        by_sender.setdefault(sender, []).append(client_msg_id)
-    for sender, ids in by_sender.items():
-        where = {"conversation_id": cid, "sender_id": sender, "client_msg_id": {"$in": ids}}
-        for d in await read.find(MESSAGES, where):
-            out[(sender, d["client_msg_id"])] = (d["id"], d["seq"])
+    for d in await read.find(MESSAGES, where):
+        key = (d["sender_id"], d["client_msg_id"])
+        if key in wanted:
+            out[key] = (d["id"], d["seq"])
     return out
 
 
