@@ -43,7 +43,12 @@ class Connection:
     """
 
     def __init__(
-        self, ws: WebSocket, user_id: int, limits: Limits, abort: Callable[[], None] | None
+        self,
+        ws: WebSocket,
+        user_id: int,
+        limits: Limits,
+        abort: Callable[[], None] | None,
+        direct: Callable[[Frame], bool] | None = None,
     ) -> None:
         self.id = f"c{next(_ids)}"
         self.user_id = user_id
@@ -56,6 +61,8 @@ class Connection:
         self._ws = ws
         self._limits = limits
         self._abort = abort
+        self._direct = direct
+        self._sending = False
         self._queue: deque[Frame] = deque()
         self._pending: deque[Frame] = deque()
         self._bytes = 0
@@ -77,6 +84,16 @@ class Connection:
         if self.closing:
             return
         if frame.position is not None and frame.position <= self.seam:
+            return
+        if (
+            self._direct is not None
+            and not self.replaying
+            and not self._queue
+            and not self._sending
+            and self._writer is not None
+            and self._direct(frame)
+        ):  # nothing ahead of it and the socket takes it now: no queue, no task switch
+            self.sent += 1
             return
         if not self._fits(frame):
             self.fail(CLOSE_SLOW, "too slow: outgoing queue full; reconnect with since")
@@ -128,7 +145,11 @@ class Connection:
                     frame = queue.popleft()
                     self._bytes -= frame.size
                     self._space.set()
-                    await self._ws.send_text(frame.text)
+                    self._sending = True
+                    try:
+                        await self._ws.send_text(frame.text)
+                    finally:
+                        self._sending = False
                     self.sent += 1
         except asyncio.CancelledError:
             raise

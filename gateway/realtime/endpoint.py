@@ -22,6 +22,7 @@ from gateway.realtime.connection import (
     Connection,
     Limits,
 )
+from gateway.realtime.fastpath import direct_writer
 from gateway.realtime.service import Realtime, ResumeRefused
 from queries.realtime.frames import make_frame
 
@@ -72,7 +73,7 @@ class RealtimeEndpoint:
         except ValueError as exc:
             await ws.close(CLOSE_BAD_REQUEST, str(exc))
             return
-        conn = Connection(ws, user_id, self._limits, _aborter(receive))
+        conn = Connection(ws, user_id, self._limits, _aborter(receive), direct_writer(receive))
         try:
             attached = await self._realtime.attach(conn, since)
         except ResumeRefused as exc:

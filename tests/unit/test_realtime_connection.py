@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.protocol import State
 
 from domain.signals import Typing
 from gateway.realtime.connection import CLOSE_SLOW, Connection, Limits
+from gateway.realtime.fastpath import direct_writer, wire_bytes
 from gateway.realtime.hub import Hub
 from gateway.realtime.typing import TypingRelay
 from queries.realtime.frames import Frame, make_frame
@@ -126,3 +130,70 @@ async def test_typing_is_relayed_and_stops_by_itself() -> None:
     assert '"is_typing":false' in socks[2].sent[2] and relay.active == 0
     for c in hub.connections():
         await c.drain_and_stop()
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+
+class FakeProtocol:
+    """The attributes of uvicorn's sans-I/O protocol the fast path relies on."""
+
+    def __init__(self) -> None:
+        self.conn = type("Conn", (), {"extensions": [], "state": State.OPEN})()
+        self.transport = FakeTransport()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.close_sent = False
+
+    async def receive(self) -> dict[str, Any]:
+        return {}
+
+
+async def test_fast_path_writes_serialized_frames_only_when_the_socket_takes_them() -> None:
+    proto = FakeProtocol()
+    write = direct_writer(proto.receive)
+    assert write is not None and direct_writer(object()) is None
+    f = make_frame("x", {"a": 1}, 0.0, 9)
+    assert write(f)
+    assert proto.transport.data[0] == b"\x81" + bytes([len(f.text)]) + f.text.encode()
+    assert wire_bytes(f) is wire_bytes(f)  # serialized once for many connections
+    proto.writable.clear()  # flow control paused the transport
+    assert not write(f)
+    proto.writable.set()
+    proto.conn.extensions = ["permessage-deflate"]
+    assert not write(f)
+
+
+async def test_connection_uses_the_fast_path_only_with_nothing_queued() -> None:
+    sock = FakeSocket()
+    direct: list[Frame] = []
+    accept = [True]
+
+    def write(frame: Frame) -> bool:
+        if accept[0]:
+            direct.append(frame)
+        return accept[0]
+
+    c = Connection(sock, 7, Limits(), None, write)  # type: ignore[arg-type]
+    c.push_first(make_frame("connection_established", {}))
+    c.start()
+    c.push(frame(1))  # the greeting is still queued: this one waits behind it
+    await wait_until(_done(sock, 2))
+    c.push(frame(2))
+    assert [f.position for f in direct] == [2] and c.queued == 0
+    accept[0] = False  # paused: falls back to the queue, in order
+    c.push(frame(3))
+    accept[0] = True
+    c.push(frame(4))
+    await wait_until(_done(sock, 4))
+    assert [f.position for f in direct] == [2] and '"position":4' in sock.sent[3]
+    await c.drain_and_stop()
