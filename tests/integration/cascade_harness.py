@@ -141,6 +141,16 @@ class Cascade:
         out = await _rabbitmqctl("list_connections", "pid", "client_properties")
         return [line.split("\t")[0] for line in out.splitlines() if self.exchange in line]
 
+    async def wait_reconnected(self, dropped: list[str], timeout: float = 30.0) -> None:
+        """Until the dropped connections are gone and the relay has a new one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            now = set(await self.connections())
+            if now and now.isdisjoint(dropped):
+                return
+            assert time.monotonic() < deadline, f"no reconnection: {now} (dropped {dropped})"
+            await asyncio.sleep(0.2)
+
     async def drop_connections(self) -> list[str]:
         pids = await self.connections()
         assert pids, "the relay has no broker connection to drop"
