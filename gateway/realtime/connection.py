@@ -54,7 +54,7 @@ class Connection:
         self.user_id = user_id
         self.opened_at = time.time()
         self.replaying = False
-        self.seam = 0  # frames with a position <= seam were replayed already
+        self.seam = 0  # the highest position the client has (or replay covered)
         self.closing = False
         self.close_code: int | None = None
         self.sent = 0
@@ -80,14 +80,23 @@ class Connection:
         return self.queued < lim.frames and self._bytes + frame.size <= lim.bytes
 
     def push(self, frame: Frame) -> None:
-        """Queue a live frame; never blocks. Overflow closes the connection as too slow."""
+        """Queue a live frame; never blocks. Overflow closes the connection as too slow.
+
+        Positions only grow per connection, so a frame at or below ``seam`` is one the client
+        has (replayed, or delivered before the pusher retried a batch) and is dropped.
+        """
         if self.closing:
             return
-        if frame.position is not None and frame.position <= self.seam:
+        position = frame.position
+        if position is not None and position <= self.seam:
             return
+        if self.replaying:
+            self._enqueue(frame, self._pending)
+            return
+        if position is not None:
+            self.seam = position
         if (
             self._direct is not None
-            and not self.replaying
             and not self._queue
             and not self._sending
             and self._writer is not None
@@ -95,14 +104,15 @@ class Connection:
         ):  # nothing ahead of it and the socket takes it now: no queue, no task switch
             self.sent += 1
             return
+        self._enqueue(frame, self._queue)
+
+    def _enqueue(self, frame: Frame, queue: deque[Frame]) -> None:
         if not self._fits(frame):
             self.fail(CLOSE_SLOW, "too slow: outgoing queue full; reconnect with since")
             return
         self._bytes += frame.size
-        if self.replaying:
-            self._pending.append(frame)
-        else:
-            self._queue.append(frame)
+        queue.append(frame)
+        if queue is self._queue:
             self._wake.set()
 
     def push_first(self, frame: Frame) -> None:

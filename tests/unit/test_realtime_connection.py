@@ -83,9 +83,8 @@ async def test_byte_bound() -> None:
     sock = FakeSocket(stuck=True)
     c, _ = conn(sock, frames=1000, size=2000)
     c.start()
-    big = make_frame("x", "y" * 1500, 0.0, 1)
-    c.push(big)
-    c.push(big)
+    c.push(make_frame("x", "y" * 1500, 0.0, 1))
+    c.push(make_frame("x", "y" * 1500, 0.0, 2))
     await asyncio.sleep(0)
     assert c.close_code == CLOSE_SLOW
     await c.drain_and_stop()
@@ -111,6 +110,18 @@ async def test_replay_seam_drops_duplicates_and_keeps_live_order() -> None:
         s.split('"position":')[1].rstrip("}") if '"position"' in s else None for s in sock.sent
     ]
     assert positions == ["4", "5", "6", None, "7"]
+    await c.drain_and_stop()
+
+
+async def test_a_retried_batch_is_not_delivered_twice() -> None:
+    sock = FakeSocket()
+    c, _ = conn(sock, frames=100)
+    c.start()
+    for p in (1, 2, 2, 1, 3, None):
+        c.push(frame(p))
+    await wait_until(_done(sock, 4))
+    await asyncio.sleep(0.01)
+    assert len(sock.sent) == 4 and '"position":3' in sock.sent[2]
     await c.drain_and_stop()
 
 
