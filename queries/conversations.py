@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -99,22 +100,25 @@ def visible(conv: Doc, member: Doc) -> bool:
 async def views(
     read: ReadStore, pairs: Sequence[tuple[Doc, Doc]], viewer: int
 ) -> list[Conversation]:
-    """Views for (conversation, viewer's membership) pairs with three batched joins."""
+    """Views for (conversation, viewer's membership) pairs: the last messages and the people
+    are read concurrently, one batched read each."""
     last_ids = [str(c["last_message_id"]) for c, m in pairs if _last_visible(c, m)]
-    last_docs = await read.get_many(MESSAGES, last_ids) if last_ids else []
-    last = {v.id: v for v in await message_views(read, last_docs)}
-    users = await users_by_id(read, [u for c, _ in pairs for u in c["member_ids"]])
+    member_ids = {u for c, _ in pairs for u in c["member_ids"]}
+    last_docs, users = await asyncio.gather(
+        read.get_many(MESSAGES, last_ids) if last_ids else _nothing(),
+        users_by_id(read, list(member_ids)),
+    )
+    last = {v.id: v for v in await message_views(read, last_docs, users)}
+    people_of = {
+        uid: Participant(u["id"], u["standard_id"], u["name"], u["is_active"])
+        for uid, u in users.items()
+    }
     out: list[Conversation] = []
     for c, m in pairs:
-        people = [
-            Participant(u["id"], u["standard_id"], u["name"], u["is_active"])
-            for uid in c["member_ids"]
-            if (u := users.get(uid)) is not None
-        ]
+        people = [p for uid in c["member_ids"] if (p := people_of.get(uid)) is not None]
         name = c["name"]
         if c["type"] == "single":
-            other = next((p for p in people if p.id != viewer), None)
-            name = other.name if other else name
+            name = next((p.name for p in people if p.id != viewer), name)
         out.append(
             Conversation(
                 id=c["id"],
@@ -139,6 +143,10 @@ async def views(
             )
         )
     return out
+
+
+async def _nothing() -> list[Doc]:
+    return []
 
 
 def _last_visible(conv: Doc, member: Doc) -> bool:

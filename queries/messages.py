@@ -62,11 +62,18 @@ async def users_by_id(read: ReadStore, ids: Sequence[int]) -> dict[int, Doc]:
     return {d["id"]: d for d in await read.get_many(USERS, [str(i) for i in wanted])}
 
 
-async def message_views(read: ReadStore, docs: Sequence[Doc]) -> list[Message]:
-    """Views for message documents, with senders and files joined in one read each."""
-    users = await users_by_id(read, [d["sender_id"] for d in docs])
-    files = await file_infos(read, [d["file_id"] for d in docs if d.get("file_id")])
-    return [_view(d, users.get(d["sender_id"]), files) for d in docs]
+async def message_views(
+    read: ReadStore, docs: Sequence[Doc], users: dict[int, Doc] | None = None
+) -> list[Message]:
+    """Views for message documents, with senders and files joined in one read each
+    (``users``: sender documents the caller has already read; only the missing are read)."""
+    known = users or {}
+    missing = [s for d in docs if (s := d["sender_id"]) not in known]
+    if missing:
+        known = {**known, **await users_by_id(read, missing)}
+    file_ids = [f for d in docs if (f := d.get("file_id"))]
+    files = await file_infos(read, file_ids) if file_ids else {}
+    return [_view(d, known.get(d["sender_id"]), files) for d in docs]
 
 
 def _view(d: Doc, user: Doc | None, files: dict[str, FileInfo]) -> Message:

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import math
+import time
 from typing import Any
 
 import msgspec
 
+_seconds: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS." (views format thousands)
+
 
 def iso(ts: float | None) -> str | None:
-    """Epoch seconds to ISO 8601 UTC with milliseconds and a Z suffix."""
+    """Epoch seconds to ISO 8601 UTC with milliseconds and a Z suffix.
+
+    Same result as ``datetime.fromtimestamp(ts, UTC)`` (microseconds rounded half to even, then
+    truncated to milliseconds), with the date-time part cached per second: list views format
+    thousands of timestamps per request.
+    """
     if ts is None:
         return None
-    d = dt.datetime.fromtimestamp(ts, dt.UTC)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+    frac, whole = math.modf(ts)
+    second, micros = int(whole), round(frac * 1e6)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    elif micros < 0:
+        second, micros = second - 1, micros + 1_000_000
+    prefix = _seconds.get(second)
+    if prefix is None:
+        if len(_seconds) >= 65536:
+            _seconds.clear()
+        prefix = _seconds[second] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+    return f"{prefix}{micros // 1000:03d}Z"
 
 
 class User(msgspec.Struct):
