@@ -23,7 +23,7 @@ from gateway.realtime.connection import (
     Limits,
 )
 from gateway.realtime.fastpath import direct_writer
-from gateway.realtime.service import Realtime, ResumeRefused
+from gateway.realtime.service import Realtime, Refused
 from queries.realtime.frames import make_frame
 
 _PONG = "pong"
@@ -76,7 +76,7 @@ class RealtimeEndpoint:
         conn = Connection(ws, user_id, self._limits, _aborter(receive), direct_writer(receive))
         try:
             attached = await self._realtime.attach(conn, since)
-        except ResumeRefused as exc:
+        except Refused as exc:
             await ws.close(exc.code, exc.reason)
             return
         await self._serve(ws, conn, since, attached)

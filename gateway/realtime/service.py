@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ import msgspec
 from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.presence import Presence
-from gateway.realtime.connection import CLOSE_RESYNC, Connection
+from gateway.realtime.connection import CLOSE_RESYNC, CLOSE_SLOW, Connection
 from gateway.realtime.hub import Hub
 from gateway.realtime.typing import TypingRelay
 from queries.realtime.frames import make_frame
@@ -18,10 +19,11 @@ from queries.realtime.pusher import MembershipSource, Pusher, Views, WaitFor
 from queries.realtime.replay import replay
 
 log = logging.getLogger("im.ws")
+_READY_TIMEOUT_S = 30.0
 
 
-class ResumeRefused(Exception):
-    """``since`` cannot be resumed from: the client must resync over REST."""
+class Refused(Exception):
+    """The connection cannot be served (e.g. ``since`` is too old): close it with ``code``."""
 
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
@@ -72,7 +74,11 @@ class Realtime:
 
     async def attach(self, conn: Connection, since: int | None) -> Attached:
         """Register ``conn`` at a consistent cut of the pusher (see ``Pusher.lock``)."""
-        await self.pusher.ready()
+        try:
+            async with asyncio.timeout(_READY_TIMEOUT_S):
+                await self.pusher.ready()
+        except TimeoutError:
+            raise Refused(CLOSE_SLOW, "the server is still starting; retry") from None
         async with self.pusher.lock:
             until = self.pusher.position
             if since is not None:
@@ -85,9 +91,9 @@ class Realtime:
 
     async def _check_since(self, since: int, until: int) -> None:
         if since > until and since > await self._events.head():
-            raise ResumeRefused(CLOSE_RESYNC, "unknown position: resync over REST")
+            raise Refused(CLOSE_RESYNC, "unknown position: resync over REST")
         if until - since > self._horizon:
-            raise ResumeRefused(CLOSE_RESYNC, "position too old: resync over REST")
+            raise Refused(CLOSE_RESYNC, "position too old: resync over REST")
 
     async def resume(self, conn: Connection, since: int, attached: Attached) -> None:
         """Replay what the user missed after ``since``, then release the live frames."""
