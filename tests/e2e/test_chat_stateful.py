@@ -35,9 +35,9 @@ user_index = st.integers(0, N_USERS - 1)
 class Harness:
     """One app for the whole run, on its own event loop (hypothesis rules are synchronous)."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, **settings: object) -> None:
         self.loop = asyncio.new_event_loop()
-        self.app = create_app(make_settings(data))
+        self.app = create_app(make_settings(data, **settings))
         self._life = self.app.router.lifespan_context(self.app)
         self.run(self._life.__aenter__())
         transport = httpx.ASGITransport(app=self.app)
@@ -259,14 +259,27 @@ class ChatMachine(RuleBasedStateMachine):
         assert receipts["total"] == len(others)
 
 
-def test_chat_against_model(harness: Harness) -> None:
+def _run(harness: Harness, examples: int) -> None:
     ChatMachine.harness = harness
     run_state_machine_as_test(
         ChatMachine,
         settings=settings(
-            max_examples=int(os.environ.get("IM_TEST_STATEFUL_EXAMPLES", "12")),
+            max_examples=int(os.environ.get("IM_TEST_STATEFUL_EXAMPLES", str(examples))),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+
+
+def test_chat_against_model(harness: Harness) -> None:
+    _run(harness, 12)
+
+
+def test_chat_against_model_on_mongo(tmp_path: Path, secantus_db: tuple[str, str]) -> None:
+    url, db = secantus_db
+    harness = Harness(tmp_path / "data", read_store="mongo", mongo_url=url, mongo_db=db)
+    try:
+        _run(harness, 3)
+    finally:
+        harness.close()
