@@ -188,8 +188,13 @@ class ConversationHandlers:
         return Outcome(cid, await self._announce(events, position))
 
     async def _announce(self, events: Sequence[Event], position: int) -> int:
-        """Write the system messages these events call for; returns the last position."""
+        """Write the system messages these events call for; returns the last position.
+        A dissolved group's history is closed: leaving it writes no line."""
         wanted = [e for e in events if system_text(e, {}) is not None]
+        cid = events[0].conversation_id  # type: ignore[attr-defined]
+        entry = await self._cache.get(cid)
+        if entry.state.status == "dissolved":
+            return position
         if not wanted:
             return position
         names = await self._directory.names(sorted({u for e in wanted for u in system_user_ids(e)}))

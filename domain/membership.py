@@ -101,7 +101,8 @@ def decide_remove_member(
 ) -> list[Event]:
     require_group(state, "members to remove")
     op = require_member(state, operator_id)
-    require_active(state)
+    if user_id != operator_id:
+        require_active(state)  # leaving a dissolved group is the one change still allowed
     target = state.members.get(user_id)
     if target is None:
         raise NotFoundError("That user is not a member of this conversation")

@@ -81,7 +81,7 @@ class Conv:
     def remove(self, actor: int, target: int) -> int:
         if actor not in self.members:
             return 403
-        if self.dissolved:
+        if self.dissolved and actor != target:
             return 400
         if target not in self.members:
             return 404
@@ -94,7 +94,8 @@ class Conv:
         elif role not in ("owner", "admin"):
             return 403
         self.leave(target)
-        self.post(actor, "system")
+        if not self.dissolved:  # a dissolved group's history gets no "left" line
+            self.post(actor, "system")
         return 200
 
     def set_role(self, actor: int, target: int, new: str) -> int:

@@ -228,6 +228,10 @@ async def test_dissolve_group(client: httpx.AsyncClient) -> None:
     assert r.status_code == 403
     r = await client.put(f"{C}/{g['id']}", json={"name": "zombie"}, headers=ha)
     assert r.status_code == 400
+    r = await client.delete(f"{C}/{g['id']}/members/{b['id']}", headers=hb)
+    assert r.status_code == 200  # leaving is still possible, and writes no history line
+    assert [m["content"] for m in await history(client, ha, g["id"])][-1] == "before"
+    assert g["id"] not in [c["id"] for c in (await client.get(C, headers=hb)).json()]
 
 
 async def test_hide_single_chat_until_new_message(client: httpx.AsyncClient) -> None:
