@@ -73,6 +73,7 @@ class User(msgspec.Struct):
     password_hash: str = ""
     is_active: bool = False
     is_superuser: bool = False
+    registered_at: float = 0.0
 
     @property
     def exists(self) -> bool:
@@ -97,6 +98,7 @@ def evolve(state: User, event: Event) -> User:
                 password_hash=event.password_hash,
                 is_active=event.is_active,
                 is_superuser=event.is_superuser,
+                registered_at=event.at,
             )
         case UserRenamed():
             return msgspec.structs.replace(state, name=event.name)

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from domain.errors import UnauthorizedError
 from domain.store import RecordedEvent
 from projections.users import USERS
-from queries.views import User, user_view
+from queries.views import User, iso, user_view
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Services
@@ -98,7 +98,21 @@ async def user_for_token(token: str, services: Services) -> User:
     if user is not None:
         return user
     doc = await services.read.get(USERS, str(user_id))
-    if doc is None or not doc["is_active"]:
+    if doc is None:
+        # Registered but not projected yet (a split deployment's projector is behind): the
+        # event store is the authority, so a user can write right after signing up.
+        state = await services.users.get(user_id)
+        if not state.exists or not state.is_active:
+            raise UnauthorizedError("Could not validate credentials")
+        return User(
+            id=state.user_id,
+            standard_id=state.standard_id,
+            name=state.name,
+            is_active=state.is_active,
+            is_superuser=state.is_superuser,
+            created_at=iso(state.registered_at) or "",
+        )
+    if not doc["is_active"]:
         raise UnauthorizedError("Could not validate credentials")
     user = user_view(doc)
     cache.remember(user)

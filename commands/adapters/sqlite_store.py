@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS streams (
 """
 _COLUMNS = "id, stream, version, position, type, data, metadata, recorded_at"
 _BATCH = 1000
-_IDLE_POLL_S = 0.25  # other processes' appends are noticed within this; ours at once
+_IDLE_POLL_S = 0.1  # other processes' appends are noticed within this; ours at once
 
 T = TypeVar("T")
 _Pending = tuple[str, Sequence[NewEvent], int | None, "asyncio.Future[int]"]
