@@ -119,6 +119,9 @@ async def views(
         name = c["name"]
         if c["type"] == "single":
             name = next((p.name for p in people if p.id != viewer), name)
+        created = iso(c["created_at"]) or ""
+        last_message = last.get(c["last_message_id"]) if _last_visible(c, m) else None
+        last_at = c.get("last_message_at")
         out.append(
             Conversation(
                 id=c["id"],
@@ -132,17 +135,22 @@ async def views(
                 is_public=c["is_public"],
                 status=c["status"],
                 creator_id=c["creator_id"],
-                created_at=iso(c["created_at"]) or "",
-                updated_at=iso(c["updated_at"]) or "",
+                created_at=created,
+                updated_at=created if c["updated_at"] == c["created_at"] else _iso(c["updated_at"]),
                 member_count=len(c["member_ids"]),
                 participants=people,
                 last_seq=c["last_seq"],
-                last_message=last.get(c["last_message_id"]) if _last_visible(c, m) else None,
-                last_message_at=iso(c.get("last_message_at")),
+                last_message=last_message,
+                # the last message's own time, already formatted (unless it was cleared)
+                last_message_at=last_message.created_at if last_message else iso(last_at),
                 unread_count=unread_of(c, m),
             )
         )
     return out
+
+
+def _iso(ts: float) -> str:
+    return iso(ts) or ""
 
 
 async def _nothing() -> list[Doc]:

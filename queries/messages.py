@@ -78,6 +78,7 @@ async def message_views(
 
 def _view(d: Doc, user: Doc | None, files: dict[str, FileInfo]) -> Message:
     recalled = d["status"] == "recalled"
+    created = iso(d["created_at"]) or ""
     return Message(
         id=d["id"],
         conversation_id=d["conversation_id"],
@@ -94,8 +95,8 @@ def _view(d: Doc, user: Doc | None, files: dict[str, FileInfo]) -> Message:
         latitude=d.get("latitude"),
         longitude=d.get("longitude"),
         address=d.get("address"),
-        created_at=iso(d["created_at"]) or "",
-        updated_at=iso(d.get("updated_at")),
+        created_at=created,
+        updated_at=created if d.get("updated_at") == d["created_at"] else iso(d.get("updated_at")),
         edited_at=iso(d.get("edited_at")),
         recalled_at=iso(d.get("recalled_at")),
     )
