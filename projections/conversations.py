@@ -17,6 +17,9 @@ from projections.store import Collection, Delete, Index, Op, Patch, Put
 CONVERSATIONS = "conversations"
 MEMBERS = "conversation_members"
 INVITES = "conversation_invites"
+# Groups' names and descriptions for group search: a collection of its own, so that the
+# conversation documents, patched on every message, carry no text index.
+GROUP_DIRECTORY = "conversation_groups"
 
 
 def member_key(conversation_id: int, user_id: int) -> str:
@@ -70,9 +73,17 @@ def _created(event: c.ConversationCreated) -> list[Op]:
         "last_seq": 0,
         "last_message_id": None,
         "last_message_at": None,
-        "search_text": _search_text(event.name, event.description),
     }
     ops: list[Op] = [Put(CONVERSATIONS, str(cid), doc)]
+    if event.conversation_type == "group":
+        entry = {
+            "id": cid,
+            "is_public": event.is_public,
+            "status": "active",
+            "created_at": event.at,
+            "search_text": _search_text(event.name, event.description),
+        }
+        ops.append(Put(GROUP_DIRECTORY, str(cid), entry))
     for u in event.member_ids:
         role = "owner" if u == owner else "member"
         ops.append(Put(MEMBERS, member_key(cid, u), _member_doc(cid, u, role, 0, event.at)))
@@ -108,16 +119,16 @@ def _settings(event: c.ConversationUpdated) -> dict[str, Any]:
         "allow_member_modify": event.allow_member_modify,
         "is_public": event.is_public,
         "updated_at": event.at,
-        "search_text": _search_text(event.name, event.description),
     }
 
 
 class ConversationsProjection:
     name = "conversations"
     collections: tuple[Collection, ...] = (
+        Collection(CONVERSATIONS),
         Collection(
-            CONVERSATIONS,
-            indexes=(Index(("is_public", "status")),),
+            GROUP_DIRECTORY,
+            indexes=(Index(("is_public", "status", "created_at")),),
             text_field="search_text",
         ),
         Collection(MEMBERS, indexes=(Index(("user_id",)), Index(("conversation_id", "role")))),
@@ -174,10 +185,21 @@ class ConversationsProjection:
                 return [_member_patch(event.conversation_id, event.user_id, set=change)]
             case c.ConversationUpdated():
                 cid = event.conversation_id
-                return [Patch(CONVERSATIONS, str(cid), set=_settings(event), upsert=False)]
+                listing = {
+                    "is_public": event.is_public,
+                    "search_text": _search_text(event.name, event.description),
+                }
+                return [
+                    Patch(CONVERSATIONS, str(cid), set=_settings(event), upsert=False),
+                    Patch(GROUP_DIRECTORY, str(cid), set=listing, upsert=False),
+                ]
             case c.ConversationDissolved():
+                cid = event.conversation_id
                 gone = {"status": "dissolved", "updated_at": event.at}
-                return [Patch(CONVERSATIONS, str(event.conversation_id), set=gone, upsert=False)]
+                return [
+                    Patch(CONVERSATIONS, str(cid), set=gone, upsert=False),
+                    Patch(GROUP_DIRECTORY, str(cid), set={"status": "dissolved"}, upsert=False),
+                ]
             case c.ConversationHidden():
                 return [
                     _member_patch(

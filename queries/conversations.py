@@ -10,7 +10,13 @@ from typing import Any
 import msgspec
 
 from domain.errors import NotFoundError
-from projections.conversations import CONVERSATIONS, INVITES, MEMBERS, member_key
+from projections.conversations import (
+    CONVERSATIONS,
+    GROUP_DIRECTORY,
+    INVITES,
+    MEMBERS,
+    member_key,
+)
 from projections.messages import MESSAGES
 from projections.store import ReadStore
 from queries.messages import Message, membership, message_views, users_by_id
@@ -256,17 +262,19 @@ async def stats(read: ReadStore, cid: int, user_id: int) -> GroupStats:
 
 
 async def search_groups(read: ReadStore, keyword: str, limit: int) -> list[PublicGroup]:
-    """Active public groups whose name or description contains the keyword."""
-    where = {"is_public": True, "status": "active", "type": "group"}
+    """Active public groups whose name or description contains the keyword, newest first."""
+    where = {"is_public": True, "status": "active"}
     order = [("created_at", -1)]
     keyword = keyword.strip()
     if keyword:
-        docs = await read.search(CONVERSATIONS, keyword, where, order, 0, limit)
+        found = await read.search(GROUP_DIRECTORY, keyword, where, order, 0, limit)
     else:
-        docs = await read.find(CONVERSATIONS, where, order, 0, limit)
+        found = await read.find(GROUP_DIRECTORY, where, order, 0, limit)
+    docs = {d["id"]: d for d in await read.get_many(CONVERSATIONS, [str(f["id"]) for f in found])}
     return [
         PublicGroup(d["id"], d["name"], d.get("description"), d.get("avatar"), len(d["member_ids"]))
-        for d in docs
+        for f in found
+        if (d := docs.get(f["id"])) is not None
     ]
 
 
