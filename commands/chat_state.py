@@ -9,6 +9,7 @@ idempotency map; never the whole message history. Our own appends keep the state
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -159,7 +160,8 @@ class ConversationCache:
         self._entries[entry.cid] = entry
         self._entries.move_to_end(entry.cid)
         if len(self._entries) > self._max:
-            for cid in list(self._entries)[: len(self._entries) - self._max]:
+            excess = len(self._entries) - self._max
+            for cid in list(itertools.islice(self._entries, excess)):  # least recently used
                 if not self._entries[cid].busy:
                     del self._entries[cid]
 

@@ -133,3 +133,15 @@ async def test_conflict_reads_only_the_new_tail(store: Recording) -> None:
     assert store.read_events["messages"] - before == 5
     repeat = await two.send(_draft(9, 1, 0, key="a"))  # a retry through the other process
     assert (repeat.created, repeat.seq) == (False, 1)
+
+
+async def test_cache_keeps_a_bounded_number_of_conversations(store: Recording) -> None:
+    for cid in (21, 22, 23):
+        await _group(store, cid, (1, 2))
+    cache = ConversationCache(store, max_cached=2)  # type: ignore[arg-type]
+    ids = IdAllocator(store, block_size=1000)  # type: ignore[arg-type]
+    sender = Sender(store, cache, ids, NoLookup(), _ready)  # type: ignore[arg-type]
+    for cid in (21, 22, 23):
+        assert (await sender.send(_draft(cid, 1, 0))).seq == 1
+    assert cache.forget_idle() == 2  # the least recently used one was dropped already
+    assert (await sender.send(_draft(21, 2, 1))).seq == 2  # loads again, continues the seq
