@@ -154,6 +154,7 @@ class Services:
         await self.read.close()
         await self.blobs.close()
         self.passwords.close()
+        gc.unfreeze()  # what start() froze is collectable again (several apps in one process)
 
     async def _bootstrap_superuser(self) -> None:
         s = self.settings
