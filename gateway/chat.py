@@ -11,6 +11,7 @@ from commands.conversations import ConversationHandlers
 from commands.core import IdAllocator
 from commands.messages import MessageHandlers
 from commands.sending import Sender
+from commands.users import UserHandlers
 from projections.store import ReadStore
 from queries.messages import find_sent, users_by_id
 
@@ -21,13 +22,20 @@ MESSAGE_ID_BLOCK = 1000  # one id reservation per thousand messages
 
 
 class ReadDirectory:
-    """User names from the users read model."""
+    """User names from the users read model; users it does not have yet (a split deployment's
+    projector may be behind a registration) are read from the event store, the authority."""
 
-    def __init__(self, read: ReadStore) -> None:
+    def __init__(self, read: ReadStore, users: UserHandlers) -> None:
         self._read = read
+        self._users = users
 
     async def names(self, user_ids: Sequence[int]) -> dict[int, str]:
-        return {i: d["name"] for i, d in (await users_by_id(self._read, user_ids)).items()}
+        found = {i: d["name"] for i, d in (await users_by_id(self._read, user_ids)).items()}
+        for user_id in sorted(set(user_ids) - found.keys()):
+            user = await self._users.get(user_id)
+            if user.exists:
+                found[user_id] = user.name
+        return found
 
 
 class ReadSentLookup:
@@ -55,7 +63,7 @@ class Chat:
         message_ids = IdAllocator(s.events, block_size=MESSAGE_ID_BLOCK)
         self.sender = Sender(s.events, self.cache, message_ids, ReadSentLookup(s.read), s.wait_for)
         self.conversations = ConversationHandlers(
-            s.events, self.cache, self.sender, s.ids, ReadDirectory(s.read)
+            s.events, self.cache, self.sender, s.ids, ReadDirectory(s.read, s.users)
         )
         self.messages = MessageHandlers(
             s.events,
