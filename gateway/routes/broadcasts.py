@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from commands.broadcasts import SendBroadcast
-from domain.broadcasts import MAX_TARGETS
+from domain.broadcasts import MAX_TARGETS, BroadcastSent
 from domain.errors import InvalidError, NotFoundError
 from domain.files import valid_file_id
 from gateway.http import Api, Ctx
@@ -50,15 +50,20 @@ async def check_attachments(ctx: Ctx, file_ids: list[str]) -> list[str]:
     return wanted
 
 
-@api.post("/", body=BroadcastCreate, response=q.Broadcast, status=201, auth="superuser")
-async def create_broadcast(ctx: Ctx) -> q.Broadcast:
-    """Send a broadcast to some users or to everyone (superuser)."""
-    body: BroadcastCreate = ctx.body
+async def send_broadcast(
+    ctx: Ctx,
+    *,
+    title: str,
+    content: str,
+    priority: str,
+    target_user_ids: list[int] | None,
+    attachments: list[str],
+) -> BroadcastSent:
+    """Validate targets (known users; None = every active user) and record the broadcast."""
     read = ctx.services.read
-    attachments = await check_attachments(ctx, body.attachments)
     targets = None
-    if body.target_user_ids is not None:
-        targets = list(dict.fromkeys(body.target_user_ids))
+    if target_user_ids is not None:
+        targets = list(dict.fromkeys(target_user_ids))
         found = {d["id"] for d in await read.get_many(USERS, [str(i) for i in targets])}
         missing = [i for i in targets if i not in found]
         if missing:
@@ -68,14 +73,29 @@ async def create_broadcast(ctx: Ctx) -> q.Broadcast:
         recipients = await read.count(USERS, {"is_active": True})
     cmd = SendBroadcast(
         sender_id=ctx.me.id,
-        title=body.title,
-        content=body.content,
-        priority=body.priority,
+        title=title,
+        content=content,
+        priority=priority,
         target_user_ids=targets,
         attachments=attachments,
         recipients=recipients,
     )
     event, ctx.position = await ctx.services.broadcasts.send_broadcast(cmd)
+    return event
+
+
+@api.post("/", body=BroadcastCreate, response=q.Broadcast, status=201, auth="superuser")
+async def create_broadcast(ctx: Ctx) -> q.Broadcast:
+    """Send a broadcast to some users or to everyone (superuser)."""
+    body: BroadcastCreate = ctx.body
+    event = await send_broadcast(
+        ctx,
+        title=body.title,
+        content=body.content,
+        priority=body.priority,
+        target_user_ids=body.target_user_ids,
+        attachments=await check_attachments(ctx, body.attachments),
+    )
     return q.Broadcast(
         id=event.broadcast_id,
         title=event.title,

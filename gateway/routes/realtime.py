@@ -7,12 +7,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from commands.broadcasts import SendBroadcast
 from domain.broadcasts import MAX_TARGETS
-from domain.errors import InvalidError
 from gateway.http import Api, Ctx
+from gateway.routes.broadcasts import send_broadcast
 from gateway.schemas import Id
-from projections.users import USERS
 from queries import users as q
 from queries.views import iso
 
@@ -62,26 +60,14 @@ async def user_status(ctx: Ctx) -> UserStatus:
 async def broadcast(ctx: Ctx) -> BroadcastResult:
     """Push ``broadcast_received`` to the target users, or to everyone (superuser)."""
     body: BroadcastRequest = ctx.body
-    read = ctx.services.read
-    targets = None
-    if body.target_user_ids is not None:
-        targets = list(dict.fromkeys(body.target_user_ids))
-        found = {d["id"] for d in await read.get_many(USERS, [str(i) for i in targets])}
-        missing = [i for i in targets if i not in found]
-        if missing:
-            raise InvalidError(f"Unknown user ids: {missing[:20]}")
-        recipients = len(targets)
-    else:
-        recipients = await read.count(USERS, {"is_active": True})
-    cmd = SendBroadcast(
-        sender_id=ctx.me.id,
+    event = await send_broadcast(
+        ctx,
         title=body.title,
         content=body.content,
         priority=body.priority,
-        target_user_ids=targets,
-        recipients=recipients,
+        target_user_ids=body.target_user_ids,
+        attachments=[],
     )
-    event, ctx.position = await ctx.services.broadcasts.send_broadcast(cmd)
     return BroadcastResult(broadcast_id=event.broadcast_id, recipients=event.recipients)
 
 
