@@ -10,13 +10,20 @@ with the reference ``apply_patch`` semantics, and writes each result with a guar
 history, so a concurrent or repeated writer can only write the same state; an upsert that fails
 on a duplicate key because the document already carries a guard at least as new is "already
 applied". Checkpoints move with ``$max`` after the batch's ops are written.
+
+Every public call runs the driver in its own task behind ``asyncio.shield``: on Python 3.11
+PyMongo sends through ``asyncio.wait_for``, which can swallow a cancellation that lands as a send
+completes, and a cancelled projector would then never stop. Shielded, the caller's cancellation
+always takes effect; the detached call finishes on its own (guarded writes make that harmless),
+and ``close`` waits briefly for such calls before closing the client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bson.codec_options import TypeDecoder, TypeRegistry
 from bson.int64 import Int64
@@ -44,7 +51,11 @@ _CHECKPOINTS = "checkpoints"
 _CHUNK = 1000
 _DUPLICATE_KEY = 11000
 
+_CLOSE_WAIT_S = 5.0
+
 MongoDoc = dict[str, Any]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class _PlainInt(TypeDecoder):
@@ -116,6 +127,21 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
         yield items[i : i + _CHUNK]
 
 
+def _detached(
+    fn: Callable[Concatenate[MongoReadStore, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[MongoReadStore, P], Coroutine[Any, Any, T]]:
+    """Run the call in its own task and await it shielded (see the module docstring)."""
+
+    async def run(self: MongoReadStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        task = asyncio.ensure_future(fn(self, *args, **kwargs))
+        self._inflight.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    return run
+
+
 class MongoReadStore:
     """The production read store. Connects on first use, never at construction."""
 
@@ -124,6 +150,12 @@ class MongoReadStore:
         self._db_name = db_name
         self._client: AsyncMongoClient[MongoDoc] | None = None
         self._text: dict[str, str] = {}
+        self._inflight: set[asyncio.Future[Any]] = set()
+
+    def _settled(self, task: asyncio.Future[Any]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller saw it, or had gone away
 
     def _db(self) -> AsyncDatabase[MongoDoc]:
         if self._client is None:
@@ -134,6 +166,7 @@ class MongoReadStore:
         return self._db()[_name(name)]
 
     # -- schema ---------------------------------------------------------------------------------
+    @_detached
     async def declare(self, collections: Sequence[Collection]) -> None:
         for coll in collections:
             c = self._coll(coll.name)
@@ -149,6 +182,7 @@ class MongoReadStore:
                 self._text[coll.name] = _name(coll.text_field)
 
     # -- writes ---------------------------------------------------------------------------------
+    @_detached
     async def apply(self, batches: Sequence[ProjectionBatch]) -> None:
         pending: dict[str, dict[str, list[Guarded]]] = {}
         for batch in batches:
@@ -216,10 +250,12 @@ class MongoReadStore:
                 raise
             await self._db()[_CHECKPOINTS].bulk_write(moves, ordered=False)
 
+    @_detached
     async def checkpoint(self, projection: str) -> int:
         doc = await self._db()[_CHECKPOINTS].find_one({"_id": projection})
         return 0 if doc is None else int(doc["position"])
 
+    @_detached
     async def reset(self, projection: str, collections: Sequence[str]) -> None:
         # Checkpoint first: if we stop half-way, replay from 0 over guarded documents is harmless.
         await self._db()[_CHECKPOINTS].delete_one({"_id": projection})
@@ -227,10 +263,12 @@ class MongoReadStore:
             await self._coll(name).delete_many({})
 
     # -- reads ----------------------------------------------------------------------------------
+    @_detached
     async def get(self, coll: str, key: str) -> Doc | None:
         d = await self._coll(coll).find_one({"_id": key})
         return None if d is None or d.get("_del") else _public(d)
 
+    @_detached
     async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]:
         found: dict[str, Doc] = {}
         for chunk in _chunks(list(dict.fromkeys(keys))):
@@ -239,6 +277,7 @@ class MongoReadStore:
                     found[d["_id"]] = _public(d)
         return [found[k] for k in dict.fromkeys(keys) if k in found]
 
+    @_detached
     async def find(
         self,
         coll: str,
@@ -263,9 +302,11 @@ class MongoReadStore:
             cursor = cursor.limit(int(limit))
         return [_public(d) async for d in cursor]
 
+    @_detached
     async def count(self, coll: str, where: Where | None = None) -> int:
         return await self._coll(coll).count_documents(_live(_filter(where)))
 
+    @_detached
     async def search(
         self,
         coll: str,
@@ -282,6 +323,8 @@ class MongoReadStore:
         return await self._find(coll, _live(_filter(where), match), order, skip, limit)
 
     async def close(self) -> None:
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=_CLOSE_WAIT_S)
         if self._client is not None:
             await self._client.close()
             self._client = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import sqlite3
 import tempfile
@@ -442,3 +443,25 @@ def test_redelivering_any_prefix_changes_nothing(
 
 def test_canonical_ignores_key_order() -> None:
     assert canonical({"b": 1, "a": 2}) == canonical({"a": 2, "b": 1})
+
+
+async def test_a_cancelled_caller_always_stops(store: ReadStore) -> None:
+    """Cancelling a task inside a store call ends it (the projector's stop relies on this)."""
+    await store.declare([ITEMS_DECL])
+    position = 0
+
+    async def busy() -> None:
+        nonlocal position
+        while True:
+            position += 1
+            await store.apply([batch(position, Patch(ITEMS, "k", inc={"n": 1}))])
+            await store.get(ITEMS, "k")
+
+    rng = random.Random(7)
+    for _ in range(120):
+        task = asyncio.create_task(busy())
+        await asyncio.sleep(rng.random() * 0.004)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the cancellation was swallowed: the task kept running"
+        assert task.cancelled()
