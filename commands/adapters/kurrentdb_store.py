@@ -158,8 +158,8 @@ class KurrentDbEventStore:
                 yield events
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # Bounded: a driver that swallows the cancellation must not hang our caller's stop.
+            await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
             with contextlib.suppress(Exception):
                 await subscription.stop(timeout=_STOP_TIMEOUT_S)
 
