@@ -89,7 +89,7 @@ def backend(request: pytest.FixtureRequest) -> ReadBackend:
     if request.param == "sqlite":
         return ReadBackend("sqlite", examples=40)
     if request.param == "mongo-secantus":
-        return ReadBackend("mongo-secantus", 12, request.getfixturevalue("secantus_url"))
+        return ReadBackend("mongo-secantus", 30, request.getfixturevalue("secantus_url"))
     url = os.environ.get("IM_TEST_MONGO_URL")
     if not url:
         pytest.skip("IM_TEST_MONGO_URL is not set: the real-MongoDB leg needs a server")
