@@ -29,6 +29,7 @@ from domain.store import NO_STREAM, NewEvent, RecordedEvent
 _BATCH = 1000  # most events handed to a subscriber at once
 _QUEUE = 4 * _BATCH  # read-ahead before the subscription waits for its consumer
 _STOP_TIMEOUT_S = 5.0
+_LOOKBACK = 1000  # how far back an any-version retry is looked for (the server's id cache is small)
 
 
 def _current_version(expected_version: int | None) -> int | StreamState:
@@ -95,16 +96,37 @@ class KurrentDbEventStore:
             for e in events
         ]
         # The server treats a repeat of the same event ids after the same expected version as
-        # the same write and answers with the original position (documented idempotence).
+        # the same write (documented idempotence) and normally answers with the original position.
         try:
             with _available():
-                return await self._kdb().append_to_stream(
+                position = await self._kdb().append_to_stream(
                     stream, events=batch, current_version=_current_version(expected_version)
                 )
+                if position > 0:
+                    return position
+                # Some idempotent answers carry no position (the client reads it as 0).
+                found = await self._position_of(stream, events, expected_version)
+                return found if found is not None else await self.head()
         except WrongCurrentVersionError:
             raise ConcurrencyError(
                 f"stream {stream} is not at the expected version {expected_version}"
             ) from None
+
+    async def _position_of(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int | None:
+        """The commit position of the last of these events, read back from the stream."""
+        kdb = self._kdb()
+        try:
+            if expected_version is None:
+                found = await kdb.get_stream(stream, backwards=True, limit=_LOOKBACK)
+            else:
+                start = expected_version + 1
+                found = await kdb.get_stream(stream, stream_position=start, limit=len(events))
+        except NotFoundError:
+            return None
+        positions = {str(e.id): e.commit_position for e in found}
+        return positions.get(events[-1].id)
 
     # -- reads ----------------------------------------------------------------------------------
     async def read(self, stream: str, from_version: int = 0) -> list[RecordedEvent]:

@@ -24,7 +24,9 @@ from kurrentdbclient.exceptions import NotFoundError, WrongCurrentVersionError
 class FakeKurrentDB:
     """The server: one log shared by every client opened on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, positionless_retries: bool = False) -> None:
+        # Some servers answer an idempotent repeat without a position (the client returns 0).
+        self.positionless_retries = positionless_retries
         self.log: list[RecordedEvent] = []
         self.streams: dict[str, list[RecordedEvent]] = {}
         self.waiters: set[asyncio.Event] = set()
@@ -68,13 +70,13 @@ class FakeClient:
         expected = -1 if current_version is StreamState.NO_STREAM else current_version
         if isinstance(expected, int) and expected != current:
             following = existing[expected + 1 : expected + 1 + len(batch)]
-            if [e.id for e in following] == [e.id for e in batch]:
-                return following[-1].commit_position  # an idempotent retry
+            if [e.id for e in following] == [e.id for e in batch]:  # an idempotent retry
+                return 0 if s.positionless_retries else following[-1].commit_position
             raise WrongCurrentVersionError(stream_name=stream_name, actual_version=current)
         if current_version is StreamState.ANY:
             known = {e.id: e for e in existing}
             if all(e.id in known for e in batch):
-                return known[batch[-1].id].commit_position
+                return 0 if s.positionless_retries else known[batch[-1].id].commit_position
         if current == -1:  # a new stream gets a system event first, as the server writes some
             s.record(f"$${stream_name}", NewEvent(type="$metadata", data=b"{}"), 0)
         recs = [s.record(stream_name, e, current + 1 + i) for i, e in enumerate(batch)]

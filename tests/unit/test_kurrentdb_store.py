@@ -65,3 +65,18 @@ async def test_a_broken_subscription_delivers_what_it_had_then_raises() -> None:
     finally:
         FakeSubscription.__anext__ = original  # type: ignore[method-assign]
     await store.close()
+
+
+async def test_a_retry_answered_without_a_position_still_returns_the_original() -> None:
+    server = FakeKurrentDB(positionless_retries=True)
+    store = KurrentDbEventStore("kurrentdb://fake:2113?tls=false")
+    install(store, server)
+    first = [_event(), _event()]
+    pos = await store.append("thing-1", first, NO_STREAM)
+    assert await store.append("thing-1", first, NO_STREAM) == pos
+    second = [_event()]
+    pos2 = await store.append("thing-1", second, None)
+    assert await store.append("thing-1", second, None) == pos2
+    await store.append("thing-1", [_event()], 2)
+    assert await store.append("thing-1", first, NO_STREAM) == pos
+    assert [r.version for r in await store.read("thing-1")] == [0, 1, 2, 3]
