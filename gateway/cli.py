@@ -111,8 +111,6 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
     async def run() -> None:
         svc = Services(_settings(args), inline_projector=False)
         projector = svc.projector
-        await projector.prepare()
-        await projector.reset()
         head = await svc.events.head()
         started = time.perf_counter()
         done = 0
@@ -129,11 +127,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
             sys.stderr.flush()
 
         projector.on_batch = progress
-        if head:
-            async for batch in svc.events.subscribe(0):
-                await projector.apply(batch)
-                if batch[-1].position >= head:
-                    break
+        await projector.rebuild()
         elapsed = time.perf_counter() - started
         sys.stderr.write("\n")
         rate = done / elapsed if elapsed > 0 else 0.0

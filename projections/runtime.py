@@ -10,7 +10,14 @@ from typing import Protocol
 from domain.codec import UnknownEventError
 from domain.events import Event
 from domain.store import EventStore, RecordedEvent
-from projections.store import Collection, Guarded, Op, ProjectionBatch, ReadStore
+from projections.store import (
+    BulkLoader,
+    Collection,
+    Guarded,
+    Op,
+    ProjectionBatch,
+    ReadStore,
+)
 
 log = logging.getLogger("im.projector")
 
@@ -121,6 +128,41 @@ class Projector:
             listener(batch)
         if self.on_batch is not None:
             self.on_batch(len(batch), last)
+
+    async def rebuild(self) -> int:
+        """Replay every event into emptied read models; returns how many events were applied.
+
+        The next batch is read while the current one is applied, and a read store that can
+        defer its secondary indexes (``BulkLoader``) builds them once at the end.
+        """
+        await self.prepare()
+        head = await self._events.head()
+        collections = [c for p in self._projections for c in p.collections]
+        bulk = self._read if isinstance(self._read, BulkLoader) else None
+        if bulk is not None:  # before the reset, so emptying skips index upkeep too
+            await bulk.begin_bulk(collections)
+        await self.reset()
+        queue: asyncio.Queue[list[RecordedEvent] | None] = asyncio.Queue(maxsize=2)
+
+        async def read_ahead() -> None:
+            if head:
+                async for batch in self._events.subscribe(0):
+                    await queue.put(batch)
+                    if batch[-1].position >= head:
+                        break
+            await queue.put(None)
+
+        reader = asyncio.create_task(read_ahead())
+        applied = 0
+        try:
+            while (batch := await queue.get()) is not None:
+                await self.apply(batch)
+                applied += len(batch)
+        finally:
+            reader.cancel()
+        if bulk is not None:
+            await bulk.end_bulk(collections)
+        return applied
 
     async def wait_for(self, position: int, timeout: float) -> bool:
         """Wait until every projection has applied ``position``; False on timeout."""

@@ -8,7 +8,7 @@ a small Mongo-like filter language on top-level fields: ``{"f": v}`` (equality) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -145,3 +145,16 @@ def apply_patch(doc: Doc | None, patch: Patch) -> Doc | None:
     for k, values in patch.pull.items():
         doc[k] = [v for v in (doc.get(k) or []) if v not in values]
     return doc
+
+
+@runtime_checkable
+class BulkLoader(Protocol):
+    """An optional read-store capability for rebuilds: defer secondary indexes and text search.
+
+    Between ``begin_bulk`` and ``end_bulk`` queries may be slow or incomplete; ``end_bulk``
+    rebuilds what was deferred. An interrupted bulk load is repaired by the next ``declare``.
+    """
+
+    async def begin_bulk(self, collections: Sequence[Collection]) -> None: ...
+
+    async def end_bulk(self, collections: Sequence[Collection]) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import threading
@@ -32,6 +33,7 @@ _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(dict[str, Any])
 
 
+@functools.cache
 def _name(n: str) -> str:
     if not _NAME.match(n):
         raise ValueError(f"bad collection or field name {n!r}")
@@ -134,6 +136,8 @@ class SqliteReadStore:
 
     def _declare(self, collections: list[Collection]) -> None:
         c = self._wconn
+        c.execute("CREATE TABLE IF NOT EXISTS bulk_loads (coll TEXT PRIMARY KEY)")
+        unfinished = {r[0] for r in c.execute("SELECT coll FROM bulk_loads")}
         for coll in collections:
             t = "c_" + _name(coll.name)
             c.execute(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
@@ -144,19 +148,67 @@ class SqliteReadStore:
                 c.execute(f"CREATE {unique}INDEX IF NOT EXISTS {iname} ON {t} ({cols})")
             if coll.text_field:
                 self._text[coll.name] = coll.text_field
-                x = _x(coll.text_field, "new.")
-                c.executescript(
-                    f"""
-                    CREATE VIRTUAL TABLE IF NOT EXISTS {t}_fts USING fts5(t, tokenize='trigram');
-                    CREATE TRIGGER IF NOT EXISTS {t}_ai AFTER INSERT ON {t} BEGIN
-                      INSERT INTO {t}_fts(rowid, t) VALUES (new.rowid, {x}); END;
-                    CREATE TRIGGER IF NOT EXISTS {t}_au AFTER UPDATE ON {t} BEGIN
-                      DELETE FROM {t}_fts WHERE rowid = old.rowid;
-                      INSERT INTO {t}_fts(rowid, t) VALUES (new.rowid, {x}); END;
-                    CREATE TRIGGER IF NOT EXISTS {t}_ad AFTER DELETE ON {t} BEGIN
-                      DELETE FROM {t}_fts WHERE rowid = old.rowid; END;
-                    """
-                )
+                if self._declare_text(t, coll.text_field):
+                    unfinished.add(coll.name)
+            if coll.name in unfinished:  # a bulk load stopped half-way: its index is stale
+                self._refill_text(coll)
+                c.execute("DELETE FROM bulk_loads WHERE coll = ?", (coll.name,))
+
+    def _declare_text(self, t: str, field: str) -> bool:
+        """A contentless trigram index kept by triggers; True when it was created just now."""
+        c = self._wconn
+        exists = c.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{t}_text",)).fetchone()
+        new, old = _x(field, "new."), _x(field, "old.")
+        drop = f"INSERT INTO {t}_text({t}_text, rowid, t) VALUES ('delete', old.rowid, {old});"
+        c.executescript(
+            f"""
+            DROP TRIGGER IF EXISTS {t}_ai; DROP TRIGGER IF EXISTS {t}_au;
+            DROP TRIGGER IF EXISTS {t}_ad; DROP TABLE IF EXISTS {t}_fts;
+            CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text
+              USING fts5(t, tokenize='trigram', content='', columnsize=0);
+            CREATE TRIGGER IF NOT EXISTS {t}_text_ai AFTER INSERT ON {t} BEGIN
+              INSERT INTO {t}_text(rowid, t) VALUES (new.rowid, {new}); END;
+            CREATE TRIGGER IF NOT EXISTS {t}_text_au AFTER UPDATE ON {t} BEGIN
+              {drop}
+              INSERT INTO {t}_text(rowid, t) VALUES (new.rowid, {new}); END;
+            CREATE TRIGGER IF NOT EXISTS {t}_text_ad AFTER DELETE ON {t} BEGIN {drop} END;
+            """
+        )
+        return exists is None
+
+    def _refill_text(self, coll: Collection) -> None:
+        t = "c_" + _name(coll.name)
+        if coll.text_field:
+            self._wconn.execute(f"INSERT INTO {t}_text({t}_text) VALUES ('delete-all')")
+            self._wconn.execute(
+                f"INSERT INTO {t}_text(rowid, t) SELECT rowid, {_x(coll.text_field)} FROM {t}"
+            )
+
+    # -- bulk loads (rebuild) -------------------------------------------------------------------
+    async def begin_bulk(self, collections: Sequence[Collection]) -> None:
+        """Drop secondary indexes and text triggers; ``end_bulk`` recreates them in one pass."""
+        await self._write(self._begin_bulk, list(collections))
+
+    def _begin_bulk(self, collections: list[Collection]) -> None:
+        c = self._wconn
+        c.execute("PRAGMA synchronous=OFF")  # a crash mid-rebuild means: rebuild again
+        for coll in collections:
+            t = "c_" + _name(coll.name)
+            c.execute("INSERT OR IGNORE INTO bulk_loads (coll) VALUES (?)", (coll.name,))
+            for idx in coll.indexes:
+                c.execute(f"DROP INDEX IF EXISTS {t}__{'__'.join(_name(f) for f in idx.fields)}")
+            if coll.text_field:
+                for suffix in ("ai", "au", "ad"):
+                    c.execute(f"DROP TRIGGER IF EXISTS {t}_text_{suffix}")
+
+    async def end_bulk(self, collections: Sequence[Collection]) -> None:
+        await self._write(self._end_bulk, list(collections))
+
+    def _end_bulk(self, collections: list[Collection]) -> None:
+        # Indexes and triggers come back, the text index is refilled, then the marker goes:
+        # a crash in between leaves the marker, and the next declare finishes the job.
+        self._declare(collections)
+        self._wconn.execute("PRAGMA synchronous=NORMAL")
 
     # -- writes ---------------------------------------------------------------------------------
     async def apply(self, batches: Sequence[ProjectionBatch]) -> None:
@@ -315,7 +367,7 @@ class SqliteReadStore:
         w, params = _where_sql(where, "c.")
         tail = _order_sql(order, "c.") + _page_sql(skip, limit)
         if len(text) >= 3:
-            cond = f"c.rowid IN (SELECT rowid FROM {t}_fts WHERE t MATCH ?)"
+            cond = f"c.rowid IN (SELECT rowid FROM {t}_text WHERE t MATCH ?)"
             arg: Any = '"' + text.replace('"', '""') + '"'
         else:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
