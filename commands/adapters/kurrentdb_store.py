@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from kurrentdbclient import AsyncKurrentDBClient, StreamState
 from kurrentdbclient import NewEvent as KurrentNewEvent
 from kurrentdbclient import RecordedEvent as KurrentRecordedEvent
+from kurrentdbclient.common import AbstractAsyncCatchupSubscription
 from kurrentdbclient.exceptions import (
     DeadlineExceededError,
+    InvalidCommitPositionError,
     NotFoundError,
     ProgrammingError,
     ServiceUnavailableError,
@@ -151,15 +153,27 @@ class KurrentDbEventStore:
 
     async def subscribe(self, after_position: int = 0) -> AsyncIterator[list[RecordedEvent]]:
         """Catch up from ``after_position`` and follow live, in batches of what is ready."""
-        # A commit position must name an existing event; 0 means "from the beginning".
-        subscription = await self._kdb().subscribe_to_all(commit_position=after_position or None)
         queue: asyncio.Queue[KurrentRecordedEvent | Exception] = asyncio.Queue(_QUEUE)
+        opened: list[AbstractAsyncCatchupSubscription] = []
+        last = after_position
+
+        async def follow(start: int | None) -> None:
+            nonlocal last
+            subscription = await self._kdb().subscribe_to_all(commit_position=start)
+            opened.append(subscription)
+            async for event in subscription:
+                if event.commit_position > last and _ours(event):
+                    last = event.commit_position
+                    await queue.put(event)
 
         async def pump() -> None:
             try:
-                async for event in subscription:
-                    if _ours(event):
-                        await queue.put(event)
+                try:
+                    await follow(after_position or None)  # 0: from the beginning
+                except InvalidCommitPositionError:
+                    # Not the position of an event (commit positions are log offsets, so
+                    # arithmetic on them lands between records): scan from the start instead.
+                    await follow(None)
                 raise ConnectionError("the KurrentDB subscription ended")
             except Exception as exc:  # hand it to the consumer (the projector resubscribes)
                 await queue.put(exc)
@@ -182,8 +196,9 @@ class KurrentDbEventStore:
             task.cancel()
             # Bounded: a driver that swallows the cancellation must not hang our caller's stop.
             await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
-            with contextlib.suppress(Exception):
-                await subscription.stop(timeout=_STOP_TIMEOUT_S)
+            for subscription in opened:
+                with contextlib.suppress(Exception):
+                    await subscription.stop(timeout=_STOP_TIMEOUT_S)
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -18,7 +18,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from kurrentdbclient import NewEvent, RecordedEvent, StreamState
-from kurrentdbclient.exceptions import NotFoundError, WrongCurrentVersionError
+from kurrentdbclient.exceptions import (
+    InvalidCommitPositionError,
+    NotFoundError,
+    WrongCurrentVersionError,
+)
 
 
 class FakeKurrentDB:
@@ -106,20 +110,21 @@ class FakeClient:
         return ours[-1].commit_position if ours else 0
 
     async def subscribe_to_all(self, *, commit_position: int | None = None) -> FakeSubscription:
-        if commit_position is not None and all(
-            e.commit_position != commit_position for e in self._s.log
-        ):
-            raise ValueError(f"no event at commit position {commit_position}")
-        return FakeSubscription(self._s, commit_position or -1)
+        # The server refuses a position between records, on the first read (KurrentDB >= 25.1).
+        valid = commit_position is None or any(
+            e.commit_position == commit_position for e in self._s.log
+        )
+        return FakeSubscription(self._s, -1 if commit_position is None else commit_position, valid)
 
     async def close(self) -> None:
         self.closed = True
 
 
 class FakeSubscription:
-    def __init__(self, server: FakeKurrentDB, after: int) -> None:
+    def __init__(self, server: FakeKurrentDB, after: int, valid: bool = True) -> None:
         self._s = server
         self._after = after
+        self._valid = valid
         self._changed = asyncio.Event()
         self._stopped = False
         server.waiters.add(self._changed)
@@ -128,6 +133,8 @@ class FakeSubscription:
         return self
 
     async def __anext__(self) -> RecordedEvent:
+        if not self._valid:
+            raise InvalidCommitPositionError("Unexpected FilteredReadAllResult: InvalidPosition")
         while not self._stopped:
             self._changed.clear()
             for e in self._s.log:  # small logs: a scan keeps the fake obviously right

@@ -309,6 +309,18 @@ async def test_restart_from_a_checkpoint(store: EventStore, space: Space) -> Non
     await again.stop()
 
 
+async def test_any_position_works_as_a_starting_point(store: EventStore, space: Space) -> None:
+    """``after_position`` need not be an event's own position (KurrentDB's are log offsets)."""
+    first, second, third = ev(), ev(), ev()
+    await store.append(space.stream("p"), [first], NO_STREAM)
+    p2 = await store.append(space.stream("q"), [second], NO_STREAM)
+    await store.append(space.stream("p"), [third], 0)
+    f = Follower(store, space, p2 - 1)
+    await f.wait_for(2)
+    assert [r.id for r in f.got] == [second.id, third.id]
+    await f.stop()
+
+
 async def test_a_reopened_store_resumes_from_a_checkpoint(space: Space) -> None:
     first = space.open()
     start = await first.head()
