@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from gateway.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import API, ServerProcess, new_user, register, token_for, unique
+from tests.helpers import API, ServerProcess, new_user, register, server_env, token_for, unique
 
 
 @pytest.fixture
@@ -45,25 +48,48 @@ async def test_register_login_me_search_on_mongo(mongo_client: httpx.AsyncClient
     assert r.status_code == 400, r.text  # the contract: an existing standard_id is a 400
 
 
-def test_im_serve_with_mongo_read_store(tmp_path: Path, secantus_db: tuple[str, str]) -> None:
-    """The real CLI: ``im serve`` configured only through ``IM_*`` variables."""
+def test_im_serve_and_rebuild_with_mongo_read_store(
+    tmp_path: Path, secantus_db: tuple[str, str]
+) -> None:
+    """The real CLI, configured only through ``IM_*`` variables: serve, rebuild, serve again."""
     url, db = secantus_db
-    server = ServerProcess(
-        tmp_path / "data", IM_READ_STORE="mongo", IM_MONGO_URL=url, IM_MONGO_DB=db
-    ).start()
+    env = {"IM_READ_STORE": "mongo", "IM_MONGO_URL": url, "IM_MONGO_DB": db}
+    sids = [unique("cli") for _ in range(3)]
+    ids: set[int] = set()
+
+    async def register_all(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+            for sid in sids:
+                ids.add((await register(c, sid, name=f"Cli {sid}"))["id"])
+                await token_for(c, sid)  # a user created by POST /users can log in at once
+
+    async def search_all(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+            headers = {"Authorization": f"Bearer {await token_for(c, sids[0])}"}
+            r = await c.get(f"{API}/users/search", params={"keyword": "CLI"}, headers=headers)
+            assert r.status_code == 200
+            assert {u["id"] for u in r.json()} == ids
+
+    server = ServerProcess(tmp_path / "data", **env).start()
     try:
-
-        async def scenario() -> None:
-            async with httpx.AsyncClient(base_url=server.url, timeout=10) as c:
-                sids = [unique("cli") for _ in range(3)]
-                users = [await register(c, sid, name=f"Cli {sid}") for sid in sids]
-                for sid in sids:  # a user created by POST /users can log in at once
-                    await token_for(c, sid)
-                headers = {"Authorization": f"Bearer {await token_for(c, sids[0])}"}
-                r = await c.get(f"{API}/users/search", params={"keyword": "CLI"}, headers=headers)
-                assert r.status_code == 200
-                assert {u["id"] for u in r.json()} == {u["id"] for u in users}
-
-        asyncio.run(scenario())
+        asyncio.run(register_all(server.url))
+        asyncio.run(search_all(server.url))
     finally:
         server.stop()
+
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "rebuild"],
+        env=server_env(tmp_path / "data", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    m = re.search(r"rebuilt ([\d,]+) events", rebuilt.stdout)
+    assert m is not None and int(m.group(1).replace(",", "")) >= len(sids), rebuilt.stdout
+
+    again = ServerProcess(tmp_path / "data", **env).start()
+    try:
+        asyncio.run(search_all(again.url))
+    finally:
+        again.stop()
