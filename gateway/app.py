@@ -8,7 +8,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -34,7 +33,7 @@ from gateway.routes import (
     realtime,
     users,
 )
-from gateway.routing import FastRouter
+from gateway.routing import CrossOrigin, FastRouter
 from gateway.settings import Settings
 
 ROUTE_MODULES = [
@@ -153,7 +152,7 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(
-                CORSMiddleware,
+                CrossOrigin,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["*"],
                 allow_headers=["*"],

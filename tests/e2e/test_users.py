@@ -153,3 +153,13 @@ async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
     assert spec["openapi"].startswith("3.1")
     assert "/api/v1/users/me" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_cors_headers_on_cross_origin_requests_only(client: httpx.AsyncClient) -> None:
+    _, headers = await new_user(client)
+    r = await client.get(f"{API}/users/me", headers={**headers, "Origin": "https://chat.example"})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] in ("*", "https://chat.example")
+    assert "x-event-position" in r.headers["access-control-expose-headers"].lower()
+    r = await client.get(f"{API}/users/me", headers=headers)
+    assert "access-control-allow-origin" not in r.headers
