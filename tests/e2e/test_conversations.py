@@ -8,7 +8,7 @@ import datetime as dt
 import httpx
 
 from tests.e2e.chat_helpers import conversation, group, history, sent, users
-from tests.helpers import API
+from tests.helpers import API, wait_until
 
 C = f"{API}/conversations"
 
@@ -200,7 +200,12 @@ async def test_mute_nickname_and_expiry(client: httpx.AsyncClient) -> None:
         f"{url}/{b['id']}", json={"status": "muted", "muted_until": soon.isoformat()}, headers=ha
     )
     assert r.status_code == 200 and r.json()["muted_until"].endswith("Z")
-    await asyncio.sleep(0.7)
+
+    async def unmuted() -> bool:
+        members = (await client.get(url, headers=ha)).json()
+        return any(m["user_id"] == b["id"] and m["status"] == "active" for m in members)
+
+    await wait_until(unmuted, timeout=5)
     member = (await client.put(f"{url}/{b['id']}", json={}, headers=ha)).json()
     assert member["status"] == "active" and member["muted_until"] is None
     await sent(client, hb, g["id"], "free again")
