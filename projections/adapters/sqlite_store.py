@@ -229,16 +229,7 @@ class SqliteReadStore:
                     if g.guard >= first_new:
                         self._apply_op(c, touched, g.op)
                 done[batch.projection] = max(done[batch.projection], batch.position)
-            for (coll, key), doc in touched.items():
-                t = "c_" + coll
-                if doc is None:
-                    c.execute(f"DELETE FROM {t} WHERE key = ?", (key,))
-                else:
-                    c.execute(
-                        f"INSERT INTO {t} (key, doc) VALUES (?, ?)"
-                        " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-                        (key, _enc.encode(doc).decode()),
-                    )
+            self._write_touched(c, touched)
             c.executemany(
                 "INSERT INTO checkpoints (projection, position) VALUES (?, ?)"
                 " ON CONFLICT (projection) DO UPDATE"
@@ -249,6 +240,25 @@ class SqliteReadStore:
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _write_touched(c: sqlite3.Connection, touched: dict[tuple[str, str], Doc | None]) -> None:
+        """One executemany per collection and kind, in first-touched order of collections."""
+        upserts: dict[str, list[tuple[str, str]]] = {}
+        deletes: dict[str, list[tuple[str]]] = {}
+        for (coll, key), doc in touched.items():
+            if doc is None:
+                deletes.setdefault(coll, []).append((key,))
+            else:
+                upserts.setdefault(coll, []).append((key, _enc.encode(doc).decode()))
+        for coll, rows in deletes.items():
+            c.executemany(f"DELETE FROM c_{coll} WHERE key = ?", rows)
+        for coll, pairs in upserts.items():
+            c.executemany(
+                f"INSERT INTO c_{coll} (key, doc) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
+                pairs,
+            )
 
     @staticmethod
     def _stored_checkpoint(c: sqlite3.Connection, projection: str) -> int:
