@@ -97,9 +97,10 @@ class MessageHandlers:
         async with entry.read_lock:
             for _ in range(5):
                 known, version = await self._watermark(entry, user_id)
-                if target <= max(known, entry.own.get(user_id, 0)):
+                previous = max(known, entry.own.get(user_id, 0))
+                if target <= previous:
                     return None
-                event = c.ReadMarked(cid, user_id, target, at=time.time())
+                event = c.ReadMarked(cid, user_id, target, at=time.time(), previous_seq=previous)
                 try:
                     position = await append(self._store, stream, [event], version)
                 except ConcurrencyError:

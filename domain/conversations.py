@@ -227,12 +227,15 @@ class MessageRecalled(Event, frozen=True, tag="MessageRecalled"):
 
 
 class ReadMarked(Event, frozen=True, tag="ReadMarked"):
-    """``user_id``'s read watermark in the conversation is now (at least) ``seq``."""
+    """``user_id``'s read watermark in the conversation is now (at least) ``seq``;
+    ``previous_seq`` is what it was before (their explicit marks and own sends), so the messages
+    this mark newly read are those with ``previous_seq < seq' <= seq`` (0 in older events)."""
 
     conversation_id: int
     user_id: int
     seq: int
     at: float = 0.0
+    previous_seq: int = 0
 
 
 ConversationEvent = (

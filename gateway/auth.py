@@ -23,6 +23,10 @@ def unauthorized(detail: str) -> UnauthorizedError:
 
 
 def issue_token(user_id: int, secret: str, minutes: int) -> str:
+    """A HS256 JWT with ``sub``, ``iat`` and ``exp`` only. Keep the claims to digits and these
+    names: then the payload segment can never contain the base64url characters ``-`` or ``_``
+    (no byte of it ends in the bits 11111x), and the previous system's web client, which reads
+    ``exp`` with ``atob`` on reload, keeps its session (tested)."""
     now = int(time.time())
     claims = {"sub": str(user_id), "iat": now, "exp": now + minutes * 60}
     return jwt.encode(claims, secret, algorithm="HS256")

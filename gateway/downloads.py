@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from domain.blobs import BlobReader
 from domain.files import inline_safe
-from gateway.http import json_response
+from gateway.http import error_body, json_response
 from queries.files import FileView
 
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
@@ -133,7 +133,7 @@ def _respond(request: Request, view: FileView, reader: BlobReader) -> tuple[Resp
     }
     status = _precondition(request.headers, etag, modified)
     if status == 412:
-        return json_response({"detail": "Precondition failed"}, 412, {"ETag": etag}), False
+        return json_response(error_body("Precondition failed"), 412, {"ETag": etag}), False
     if status == 304:
         keep = ("ETag", "Last-Modified", "Cache-Control", "Content-Disposition")
         return Response(status_code=304, headers={k: headers[k] for k in keep}), False
@@ -143,7 +143,7 @@ def _respond(request: Request, view: FileView, reader: BlobReader) -> tuple[Resp
         parsed = parse_range(rng, size)
         if parsed is False:
             hdr = {"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"}
-            return json_response({"detail": "Range not satisfiable"}, 416, hdr), False
+            return json_response(error_body("Range not satisfiable"), 416, hdr), False
         if isinstance(parsed, tuple):
             start, end = parsed
             status = 206

@@ -1,4 +1,4 @@
-"""The one mapping from errors to HTTP responses ``{"detail": ...}``."""
+"""The one mapping from errors to HTTP responses ``{"detail": ..., "message": ...}``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain import errors as e
-from gateway.http import RateLimited, ValidationFailed, json_response, status_for
+from gateway.http import RateLimited, ValidationFailed, error_body, json_response, status_for
 
 log = logging.getLogger("im.http")
 
@@ -18,7 +18,8 @@ async def handle(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, ValidationFailed):
-        return json_response({"detail": exc.issues}, 422)
+        text = ", ".join(issue.msg for issue in exc.issues)
+        return json_response({"detail": exc.issues, "message": text}, 422)
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
         detail = "Too many requests; retry later"
@@ -34,7 +35,7 @@ async def handle(request: Request, exc: Exception) -> Response:
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         detail = "Internal server error"
-    return json_response({"detail": detail}, status, headers)
+    return json_response(error_body(detail), status, headers)
 
 
 EXCEPTION_HANDLERS = {

@@ -26,6 +26,7 @@ _encoder = msgspec.json.Encoder()
 
 class HTTPError(msgspec.Struct):
     detail: str
+    message: str
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -71,6 +72,12 @@ class ValidationFailed(Exception):
     def __init__(self, issues: list[ValidationIssue]) -> None:
         super().__init__(issues[0].msg if issues else "validation failed")
         self.issues = issues
+
+
+def error_body(detail: str) -> dict[str, str]:
+    """An error body: ``detail``, and ``message`` with the same text (the previous system's web
+    client toasts ``message`` for 400, 409 and 429)."""
+    return {"detail": detail, "message": detail}
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

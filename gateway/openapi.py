@@ -14,6 +14,7 @@ _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 
 class _ValidationError(msgspec.Struct):
     detail: list[ValidationIssue]
+    message: str
 
 
 def build_openapi(routes: list[RouteSpec], title: str, version: str) -> dict[str, Any]:

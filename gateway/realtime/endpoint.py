@@ -1,4 +1,5 @@
-"""The WebSocket endpoint: ``/api/v1/realtime/ws?token=`` and ``/ws/{user_id}?token=``."""
+"""The WebSocket endpoint: ``/api/v1/realtime/ws?token=``, and ``/ws/{user_id}?token=`` at the
+root and under ``/api/v1/realtime``."""
 
 from __future__ import annotations
 
@@ -148,5 +149,6 @@ def websocket_routes(services: Services, realtime: Realtime) -> list[WebSocketRo
     endpoint = RealtimeEndpoint(services, realtime)
     return [
         WebSocketRoute("/api/v1/realtime/ws", endpoint),
+        WebSocketRoute("/api/v1/realtime/ws/{user_id:int}", endpoint),
         WebSocketRoute("/ws/{user_id:int}", endpoint),
     ]

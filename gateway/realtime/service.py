@@ -59,6 +59,7 @@ class Realtime:
         self._horizon = resume_max_events
         self.pusher = Pusher(events, views, self.hub, wait_for, membership)
         self.typing = TypingRelay(self.hub, typing_timeout)
+        self.pusher.on_sent = self.typing.message_sent
         self._unsubscribe: Any = None
 
     async def start(self) -> None:

@@ -1,4 +1,4 @@
-"""Typing signals to the other members, and the automatic stop after a quiet period."""
+"""Typing signals to the other members, and the automatic stop after a quiet period or a send."""
 
 from __future__ import annotations
 
@@ -8,39 +8,50 @@ from domain.signals import Signal, Typing
 from gateway.realtime.hub import Hub
 from queries.realtime.frames import make_frame
 
+Key = tuple[int, int]  # (conversation id, user id)
+
 
 class TypingRelay:
     """Pushes ``typing`` frames; sends ``is_typing: false`` itself after ``timeout`` seconds
-    without a new typing signal from the same user in the same conversation."""
+    without a new typing signal from the same user in the same conversation, or as soon as that
+    user's message in the conversation is pushed."""
 
     def __init__(self, hub: Hub, timeout: float) -> None:
         self._hub = hub
         self._timeout = timeout
-        self._timers: dict[tuple[int, int], asyncio.TimerHandle] = {}
+        self._timers: dict[Key, tuple[asyncio.TimerHandle, tuple[int, ...]]] = {}
 
     def on_signal(self, signal: Signal) -> None:
         if not isinstance(signal, Typing):
             return
         key = (signal.conversation_id, signal.user_id)
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        active = self._timers.pop(key, None)
+        if active is not None:
+            active[0].cancel()
         self._send(key, signal.is_typing, signal.recipients)
         if signal.is_typing:
             loop = asyncio.get_running_loop()
-            self._timers[key] = loop.call_later(self._timeout, self._expire, key, signal.recipients)
+            timer = loop.call_later(self._timeout, self._expire, key)
+            self._timers[key] = (timer, signal.recipients)
 
-    def _expire(self, key: tuple[int, int], recipients: tuple[int, ...]) -> None:
-        self._timers.pop(key, None)
-        self._send(key, False, recipients)
+    def message_sent(self, conversation_id: int, sender_id: int) -> None:
+        """The sender's message ends their typing here at once (the client never sends false)."""
+        self._expire((conversation_id, sender_id))
 
-    def _send(self, key: tuple[int, int], is_typing: bool, recipients: tuple[int, ...]) -> None:
+    def _expire(self, key: Key) -> None:
+        active = self._timers.pop(key, None)
+        if active is None:
+            return
+        active[0].cancel()
+        self._send(key, False, active[1])
+
+    def _send(self, key: Key, is_typing: bool, recipients: tuple[int, ...]) -> None:
         cid, uid = key
         data = {"conversation_id": cid, "user_id": uid, "is_typing": is_typing}
         self._hub.deliver((r for r in recipients if r != uid), make_frame("typing", data))
 
     def stop(self) -> None:
-        for timer in self._timers.values():
+        for timer, _ in self._timers.values():
             timer.cancel()
         self._timers.clear()
 

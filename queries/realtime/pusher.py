@@ -7,18 +7,22 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+import msgspec
+
 from domain.codec import UnknownEventError
-from domain.conversations import MessageEdited, MessageRecalled, MessageSent
+from domain.conversations import MessageEdited, MessageRecalled, MessageSent, ReadMarked
 from domain.events import Event
 from domain.store import EventStore, RecordedEvent
 from queries.realtime.frames import Frame, make_frame
 from queries.realtime.membership import MembershipIndex
-from queries.realtime.routing import ROUTED_TYPES, Route, route
+from queries.realtime.routing import MARK_READ_MAX_IDS, ROUTED_TYPES, Route, route
 
 log = logging.getLogger("im.pusher")
 
 Routed = tuple[RecordedEvent, Event, Route]
 WaitFor = Callable[[int], Awaitable[bool]]
+SentHook = Callable[[int, int], None]
+"""Told (conversation id, sender id) of each live message after its frames are delivered."""
 MembershipSource = Callable[[], Awaitable[tuple[Iterable[tuple[int, int]], int]]]
 """Returns (conversation id, user id) pairs and the position they are valid at (0: none)."""
 
@@ -46,6 +50,10 @@ class Views(Protocol):
 
     async def conversations(self, conversation_id: int, viewers: Sequence[int]) -> dict[int, Any]:
         """The Conversation view as each viewer sees it, by viewer id."""
+        ...
+
+    async def newly_read(self, event: ReadMarked, cap: int) -> list[int]:
+        """Ids of the messages from others that the read mark newly read (newest ``cap``)."""
         ...
 
 
@@ -100,8 +108,27 @@ async def frames_for(
     if r.view.kind == "message":
         data = messages.get(r.view.id)
         return [] if data is None else [(users, make_frame(r.kind, data, at, pos))]
+    if r.view.kind == "read":
+        assert isinstance(event, ReadMarked)
+        ids = await views.newly_read(event, MARK_READ_MAX_IDS)
+        return [(users, make_frame(r.kind, {**r.data, "message_ids": ids}, at, pos))]
     per_viewer = await views.conversations(r.view.id, users)
+    if r.kind == "conversation_created":
+        per_viewer = {uid: created_data(view) for uid, view in per_viewer.items()}
     return [((uid,), make_frame(r.kind, view, at, pos)) for uid, view in per_viewer.items()]
+
+
+def created_data(view: Any) -> dict[str, Any]:
+    """A ``conversation_created`` frame: the Conversation plus the names the web client toasts
+    ("{creator_name} 创建了会话: {conversation_name}") and the ids it reads."""
+    data: dict[str, Any] = msgspec.to_builtins(view)
+    people = data.get("participants") or []
+    data["conversation_id"] = data["id"]
+    data["conversation_type"] = data["type"]
+    data["conversation_name"] = data["name"]
+    data["creator_name"] = next((p["name"] for p in people if p["id"] == data["creator_id"]), None)
+    data["participant_ids"] = [p["id"] for p in people]
+    return data
 
 
 class Pusher:
@@ -124,6 +151,7 @@ class Pusher:
         self._sink = sink
         self._wait_for = wait_for
         self._membership = membership
+        self.on_sent: SentHook | None = None
         self.index = MembershipIndex()
         self.lock = asyncio.Lock()
         self.position = 0
@@ -176,13 +204,15 @@ class Pusher:
         routed = decode_routed(batch)
         live = [x for x in routed if x[0].position > self.start_head]
         messages = await self._live_messages(live, last)
-        if any(r.view is not None and r.view.kind == "conversation" for _, _, r in live):
+        if any(r.view is not None and r.view.kind != "message" for _, _, r in live):
             await self._caught_up(last)
         async with self.lock:
             for rec, event, r in routed:
                 self.index.before(r)
                 if rec.position > self.start_head:
                     await self._deliver(rec, event, r, messages)
+                    if self.on_sent is not None and isinstance(event, MessageSent):
+                        self.on_sent(event.conversation_id, event.sender_id)
                 self.index.after(r)
             self.position = last
             self.error = None

@@ -13,11 +13,14 @@ from domain.notifications import NotificationCreated
 from queries.notifications import created_view
 from queries.views import iso
 
-ViewKind = Literal["message", "conversation"]
+ViewKind = Literal["message", "conversation", "read"]
+MARK_READ_MAX_IDS = 100
+"""``mark_read`` frames list at most this many of the newly read message ids (the newest)."""
 
 
 class ViewRef(msgspec.Struct, frozen=True):
-    """A frame's data that comes from a read model: a Message, or a viewer's Conversation."""
+    """A frame's data that comes from a read model: a Message, a viewer's Conversation, or (for
+    ``read``) the ids of the messages a read mark newly read, added to the route's data."""
 
     kind: ViewKind
     id: int
@@ -91,7 +94,8 @@ def route(event: Event) -> Route | None:
                 "user_id": event.user_id,
                 "seq": event.seq,
             }
-            return Route("mark_read", event.conversation_id, data=data, members=True)
+            cid = event.conversation_id
+            return Route("mark_read", cid, data=data, view=ViewRef("read", cid), members=True)
         case c.ConversationCreated():
             cid = event.conversation_id
             return _conversation("conversation_created", cid, tuple(event.member_ids))

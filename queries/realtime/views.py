@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from domain.conversations import MessageSent
+from domain.conversations import MessageSent, ReadMarked
 from domain.store import RecordedEvent
 from projections.conversations import CONVERSATIONS, MEMBERS, member_key
 from projections.messages import MESSAGES, MessagesProjection
@@ -75,6 +75,15 @@ class ReadModelViews:
             return out
         (base,) = await qc.views(read, [(conv, _NO_MEMBERSHIP)], viewers[0])
         return {v: _as_seen_by(base, conv, members.get(v, _NO_MEMBERSHIP)) for v in viewers}
+
+    async def newly_read(self, event: ReadMarked, cap: int) -> list[int]:
+        seq = {"$gt": event.previous_seq, "$lte": event.seq}
+        where = {
+            "conversation_id": event.conversation_id,
+            "seq": seq,
+            "sender_id": {"$ne": event.user_id},
+        }
+        return [d["id"] for d in await self._read.find(MESSAGES, where, [("seq", -1)], 0, cap)]
 
 
 def _with_aliases(views: Sequence[Any]) -> dict[int, Any]:

@@ -318,7 +318,7 @@ async def test_visibility_public_private_delete(app: Starlette, client: httpx.As
     for path in ("info", "download", "download-info"):
         r = await client.get(f"{API}/files/{path}/{private['file_id']}", headers=hx)
         assert r.status_code == 404, path
-        assert r.json() == {"detail": "File not found"}
+        assert r.json() == {"detail": "File not found", "message": "File not found"}
         r = await client.get(f"{API}/files/{path}/{public['file_id']}", headers=hx)
         assert r.status_code == 200, path
         r = await client.get(f"{API}/files/{path}/{'0' * 32}", headers=ho)

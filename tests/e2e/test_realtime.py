@@ -17,6 +17,7 @@ import pytest
 import websockets
 
 from gateway.settings import load_settings
+from queries.realtime.routing import MARK_READ_MAX_IDS
 from tests.helpers import API, ServerProcess, new_user, token_for
 from tests.ws import EPHEMERAL, Live, close_code, live, ws_url
 
@@ -83,6 +84,7 @@ async def test_bad_tokens_are_closed_with_4401_before_any_data(
         ws_url(server.url, unknown),
         ws_url(server.url, foreign),
         ws_url(server.url, token, path=f"/ws/{user['id'] + 1}"),
+        ws_url(server.url, token, path=f"{API}/realtime/ws/{user['id'] + 1}"),
     ]
     for url in urls:
         code, frames = await close_code(url)
@@ -93,7 +95,13 @@ async def test_established_first_then_ping_pong(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
     user, token = await person(http)
-    for path in (f"{API}/realtime/ws", f"/ws/{user['id']}", f"/ws/{user['id']}/"):
+    paths = (
+        f"{API}/realtime/ws",
+        f"{API}/realtime/ws/{user['id']}",
+        f"/ws/{user['id']}",
+        f"/ws/{user['id']}/",
+    )
+    for path in paths:
         async with live(server.url, token, path=path) as ws:
             pong = await ws.ping()
             assert set(pong) == {"type", "data", "timestamp"}
@@ -451,12 +459,40 @@ async def test_typing_reaches_the_others_and_stops_by_itself(
         await wa.quiet(0.2, skip=("user_status_changed", "pong"))
 
 
+async def test_sending_ends_the_senders_typing_at_once(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    (a, ha), (b, hb) = await new_user(http), await new_user(http)
+    conv = await group(http, ha, [b["id"]])
+    skip = ("user_status_changed", "notification_created")
+    async with live(server.url, bearer(hb)) as wb:
+        body = {"conversation_id": conv["id"], "is_typing": True}
+        r = await http.post(f"{API}/messages/typing", json=body, headers=ha)
+        assert r.status_code == 204
+        on = await wb.expect("typing", skip=skip)
+        assert on["data"]["is_typing"] is True
+        started = time.monotonic()
+        message = await say(http, ha, conv["id"], "done typing")
+        frames = [await wb.expect("new_message", skip=skip)]
+        frames.append(await wb.expect("typing", skip=skip))
+        assert frames[0]["data"]["id"] == message["id"]
+        assert frames[1]["data"] == {
+            "conversation_id": conv["id"],
+            "user_id": a["id"],
+            "is_typing": False,
+        }
+        assert time.monotonic() - started < 0.4  # not the 0.5 s timeout
+        await wb.quiet(0.7, skip=("user_status_changed", "notification_created"))  # only once
+
+
 async def test_mark_read_reaches_the_others_and_the_readers_devices(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
     (_a, ha), (b, hb) = await new_user(http), await new_user(http)
     conv = await group(http, ha, [b["id"]])
-    message = await say(http, ha, conv["id"], "read me")
+    first = await say(http, ha, conv["id"], "read me")
+    await say(http, hb, conv["id"], "my own")  # moves b's watermark, never in message_ids
+    message = await say(http, ha, conv["id"], "and me")
     async with live(server.url, bearer(ha)) as wa, live(server.url, bearer(hb)) as wb:
         body = {"conversation_id": conv["id"]}
         r = await http.post(f"{API}/messages/mark-read", json=body, headers=hb)
@@ -467,13 +503,33 @@ async def test_mark_read_reaches_the_others_and_the_readers_devices(
                 "conversation_id": conv["id"],
                 "user_id": b["id"],
                 "seq": message["seq"],
+                "message_ids": [message["id"]],  # first was read by b's own send after it
             }
+        assert first["id"] not in frame["data"]["message_ids"]
+        r = await http.post(f"{API}/messages/mark-read", json=body, headers=hb)
+        assert r.status_code == 204
+        await wa.quiet(0.3)  # nothing newly read: no frame
+
+
+async def test_mark_read_ids_are_capped_at_the_newest(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    (_a, ha), (b, hb) = await new_user(http), await new_user(http)
+    conv = await group(http, ha, [b["id"]])
+    sent = [await say(http, ha, conv["id"], f"m{i}") for i in range(MARK_READ_MAX_IDS + 3)]
+    async with live(server.url, bearer(ha)) as wa:
+        body = {"conversation_id": conv["id"], "message_ids": [m["id"] for m in sent]}
+        r = await http.post(f"{API}/messages/mark-read", json=body, headers=hb)
+        assert r.status_code == 204
+        frame = await wa.expect("mark_read")
+        newest = sorted((m["id"] for m in sent[-MARK_READ_MAX_IDS:]), reverse=True)
+        assert frame["data"]["message_ids"] == newest
 
 
 async def test_conversation_frames_carry_each_viewers_view(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
-    (_a, ha), (b, hb) = await new_user(http), await new_user(http)
+    (a, ha), (b, hb) = await new_user(http), await new_user(http)
     async with live(server.url, bearer(ha)) as wa, live(server.url, bearer(hb)) as wb:
         conv = await group(http, ha, [b["id"]])
         for ws, headers in ((wa, ha), (wb, hb)):
@@ -481,6 +537,12 @@ async def test_conversation_frames_carry_each_viewers_view(
             r = await http.get(f"{API}/conversations/{conv['id']}", headers=headers)
             assert frame["data"]["id"] == conv["id"]
             assert frame["data"]["participants"] == r.json()["participants"]
+            # what the previous system's web client toasts and reads
+            assert frame["data"]["creator_name"] == a["name"]
+            assert frame["data"]["conversation_name"] == "g"
+            assert frame["data"]["conversation_id"] == conv["id"]
+            assert frame["data"]["conversation_type"] == "group"
+            assert sorted(frame["data"]["participant_ids"]) == sorted([a["id"], b["id"]])
         body = {"name": "renamed"}
         r = await http.put(f"{API}/conversations/{conv['id']}", json=body, headers=ha)
         assert r.status_code == 200, r.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import httpx
@@ -44,7 +46,10 @@ async def test_wrong_password_is_400_not_401(client: httpx.AsyncClient) -> None:
             f"{API}/auth/login/access-token", data={"username": username, "password": password}
         )
         assert r.status_code == 400
-        assert r.json() == {"detail": "Incorrect username or password"}
+        assert r.json() == {
+            "detail": "Incorrect username or password",
+            "message": "Incorrect username or password",
+        }
 
 
 async def test_duplicate_standard_id_case_insensitive(client: httpx.AsyncClient) -> None:
@@ -120,7 +125,7 @@ async def test_trailing_slash_never_redirects(client: httpx.AsyncClient) -> None
 async def test_unknown_route_is_json_404(client: httpx.AsyncClient) -> None:
     r = await client.get(f"{API}/nothing-here")
     assert r.status_code == 404
-    assert r.json() == {"detail": "Not Found"}
+    assert r.json() == {"detail": "Not Found", "message": "Not Found"}
 
 
 async def test_cors_preflight(client: httpx.AsyncClient) -> None:
@@ -163,3 +168,27 @@ async def test_cors_headers_on_cross_origin_requests_only(client: httpx.AsyncCli
     assert "x-event-position" in r.headers["access-control-expose-headers"].lower()
     r = await client.get(f"{API}/users/me", headers=headers)
     assert "access-control-allow-origin" not in r.headers
+
+
+async def test_errors_carry_message_with_the_detail_text(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    body = {"standard_id": user["standard_id"], "name": "again", "password": PASSWORD}
+    r = await client.post(f"{API}/users", json=body)
+    assert r.status_code == 400
+    assert r.json()["message"] == r.json()["detail"] and r.json()["detail"]
+    r = await client.post(f"{API}/users", json={"standard_id": "x"})
+    assert r.status_code == 422
+    assert isinstance(r.json()["detail"], list)
+    assert r.json()["message"] == ", ".join(issue["msg"] for issue in r.json()["detail"])
+
+
+async def test_token_payloads_decode_with_plain_base64(client: httpx.AsyncClient) -> None:
+    """The previous system's web client reads ``exp`` with ``atob``, which rejects ``-``/``_``."""
+    for _ in range(20):
+        user = await register(client)
+        token = await token_for(client, user["standard_id"])
+        payload = token.split(".")[1]
+        assert "-" not in payload and "_" not in payload
+        padded = payload + "=" * (-len(payload) % 4)
+        claims = json.loads(base64.b64decode(padded, validate=True))
+        assert isinstance(claims["exp"], int) and claims["sub"] == str(user["id"])
