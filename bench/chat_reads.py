@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from commands.adapters.sqlite_store import SqliteEventStore
 from commands.core import IdAllocator
+from commands.event_store.sqlite import SqliteEventStore
 from domain import conversations as c
 from domain.store import new_event
 from tests.helpers import API, PASSWORD, ServerProcess, server_env

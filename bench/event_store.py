@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from commands.adapters.sqlite_store import SqliteEventStore
+from commands.event_store.sqlite import SqliteEventStore
 from domain.store import NewEvent, event_id
 
 PAYLOAD = b'{"type":"Bench","n":1,"text":"hello world, this is a benchmark payload"}'

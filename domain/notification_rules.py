@@ -1,7 +1,7 @@
 """What the system notifies about, as pure functions of an event and a few looked-up facts:
 group invites, @mentions in group text messages, broadcasts, alarms.
 
-The notification policy (``gateway.notify_policy``) supplies the facts from the read models
+The notification policy (``commands.notification_policy``) supplies the facts from the read models
 and appends what these return; ``derived_event_id`` makes a re-run append nothing new.
 """
 

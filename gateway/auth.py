@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import jwt
 from starlette.requests import HTTPConnection
 
+from commands.users import UserHandlers
 from domain.errors import UnauthorizedError
 from domain.store import RecordedEvent
+from gateway.settings import Settings
+from projections.store import ReadStore
 from projections.users import USERS
 from queries.views import User, iso, user_view
-
-if TYPE_CHECKING:
-    from gateway.bootstrap import Services
 
 
 def unauthorized(detail: str) -> UnauthorizedError:
@@ -95,7 +95,23 @@ class IdentityCache:
                 self._users.pop(int(rec.stream[5:]), None)
 
 
-async def user_for_token(token: str, services: Services) -> User:
+class AuthSources(Protocol):
+    """What the current-user lookup reads: the identity cache, the secret, the users."""
+
+    @property
+    def identity(self) -> IdentityCache: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def read(self) -> ReadStore: ...
+
+    @property
+    def users(self) -> UserHandlers: ...
+
+
+async def user_for_token(token: str, services: AuthSources) -> User:
     cache = services.identity
     user_id = cache.user_id(token, services.settings.jwt_secret)
     user = cache.user(user_id)
@@ -123,7 +139,7 @@ async def user_for_token(token: str, services: Services) -> User:
     return user
 
 
-async def user_from_header(conn: HTTPConnection, services: Services) -> User | None:
+async def user_from_header(conn: HTTPConnection, services: AuthSources) -> User | None:
     header = conn.headers.get("authorization")
     if not header:
         return None

@@ -1,37 +1,48 @@
-"""The composition root: builds the event store, read store, handlers and projector once."""
+"""The composition root: builds the stores, handlers, projector and workers once."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib
 import logging
+import os
 import time
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from commands.adapters.local_blobs import LocalBlobStore
+from commands.blob_store.local import LocalBlobStore
 from commands.broadcasts import BroadcastHandlers
+from commands.chat_state import ConversationCache, Key, Sent
+from commands.conversations import ConversationHandlers
 from commands.core import IdAllocator
 from commands.files import DownloadCounter, FileHandlers
+from commands.messages import MessageHandlers
+from commands.notification_policy import CHECKPOINT as POLICY_CHECKPOINT
+from commands.notification_policy import NotificationPolicy
 from commands.notification_templates import TemplateHandlers
 from commands.notifications import NotificationHandlers
+from commands.partner_queue.sync import handle_partner_message
 from commands.passwords import Passwords
 from commands.reports import ReportHandlers
+from commands.sending import Sender
 from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
+from domain.cascade import MAPPING, formatter
 from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.auth import IdentityCache
-from gateway.cascade import Cascade
-from gateway.chat import Chat
-from gateway.notify_policy import NotificationPolicy
-from gateway.presence import LocalPresence, Presence
 from gateway.realtime.service import Realtime
-from gateway.relay import RelayStatus
 from gateway.settings import Settings
+from projections.cascade.relay import Relay, RelayStatus
+from projections.checkpoint import ReadStoreCheckpoint
 from projections.registry import all_projections
 from projections.runtime import Projector
 from projections.store import ReadStore
+from queries.messages import find_sent, users_by_id
+from queries.notification_facts import ReadFacts
+from queries.realtime.presence import LocalPresence, Presence
 from queries.realtime.pusher import MembershipSource
 from queries.realtime.views import (
     CONVERSATIONS_PROJECTION,
@@ -40,17 +51,22 @@ from queries.realtime.views import (
     no_snapshot,
 )
 
+if TYPE_CHECKING:
+    from commands.partner_queue.amqp import AmqpPartnerConsumer
+
 log = logging.getLogger("im")
+log_cascade = logging.getLogger("im.cascade")
+MESSAGE_ID_BLOCK = 1000  # one id reservation per thousand messages
 
 
 # Adapters are imported only when chosen, so an unused backend's driver is never loaded.
 _EVENT_STORES = {
-    "sqlite": "commands.adapters.sqlite_store:SqliteEventStore",
-    "kurrentdb": "commands.adapters.kurrentdb_store:KurrentDbEventStore",
+    "sqlite": "commands.event_store.sqlite:SqliteEventStore",
+    "kurrentdb": "commands.event_store.kurrentdb:KurrentDbEventStore",
 }
 _READ_STORES = {
-    "sqlite": "projections.adapters.sqlite_store:SqliteReadStore",
-    "mongo": "projections.adapters.mongo_store:MongoReadStore",
+    "sqlite": "projections.read_store.sqlite:SqliteReadStore",
+    "mongo": "projections.read_store.mongo:MongoReadStore",
 }
 
 
@@ -71,6 +87,141 @@ def build_read_store(settings: Settings) -> ReadStore:
     if settings.read_store == "mongo":
         return cast(ReadStore, cls(settings.mongo_url, settings.mongo_db))
     return cast(ReadStore, cls(settings.data_path / "read.sqlite3"))
+
+
+def relay_checkpoint_name(settings: Settings) -> str:
+    return f"cascade-relay:{settings.amqp_exchange}"
+
+
+class Cascade:
+    """The relay plus the partner consumer on one robust AMQP connection."""
+
+    def __init__(
+        self, settings: Settings, events: EventStore, read: ReadStore, sync: UserSync
+    ) -> None:
+        from commands.partner_queue.amqp import AmqpPartnerConsumer
+        from projections.cascade.amqp import AmqpBroker, AmqpPublisher
+
+        assert settings.amqp_url is not None
+        self.broker = AmqpBroker(
+            settings.amqp_url,
+            name=f"im cascade {settings.amqp_exchange} pid {os.getpid()}",
+            reconnect_seconds=settings.amqp_reconnect_seconds,
+        )
+        publisher = AmqpPublisher(
+            self.broker,
+            settings.amqp_exchange,
+            confirm_timeout=settings.amqp_confirm_timeout_seconds,
+        )
+        self.checkpoint = ReadStoreCheckpoint(read, relay_checkpoint_name(settings))
+        self.relay = Relay(
+            events, self.checkpoint, publisher, MAPPING, formatter(settings.cascade_format)
+        )
+        self.consumer = (
+            AmqpPartnerConsumer(
+                self.broker,
+                settings.amqp_partner_queue,
+                settings.dead_letter_queue,
+                functools.partial(handle_partner_message, sync),
+            )
+            if settings.amqp_partner_queue  # empty: no partner queue, only the relay
+            else None
+        )
+        self._consumer_task: asyncio.Task[None] | None = None
+
+    def status(self) -> RelayStatus:
+        return self.relay.status()
+
+    async def start(self) -> None:
+        await self.relay.start()
+        if self.consumer is not None:
+            self._consumer_task = asyncio.create_task(
+                self._start_consumer(self.consumer), name="partner-queue"
+            )
+
+    async def _start_consumer(self, consumer: AmqpPartnerConsumer) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await consumer.start()
+                return
+            except Exception as exc:  # broker down or queue declared differently: keep trying
+                log_cascade.warning("partner queue: %s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def stop(self) -> None:
+        if self._consumer_task is not None:
+            self._consumer_task.cancel()
+            try:
+                await self._consumer_task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.consumer is not None:
+            await self.consumer.close()
+        await self.relay.stop()
+
+
+class ReadDirectory:
+    """User names from the users read model; users it does not have yet (a split deployment's
+    projector may be behind a registration) are read from the event store, the authority."""
+
+    def __init__(self, read: ReadStore, users: UserHandlers) -> None:
+        self._read = read
+        self._users = users
+
+    async def names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        found = {i: d["name"] for i, d in (await users_by_id(self._read, user_ids)).items()}
+        for user_id in sorted(set(user_ids) - found.keys()):
+            user = await self._users.get(user_id)
+            if user.exists:
+                found[user_id] = user.name
+        return found
+
+
+class ReadSentLookup:
+    """Idempotency keys already in the messages read model."""
+
+    def __init__(self, read: ReadStore) -> None:
+        self._read = read
+
+    async def find_sent(self, conversation_id: int, keys: Sequence[Key]) -> dict[Key, Sent]:
+        found = await find_sent(self._read, conversation_id, keys)
+        return {k: Sent(mid, seq, None) for k, (mid, seq) in found.items()}
+
+
+class Chat:
+    """Conversation and message command handlers sharing one in-memory conversation cache."""
+
+    def __init__(
+        self,
+        events: EventStore,
+        read: ReadStore,
+        ids: IdAllocator,
+        users: UserHandlers,
+        signals: SignalBus,
+        wait_for: Callable[[int], Awaitable[bool]],
+        settings: Settings,
+    ) -> None:
+        self.cache = ConversationCache(
+            events,
+            max_cached=settings.chat_cached_conversations,
+            recent_keys=settings.chat_recent_keys,
+            refresh_s=settings.chat_membership_refresh_seconds,
+        )
+        message_ids = IdAllocator(events, block_size=MESSAGE_ID_BLOCK)
+        self.sender = Sender(events, self.cache, message_ids, ReadSentLookup(read), wait_for)
+        self.conversations = ConversationHandlers(
+            events, self.cache, self.sender, ids, ReadDirectory(read, users)
+        )
+        self.messages = MessageHandlers(
+            events,
+            self.cache,
+            self.sender,
+            signals,
+            edit_window_s=settings.message_edit_window_seconds,
+            recall_window_s=settings.message_recall_window_seconds,
+        )
 
 
 class Services:
@@ -105,7 +256,11 @@ class Services:
         self.reports = ReportHandlers(self.events, self.ids)
         # The notification policy runs wherever the projector does (im serve, im projector).
         self.notify_policy = NotificationPolicy(
-            self.events, self.read, self.notifications, self.wait_for
+            self.events,
+            ReadStoreCheckpoint(self.read, POLICY_CHECKPOINT),
+            ReadFacts(self.read),
+            self.notifications,
+            self.wait_for,
         )
         self.realtime = Realtime(
             events=self.events,
@@ -119,7 +274,9 @@ class Services:
         )
         self.identity = IdentityCache(inline=inline_projector)
         self.projector.listeners.append(self.identity.on_events)
-        self.chat = Chat(self)
+        self.chat = Chat(
+            self.events, self.read, self.ids, self.users, self.signals, self.wait_for, settings
+        )
         self.started_at = time.time()
 
     def _membership_source(self) -> MembershipSource:

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from gateway.relay import RelayStatus
+from projections.cascade.relay import RelayStatus
 
 
 class Metrics:

@@ -14,8 +14,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from domain.errors import UnauthorizedError
-from gateway.auth import user_for_token
-from gateway.bootstrap import Services
+from gateway.auth import AuthSources, user_for_token
 from gateway.realtime.connection import (
     CLOSE_BAD_REQUEST,
     CLOSE_IDLE,
@@ -54,7 +53,7 @@ def _since(ws: WebSocket) -> int | None:
 class RealtimeEndpoint:
     """A raw ASGI app, so the connection can reach the server's transport to abort it."""
 
-    def __init__(self, services: Services, realtime: Realtime) -> None:
+    def __init__(self, services: AuthSources, realtime: Realtime) -> None:
         self._services = services
         self._realtime = realtime
         s = services.settings
@@ -145,7 +144,7 @@ class RealtimeEndpoint:
             conn.push(make_frame("error", {"detail": detail}))
 
 
-def websocket_routes(services: Services, realtime: Realtime) -> list[WebSocketRoute]:
+def websocket_routes(services: AuthSources, realtime: Realtime) -> list[WebSocketRoute]:
     endpoint = RealtimeEndpoint(services, realtime)
     return [
         WebSocketRoute("/api/v1/realtime/ws", endpoint),

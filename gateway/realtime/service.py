@@ -10,11 +10,11 @@ import msgspec
 
 from domain.signals import SignalBus
 from domain.store import EventStore
-from gateway.presence import Presence
 from gateway.realtime.connection import CLOSE_RESYNC, CLOSE_SLOW, Connection
 from gateway.realtime.hub import Hub
 from gateway.realtime.typing import TypingRelay
 from queries.realtime.frames import make_frame
+from queries.realtime.presence import Presence
 from queries.realtime.pusher import MembershipSource, Pusher, Views, WaitFor
 from queries.realtime.replay import replay
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.adapters.local_blobs import LocalBlobStore
+from commands.blob_store.local import LocalBlobStore
 from domain.blobs import BlobStore
 
 

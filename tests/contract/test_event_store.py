@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.adapters.kurrentdb_store import KurrentDbEventStore
-from commands.adapters.sqlite_store import SqliteEventStore
+from commands.event_store.kurrentdb import KurrentDbEventStore
+from commands.event_store.sqlite import SqliteEventStore
 from domain.errors import ConcurrencyError
 from domain.store import NO_STREAM, EventStore, NewEvent, RecordedEvent
 from tests.contract.fake_kurrentdb import FakeKurrentDB, install

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from projections.adapters.mongo_store import MongoReadStore
-from projections.adapters.sqlite_store import SqliteReadStore
+from projections.read_store.mongo import MongoReadStore
+from projections.read_store.sqlite import SqliteReadStore
 from projections.runtime import Projection, Projector
 from projections.store import (
     Collection,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from projections.adapters.sqlite_store import SqliteReadStore
+from projections.read_store.sqlite import SqliteReadStore
 from projections.store import Collection, Delete, Guarded, Index, ProjectionBatch, Put
 
 NOTES = Collection("notes", indexes=(Index(("n",), unique=True),), text_field="text")

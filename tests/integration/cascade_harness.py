@@ -17,10 +17,10 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from commands.adapters.sqlite_store import SqliteEventStore
+from commands.event_store.sqlite import SqliteEventStore
 from domain import users as u
 from domain.store import NO_STREAM, RecordedEvent, new_event
-from projections.adapters.sqlite_store import SqliteReadStore
+from projections.read_store.sqlite import SqliteReadStore
 from tests.helpers import server_env, unique
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.adapters.sqlite_store import SqliteReadStore
+from projections.read_store.sqlite import SqliteReadStore
 from projections.runtime import Projection, Projector
 from projections.users import UsersProjection
 from tests.contract.synthetic import (

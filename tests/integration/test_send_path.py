@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from commands.adapters.sqlite_store import SqliteEventStore
 from commands.chat_state import ConversationCache, Key, Sent
 from commands.core import IdAllocator, append
+from commands.event_store.sqlite import SqliteEventStore
 from commands.sending import Draft, Sender
 from domain import conversations as c
 from domain.store import NO_STREAM, NewEvent, RecordedEvent, new_event
@@ -76,7 +76,7 @@ async def _group(store: Recording, cid: int, members: tuple[int, ...]) -> None:
 
 def _sender(store: Recording, recent_keys: int = 2000) -> Sender:
     cache = ConversationCache(store, recent_keys=recent_keys)  # type: ignore[arg-type]
-    ids = IdAllocator(store, block_size=1000)  # type: ignore[arg-type]  # as in gateway.chat
+    ids = IdAllocator(store, block_size=1000)  # type: ignore[arg-type]  # as in gateway.bootstrap.Chat
     return Sender(store, cache, ids, NoLookup(), _ready)  # type: ignore[arg-type]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kurrentdbclient.exceptions import ServiceUnavailableError
 
-from commands.adapters.kurrentdb_store import KurrentDbEventStore
+from commands.event_store.kurrentdb import KurrentDbEventStore
 from domain.errors import UnavailableError
 from domain.store import NO_STREAM, NewEvent
 from tests.contract.fake_kurrentdb import FakeKurrentDB, FakeSubscription, install

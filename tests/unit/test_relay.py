@@ -10,12 +10,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from commands.adapters.sqlite_store import SqliteEventStore
+from commands.event_store.sqlite import SqliteEventStore
 from domain import users as u
 from domain.cascade import MAPPING, EnvelopeFormatter, OutgoingMessage, Rule, snake_case
 from domain.events import Event
 from domain.store import NO_STREAM, RecordedEvent, new_event
-from gateway.relay import Relay
+from projections.cascade.relay import Relay
 from tests.helpers import wait_until
 
 

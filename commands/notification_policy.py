@@ -1,13 +1,14 @@
-"""The notification policy: a process manager that turns events into notifications.
+"""The notification policy: a process manager that turns events into notification commands.
 
 It follows the event store from its own durable checkpoint (a read-store checkpoint record
-named ``policy:notifications``), looks up what it needs in the read models once they include
-the event, and appends each notification with an id derived from the causing event and the
-recipient. Stopping anywhere and starting again re-reads at most the unsaved tail, and the
-event store answers a repeated append of the same id with the original (it appends nothing),
-so a restart never notifies twice. On its very first start it begins at the current head:
-history from before it existed is not notified. The record stores position + 1, so that a
-missing record (read as 0) means "never started" and not "start from the beginning".
+named ``policy:notifications``, behind the ``Checkpoint`` port), looks up what it needs in the
+read models once they include the event (the ``Facts`` port, ``queries.notification_facts``),
+and appends each notification with an id derived from the causing event and the recipient.
+Stopping anywhere and starting again re-reads at most the unsaved tail, and the event store
+answers a repeated append of the same id with the original (it appends nothing), so a restart
+never notifies twice. On its very first start it begins at the current head: history from
+before it existed is not notified. The record stores position + 1, so that a missing record
+(read as 0) means "never started" and not "start from the beginning".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from commands.notifications import NotificationHandlers
 from domain import conversations as c
@@ -27,8 +29,6 @@ from domain.events import Event
 from domain.notifications import Draft
 from domain.reports import EventReported
 from domain.store import EventStore, RecordedEvent
-from projections.store import ProjectionBatch, ReadStore
-from queries.notification_facts import ReadFacts
 
 log = logging.getLogger("im.notify")
 
@@ -38,19 +38,44 @@ SAVE_EVERY_S = 0.5
 WaitFor = Callable[[int], Awaitable[bool]]
 
 
+class Checkpoint(Protocol):
+    """Where the policy keeps its position (stored + 1; 0 means never started)."""
+
+    async def load(self) -> int: ...
+
+    async def save(self, position: int) -> None: ...
+
+
+class Facts(Protocol):
+    """What the policy looks up in the read models."""
+
+    async def user_names(self, user_ids: Sequence[int]) -> dict[int, str]: ...
+
+    async def active_user_ids(self) -> list[int]: ...
+
+    async def superuser_ids(self) -> list[int]: ...
+
+    async def users_by_standard_ids(self, standard_ids: Sequence[str]) -> dict[str, int]: ...
+
+    async def group(self, conversation_id: int) -> tuple[str, str] | None: ...
+
+    async def members_among(self, conversation_id: int, user_ids: Sequence[int]) -> list[int]: ...
+
+
 class NotificationPolicy:
     def __init__(
         self,
         events: EventStore,
-        read: ReadStore,
+        checkpoint: Checkpoint,
+        facts: Facts,
         handlers: NotificationHandlers,
         wait_for: WaitFor,
     ) -> None:
         self._events = events
-        self._read = read
+        self._checkpoint = checkpoint
         self._handlers = handlers
         self._wait_for = wait_for
-        self._facts = ReadFacts(read)
+        self._facts = facts
         self.position = 0
         self.saved = 0
         self.notified = 0
@@ -59,7 +84,7 @@ class NotificationPolicy:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        stored = await self._read.checkpoint(CHECKPOINT)
+        stored = await self._checkpoint.load()
         if stored == 0:  # first run: start at the head, do not notify old history
             self.position = await self._events.head()
             await self._save(self.position)
@@ -128,8 +153,7 @@ class NotificationPolicy:
                 self.notified += 1
 
     async def _save(self, position: int) -> None:
-        batch = ProjectionBatch(projection=CHECKPOINT, position=position + 1, ops=[])
-        await self._read.apply([batch])
+        await self._checkpoint.save(position + 1)
         self.saved = position
         self._saved_at = time.monotonic()
 

@@ -1,7 +1,7 @@
 """The relay: the event store is the outbox; every published event goes to the broker from a
 checkpoint that moves only after the broker confirmed everything before it.
 
-Driver-free: the broker is a ``Publisher`` (the AMQP adapter in ``gateway/adapters``), the
+Driver-free: the broker is a ``Publisher`` (the AMQP adapter next door, ``amqp.py``), the
 checkpoint a ``Checkpoint``. Batches are published in position order on one channel, so the
 broker sees each aggregate's events in order; up to ``window`` batches await their confirms at
 once. Any failure (nack, timeout, lost connection) drops everything unconfirmed and starts again
@@ -22,7 +22,6 @@ import msgspec
 
 from domain.cascade import CascadeMapping, Formatter, OutgoingMessage, messages_for
 from domain.store import EventStore
-from projections.store import ProjectionBatch, ReadStore
 
 log = logging.getLogger("im.relay")
 
@@ -52,20 +51,6 @@ class Checkpoint(Protocol):
     async def load(self) -> int: ...
 
     async def save(self, position: int) -> None: ...
-
-
-class ReadStoreCheckpoint:
-    """The checkpoint as a read-store checkpoint record (a projection without documents)."""
-
-    def __init__(self, read: ReadStore, name: str) -> None:
-        self._read = read
-        self.name = name
-
-    async def load(self) -> int:
-        return await self._read.checkpoint(self.name)
-
-    async def save(self, position: int) -> None:
-        await self._read.apply([ProjectionBatch(projection=self.name, position=position, ops=[])])
 
 
 class RelayStatus(msgspec.Struct):

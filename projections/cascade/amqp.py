@@ -1,9 +1,9 @@
-"""RabbitMQ through aio-pika: the relay's confirmed publisher and the partner-queue consumer.
+"""RabbitMQ through aio-pika: the shared robust connection and the relay's confirmed publisher.
 
-One robust connection (``connect_robust``) serves both; aio-pika reopens it and its channels
-after a broker restart or a dropped connection. What to publish and how to answer a partner
-message is decided elsewhere (``domain.cascade``, ``gateway.cascade``); this module only moves
-bytes.
+One robust connection (``connect_robust``) serves the relay and the partner-queue consumer
+(``commands.partner_queue.amqp``); aio-pika reopens it and its channels after a broker restart
+or a dropped connection. What to publish is decided elsewhere (``domain.cascade``); this module
+only moves bytes.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import aio_pika
 import aiormq
 from aio_pika.abc import (
-    AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
     ExchangeType,
@@ -29,7 +28,6 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 
 from domain.cascade import OutgoingMessage
-from gateway.cascade import PartnerOutcome
 
 log = logging.getLogger("im.amqp")
 _WARN_EVERY_S = 60.0
@@ -205,92 +203,3 @@ def _body_frames(body: bytes, max_size: int) -> list[ContentBody]:
     if not body:
         return []
     return [ContentBody(body[i : i + max_size]) for i in range(0, len(body), max_size)]
-
-
-PartnerHandler = Callable[[bytes], Awaitable[PartnerOutcome]]
-
-
-class AmqpPartnerConsumer:
-    """Consumes a durable partner queue one message at a time, in order.
-
-    The queue dead-letters into ``dead_letter_queue`` (through the default exchange). A message
-    is acked only after its handler returned (its events are appended); a handler failure is
-    retried with backoff, ``attempts`` times in all, and then dead-lettered, so no message can
-    block the queue.
-    """
-
-    def __init__(
-        self,
-        broker: AmqpBroker,
-        queue: str,
-        dead_letter_queue: str,
-        handler: PartnerHandler,
-        *,
-        attempts: int = 5,
-        prefetch: int = 16,
-    ) -> None:
-        self._broker = broker
-        self._queue = queue
-        self._dlq = dead_letter_queue
-        self._handler = handler
-        self._attempts = attempts
-        self._prefetch = prefetch
-        self._channel: AbstractRobustChannel | None = None
-        self._order = asyncio.Lock()
-        self.processed = 0
-        self.dead_lettered = 0
-
-    async def start(self) -> None:
-        conn = await self._broker.connection()
-        channel = await conn.channel()
-        assert isinstance(channel, AbstractRobustChannel)
-        await channel.set_qos(prefetch_count=self._prefetch)
-        await channel.declare_queue(self._dlq, durable=True)
-        queue = await channel.declare_queue(
-            self._queue,
-            durable=True,
-            arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self._dlq},
-        )
-        self._channel = channel  # before consuming: the first message may want to reply
-        await queue.consume(self._on_message)
-
-    async def close(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
-            await _quietly(self._channel.close())
-        self._channel = None
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        async with self._order:
-            outcome = await self._handle(message.body)
-            if outcome.dead_letter:
-                log.warning(
-                    "partner message %s dead-lettered: %s", message.message_id, outcome.detail
-                )
-                await message.reject(requeue=False)
-                self.dead_lettered += 1
-                return
-            if message.reply_to and outcome.reply is not None and self._channel is not None:
-                reply = aio_pika.Message(
-                    outcome.reply,
-                    content_type="application/json",
-                    correlation_id=message.correlation_id or message.message_id,
-                )
-                await self._channel.default_exchange.publish(reply, routing_key=message.reply_to)
-            await message.ack()
-            self.processed += 1
-
-    async def _handle(self, body: bytes) -> PartnerOutcome:
-        delay = 0.1
-        for attempt in range(1, self._attempts + 1):
-            try:
-                return await self._handler(body)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if attempt == self._attempts:
-                    log.exception("partner message failed %d times", attempt)
-                    return PartnerOutcome(dead_letter=True, reply=None, detail=str(exc))
-                log.warning("partner message failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay *= 3
-        raise AssertionError("unreachable")

@@ -1,1 +1,0 @@
-"""Event-store adapters. Driver libraries are imported only here."""

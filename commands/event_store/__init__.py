@@ -1,0 +1,1 @@
+"""Where events are stored: the event-store adapters (SQLite, KurrentDB)."""

@@ -1,0 +1,1 @@
+"""The partner user queue: partner messages to user-sync commands, and its AMQP consumer."""

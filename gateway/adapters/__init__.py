@@ -1,1 +1,0 @@
-"""Driver adapters of the gateway: the AMQP broker for the cascade."""

@@ -1,1 +1,0 @@
-"""Read-store adapters. Driver libraries are imported only here."""

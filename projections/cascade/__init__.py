@@ -1,0 +1,1 @@
+"""The cascade relay: projects published events onto the broker, and its AMQP adapter."""

@@ -1,0 +1,19 @@
+"""A follower's durable position, kept as a read-store checkpoint record."""
+
+from __future__ import annotations
+
+from projections.store import ProjectionBatch, ReadStore
+
+
+class ReadStoreCheckpoint:
+    """The checkpoint as a read-store checkpoint record (a projection without documents)."""
+
+    def __init__(self, read: ReadStore, name: str) -> None:
+        self._read = read
+        self.name = name
+
+    async def load(self) -> int:
+        return await self._read.checkpoint(self.name)
+
+    async def save(self, position: int) -> None:
+        await self._read.apply([ProjectionBatch(projection=self.name, position=position, ops=[])])

@@ -1,0 +1,1 @@
+"""Where read models are stored: the read-store adapters (SQLite, MongoDB)."""
