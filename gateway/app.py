@@ -6,17 +6,20 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from importlib.metadata import PackageNotFoundError, version
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.asyncapi import build_asyncapi
 from gateway.bootstrap import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.http import RouteSpec, json_response, routes_for
 from gateway.metrics import Metrics
-from gateway.openapi import DOCS_HTML, build_openapi
+from gateway.openapi import build_openapi
+from gateway.pages import page_routes
 from gateway.ratelimit import RateLimiter
 from gateway.realtime.endpoint import websocket_routes
 from gateway.routes import (
@@ -84,8 +87,12 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return json_response(openapi)
 
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(DOCS_HTML)
+    asyncapi: list[bytes] = []  # built on first request (it imports every domain module)
+
+    async def asyncapi_json(request: Request) -> Response:
+        if not asyncapi:
+            asyncapi.append(msgspec.json.encode(build_asyncapi(settings, VERSION)))
+        return Response(asyncapi[0], media_type="application/json")
 
     async def health(request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -125,7 +132,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi_json),
-        Route("/docs", docs),
+        Route("/asyncapi.json", asyncapi_json),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
@@ -133,6 +140,7 @@ def create_app(
     for spec in specs:
         routes.extend(routes_for(spec, svc, limiter, metrics))
     live = "queries" in sides  # the WebSocket and its pusher run on the query side
+    routes.extend(page_routes(VERSION, has_ws=live))
     if live:
         routes.extend(websocket_routes(svc, svc.realtime))
 

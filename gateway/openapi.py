@@ -117,12 +117,3 @@ def _responses(r: RouteSpec, by_type: dict[Any, Any]) -> dict[str, Any]:
     out["4XX"] = {"description": "Client error", "content": err}
     out["503"] = {"description": "Not ready", "content": err}
     return out
-
-
-DOCS_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>IM API</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-</body></html>"""

@@ -22,9 +22,26 @@ _FORM = {
 }
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 @api.post("/login/access-token", response=Token, auth="none", rate="login", form=_FORM)
 async def login(ctx: Ctx) -> Token:
     """Exchange a standard_id and password for an access token."""
+    media = ctx.request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _FORM_TYPES:
+        got = f"a {media} body" if media else "a body without Content-Type"
+        raise ValidationFailed(
+            [
+                ValidationIssue(
+                    loc=["body"],
+                    msg=f"expected a form body (application/x-www-form-urlencoded or"
+                    f" multipart/form-data) with username and password, got {got};"
+                    " e.g. curl -d username=alice -d password=...",
+                    type="value_error",
+                )
+            ]
+        )
     try:
         form = await ctx.request.form()
     except Exception:
