@@ -36,9 +36,15 @@ from queries.notifications import Notification
 _REF = "#/components/schemas/{name}"
 
 # ---- frame data that is not a query view (the pusher builds these as plain dicts) ----------
+# Closed (additionalProperties: false), so the test of real frames fails when a frame gains a
+# field that is not described here.
 
 
-class ConnectionEstablished(msgspec.Struct):
+class Frame(msgspec.Struct, forbid_unknown_fields=True):
+    """Frame data."""
+
+
+class ConnectionEstablished(Frame):
     """The first frame on every connection: where its live stream starts."""
 
     user_id: int
@@ -47,17 +53,17 @@ class ConnectionEstablished(msgspec.Struct):
     resumed_from: int | None
 
 
-class Empty(msgspec.Struct):
+class Empty(Frame):
     """No data (``pong``)."""
 
 
-class FrameError(msgspec.Struct):
+class FrameError(Frame):
     """The answer to a client frame the server does not understand."""
 
     detail: str
 
 
-class PushedMessage(Message, kw_only=True):
+class PushedMessage(Message, kw_only=True, forbid_unknown_fields=True):
     """A ``Message`` view plus the web client's aliases ``message_id`` (= id) and ``timestamp``
     (= created_at)."""
 
@@ -65,33 +71,47 @@ class PushedMessage(Message, kw_only=True):
     timestamp: str
 
 
-class ReadMark(msgspec.Struct):
+class ReadMark(Frame):
+    """``user_id`` read up to ``seq``; ``message_ids``: the messages from others it newly read
+    (the newest 100 at most)."""
+
     conversation_id: int
     user_id: int
     seq: int
+    message_ids: list[int]
 
 
-class MembersAdded(msgspec.Struct):
+class CreatedConversation(Conversation, kw_only=True, forbid_unknown_fields=True):
+    """A ``Conversation`` view plus the names and ids the web client shows when it appears."""
+
+    conversation_id: int
+    conversation_type: str
+    conversation_name: str
+    creator_name: str | None
+    participant_ids: list[int]
+
+
+class MembersAdded(Frame):
     conversation_id: int
     added_user_ids: list[int]
     operator_id: int
 
 
-class MemberLeft(msgspec.Struct):
+class MemberLeft(Frame):
     conversation_id: int
     removed_user_id: int
     operator_id: int
     is_self_exit: bool
 
 
-class RoleChange(msgspec.Struct):
+class RoleChange(Frame):
     conversation_id: int
     user_id: int
     old_role: Role
     new_role: Role
 
 
-class BroadcastReceived(msgspec.Struct):
+class BroadcastReceived(Frame):
     broadcast_id: int
     title: str
     content: str
@@ -101,13 +121,13 @@ class BroadcastReceived(msgspec.Struct):
     created_at: str
 
 
-class Typing(msgspec.Struct):
+class Typing(Frame):
     conversation_id: int
     user_id: int
     is_typing: bool
 
 
-class UserStatus(msgspec.Struct):
+class UserStatus(Frame):
     user_id: int
     is_online: bool
 
@@ -125,7 +145,11 @@ SERVER_FRAMES: dict[str, tuple[Any, bool, str]] = {
     "message_edited": (PushedMessage, True, "A message was edited (its current state)"),
     "message_recalled": (PushedMessage, True, "A message was recalled (its current state)"),
     "mark_read": (ReadMark, True, "A member's read watermark moved"),
-    "conversation_created": (Conversation, True, "A conversation the user is in was created"),
+    "conversation_created": (
+        CreatedConversation,
+        True,
+        "A conversation the user is in was created",
+    ),
     "conversation_updated": (Conversation, True, "A conversation's settings changed"),
     "conversation_dissolved": (Conversation, True, "A group was dissolved"),
     "member_added": (MembersAdded, True, "Members joined (sent to the members after it)"),
@@ -314,8 +338,9 @@ def build_asyncapi(settings: Settings, version: str) -> dict[str, Any]:
         " `position` (the event's global event-store position) is absent on ephemeral frames."
         " Keep the highest position seen and reconnect with `?since=<it>`: every event after it"
         " that concerned the user is replayed in order, then the stream goes live, with no gap"
-        " and no duplicate. `/ws/{user_id}?token=` is the same channel (the id must be the"
-        " token's); an `Authorization: Bearer` header works instead of `token`.\n\n"
+        " and no duplicate. `/api/v1/realtime/ws/{user_id}?token=` and `/ws/{user_id}?token=` are"
+        " the same channel (the id must be the token's); an `Authorization: Bearer` header"
+        " works instead of `token`.\n\n"
         "Close codes:\n\n| code | meaning | what the client does |\n|---|---|---|\n" + close_rows
     )
     exchange = settings.amqp_exchange

@@ -25,7 +25,7 @@ def _serve(settings: Settings, sides: tuple[str, ...], inline: bool) -> None:
     from gateway.app import create_app
 
     app = create_app(settings, sides=sides, inline_projector=inline)
-    print(f"im: serving on http://{settings.host}:{settings.port} (docs at /docs, AsyncAPI at /asyncapi)", flush=True)
+    print(f"im: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
     uvicorn.run(
         app,
         host=settings.host,

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.http import HTTPError, json_response
+from gateway.http import error_body, json_response
 
 _STATIC = Path(__file__).with_name("static")
 # URL name -> file; names are what /static/{name} serves.
@@ -136,7 +136,7 @@ def page_routes(version: str, *, has_ws: bool) -> list[BaseRoute]:
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ASSETS:
-            return json_response(HTTPError(detail="Not Found"), 404)
+            return json_response(error_body("Not Found"), 404)
         data, sri = _asset(name)
         headers = {"Cache-Control": "public, max-age=86400", "ETag": f'"{sri}"'}
         return Response(data, media_type=_MEDIA[Path(name).suffix], headers=headers)
