@@ -85,7 +85,7 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"  relay CPU: {cpu / done * 1e6:.0f} us/event (= {done / cpu:,.0f} events/s per core)"
         )
-        print(f"  (confirmed, persistent, mandatory; failures={relay.failures})")
+        print(f"  (confirmed, persistent, mandatory; failures={svc.cascade.runtime.failures})")
         await queue.purge()
 
         lags: list[float] = []

@@ -13,7 +13,6 @@ before it existed is not notified. The record stores position + 1, so that a mis
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -63,6 +62,10 @@ class Facts(Protocol):
 
 
 class NotificationPolicy:
+    """A follower of the event log (``projections.follower`` drives it)."""
+
+    name = "notification-policy"
+
     def __init__(
         self,
         events: EventStore,
@@ -79,47 +82,26 @@ class NotificationPolicy:
         self.position = 0
         self.saved = 0
         self.notified = 0
-        self.error: BaseException | None = None
         self._saved_at = 0.0
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start_at(self) -> int:
         stored = await self._checkpoint.load()
         if stored == 0:  # first run: start at the head, do not notify old history
             self.position = await self._events.head()
             await self._save(self.position)
         else:
             self.position = self.saved = stored - 1
-        self._task = asyncio.create_task(self._run(), name="notification-policy")
+        return self.position
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
-        if self.position > self.saved:
-            try:
-                await self._save(self.position)
-            except Exception:  # the read store may be closing; the tail is re-read next time
-                log.warning("could not save the notification policy checkpoint")
+    async def resume(self) -> None:
+        return None
 
-    async def _run(self) -> None:
-        delay = 0.05
-        while True:
-            try:
-                async for batch in self._events.subscribe(self.position):
-                    await self.process(batch)
-                    delay = 0.05
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # back off and resume from the last processed position
-                self.error = exc
-                log.exception("notification policy failed; retrying in %.2fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    async def handle(self, batch: Sequence[RecordedEvent]) -> None:
+        await self.process(batch)
+
+    async def settle(self) -> None:
+        if self.position > self.saved:  # else the unsaved tail is re-read next time
+            await self._save(self.position)
 
     async def process(self, batch: Sequence[RecordedEvent]) -> None:
         chosen = [r for r in batch if r.type in TYPES and _worth_decoding(r)]
@@ -135,7 +117,6 @@ class NotificationPolicy:
             if drafts:
                 await self._notify(rec, drafts)
         self.position = batch[-1].position
-        self.error = None
         if chosen or time.monotonic() - self._saved_at >= SAVE_EVERY_S:
             await self._save(self.position)
 

@@ -118,7 +118,12 @@ def create_app(
                 "connected": relay.connected,
                 "error": relay.error,
             }
-        if lag > READY_LAG_EVENTS or svc.projector.error is not None:
+        body["followers"] = {
+            f.name: {"position": st.position, "lag": max(0, head - st.position), "error": st.error}
+            for f in svc.followers()
+            for st in (f.status(),)
+        }
+        if lag > READY_LAG_EVENTS or svc.projector_runtime.error is not None:
             body["status"] = "lagging"
             return json_response(body, 503, {"Retry-After": "1"})
         return json_response(body)
@@ -127,7 +132,7 @@ def create_app(
         head = await svc.events.head()
         projected = await svc.projected_position()
         relay = await svc.relay_status()
-        text = metrics.render(head, projected, relay)
+        text = metrics.render(head, projected, relay, [f.status() for f in svc.followers()])
         return Response(text, media_type="text/plain; version=0.0.4")
 
     routes: list[BaseRoute] = [

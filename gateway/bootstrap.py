@@ -37,6 +37,7 @@ from gateway.realtime.service import Realtime
 from gateway.settings import Settings
 from projections.cascade.relay import Relay, RelayStatus
 from projections.checkpoint import ReadStoreCheckpoint
+from projections.follower import FollowerRuntime
 from projections.registry import all_projections
 from projections.runtime import Projector
 from projections.store import ReadStore
@@ -114,9 +115,8 @@ class Cascade:
             confirm_timeout=settings.amqp_confirm_timeout_seconds,
         )
         self.checkpoint = ReadStoreCheckpoint(read, relay_checkpoint_name(settings))
-        self.relay = Relay(
-            events, self.checkpoint, publisher, MAPPING, formatter(settings.cascade_format)
-        )
+        self.relay = Relay(self.checkpoint, publisher, MAPPING, formatter(settings.cascade_format))
+        self.runtime = FollowerRuntime(events, self.relay, jitter=True, log_tracebacks=False)
         self.consumer = (
             AmqpPartnerConsumer(
                 self.broker,
@@ -130,10 +130,10 @@ class Cascade:
         self._consumer_task: asyncio.Task[None] | None = None
 
     def status(self) -> RelayStatus:
-        return self.relay.status()
+        return self.relay.status(self.runtime.status())
 
     async def start(self) -> None:
-        await self.relay.start()
+        await self.runtime.start()
         if self.consumer is not None:
             self._consumer_task = asyncio.create_task(
                 self._start_consumer(self.consumer), name="partner-queue"
@@ -159,7 +159,8 @@ class Cascade:
                 pass
         if self.consumer is not None:
             await self.consumer.close()
-        await self.relay.stop()
+        await self.runtime.stop()
+        await self.relay.close()
 
 
 class ReadDirectory:
@@ -235,6 +236,7 @@ class Services:
         self.read = build_read_store(settings)
         self.projections = all_projections()
         self.projector = Projector(self.events, self.read, self.projections)
+        self.projector_runtime = FollowerRuntime(self.events, self.projector)
         self.inline_projector = inline_projector
         self.ids = IdAllocator(self.events)
         self.passwords = Passwords(memory_kib=settings.password_memory_kib)
@@ -262,6 +264,7 @@ class Services:
             self.notifications,
             self.wait_for,
         )
+        self.policy_runtime = FollowerRuntime(self.events, self.notify_policy)
         self.realtime = Realtime(
             events=self.events,
             views=ReadModelViews(self.read),
@@ -286,12 +289,12 @@ class Services:
 
     async def start(self) -> None:
         if self.inline_projector:
-            await self.projector.start()
+            await self.projector_runtime.start()
         else:
             await self.projector.prepare()
         await self._bootstrap_superuser()
         if self.inline_projector:
-            await self.notify_policy.start()
+            await self.policy_runtime.start()
         self.downloads.start()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.start()
@@ -305,8 +308,8 @@ class Services:
         await self.downloads.stop()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.stop()
-        await self.notify_policy.stop()
-        await self.projector.stop()
+        await self.policy_runtime.stop()
+        await self.projector_runtime.stop()
         await self.events.close()
         await self.read.close()
         await self.blobs.close()
@@ -336,6 +339,13 @@ class Services:
             return self.cascade.status()
         saved = await self.cascade.checkpoint.load()
         return RelayStatus(saved, saved, 0, 0, 0, None, None)
+
+    def followers(self) -> list[FollowerRuntime]:
+        """The followers of the event log running in this process (for /ready and /metrics)."""
+        runtimes = [self.projector_runtime, self.policy_runtime, self.realtime.pusher_runtime]
+        if self.run_cascade and self.cascade is not None:
+            runtimes.append(self.cascade.runtime)
+        return [r for r in runtimes if r.running]
 
     async def projected_position(self) -> int:
         if self.inline_projector:

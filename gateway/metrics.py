@@ -1,13 +1,14 @@
-"""Prometheus metrics: request counts and latencies, projector and event-store positions."""
+"""Prometheus metrics: request counts and latencies, event-store head, followers' positions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from projections.cascade.relay import RelayStatus
+from projections.follower import FollowerStatus
 
 
 class Metrics:
@@ -40,6 +41,25 @@ class Metrics:
             ]
         }
 
+        self.follower_position = Gauge(
+            "im_follower_position",
+            "Last event position a follower of the event log is done with",
+            ["follower"],
+            registry=self.registry,
+        )
+        self.follower_lag = Gauge(
+            "im_follower_lag_events",
+            "Head minus a follower's position",
+            ["follower"],
+            registry=self.registry,
+        )
+        self.follower_failures = Gauge(
+            "im_follower_failures",
+            "A follower's failures since start (each followed by backoff and a new subscription)",
+            ["follower"],
+            registry=self.registry,
+        )
+
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.route(route)(status, seconds)
 
@@ -57,7 +77,17 @@ class Metrics:
 
         return record
 
-    def render(self, head: int, projected: int, relay: RelayStatus | None = None) -> bytes:
+    def render(
+        self,
+        head: int,
+        projected: int,
+        relay: RelayStatus | None = None,
+        followers: Sequence[FollowerStatus] = (),
+    ) -> bytes:
+        for f in followers:
+            self.follower_position.labels(f.name).set(f.position)
+            self.follower_lag.labels(f.name).set(max(0, head - f.position))
+            self.follower_failures.labels(f.name).set(f.failures)
         if relay is not None:
             self.relay["position"].set(relay.position)
             self.relay["lag_events"].set(max(0, head - relay.position))

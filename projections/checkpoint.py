@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from projections.store import ProjectionBatch, ReadStore
+from projections.store import ReadStore
 
 
 class ReadStoreCheckpoint:
-    """The checkpoint as a read-store checkpoint record (a projection without documents)."""
+    """The checkpoint as a read-store checkpoint record, saved on its own (no empty batches)."""
 
     def __init__(self, read: ReadStore, name: str) -> None:
         self._read = read
@@ -16,4 +16,4 @@ class ReadStoreCheckpoint:
         return await self._read.checkpoint(self.name)
 
     async def save(self, position: int) -> None:
-        await self._read.apply([ProjectionBatch(projection=self.name, position=position, ops=[])])
+        await self._read.save_checkpoint(self.name, position)

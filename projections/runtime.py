@@ -1,4 +1,7 @@
-"""The projector: follows the event store from its checkpoints and applies each event once."""
+"""The projector: applies each event once to every read model, from each one's checkpoint.
+
+It is a follower (``projections.follower``): the runtime there subscribes, retries and stops.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ class Projection(Protocol):
 class Projector:
     """Runs a set of projections from one subscription; each keeps its own checkpoint."""
 
+    name = "projector"
+
     def __init__(
         self, events: EventStore, read: ReadStore, projections: Sequence[Projection]
     ) -> None:
@@ -43,11 +48,9 @@ class Projector:
         self._checkpoints: dict[str, int] = {}
         self._position = 0
         self._cond = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
         self.on_batch: Callable[[int, int], None] | None = None  # (events, position) progress
         # Called with each applied batch, after the read models include it (cache eviction, ...).
         self.listeners: list[Callable[[Sequence[RecordedEvent]], None]] = []
-        self.error: BaseException | None = None
 
     @property
     def position(self) -> int:
@@ -66,34 +69,19 @@ class Projector:
             self._checkpoints[p.name] = 0
         self._position = 0
 
-    async def start(self) -> None:
+    # -- as a follower -----------------------------------------------------------------------
+    async def start_at(self) -> int:
         await self.prepare()
-        self._task = asyncio.create_task(self._run(), name="projector")
+        return self._position
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+    async def resume(self) -> None:
+        await self.prepare()  # after a backend hiccup, from what the read store committed
 
-    async def _run(self) -> None:
-        delay = 0.05
-        while True:
-            try:
-                async for batch in self._events.subscribe(self._position):
-                    await self.apply(batch)
-                    delay = 0.05
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a backend hiccup: report, back off, resume from checkpoint
-                self.error = exc
-                log.exception("projector failed; retrying in %.2fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                await self.prepare()
+    async def handle(self, batch: Sequence[RecordedEvent]) -> None:
+        await self.apply(batch)
+
+    async def settle(self) -> None:
+        return None  # every checkpoint moves with its batch's documents
 
     async def apply(self, batch: Sequence[RecordedEvent]) -> None:
         """Apply a batch of recorded events (in position order) to every projection behind it."""
@@ -120,7 +108,6 @@ class Projector:
             await self._read.apply(out)
         for b in out:
             self._checkpoints[b.projection] = last
-        self.error = None
         async with self._cond:
             self._position = last
             self._cond.notify_all()

@@ -13,6 +13,7 @@ from domain.store import EventStore
 from gateway.realtime.connection import CLOSE_RESYNC, CLOSE_SLOW, Connection
 from gateway.realtime.hub import Hub
 from gateway.realtime.typing import TypingRelay
+from projections.follower import FollowerRuntime
 from queries.realtime.frames import make_frame
 from queries.realtime.presence import Presence
 from queries.realtime.pusher import MembershipSource, Pusher, Views, WaitFor
@@ -58,12 +59,13 @@ class Realtime:
         self._signals = signals
         self._horizon = resume_max_events
         self.pusher = Pusher(events, views, self.hub, wait_for, membership)
+        self.pusher_runtime = FollowerRuntime(events, self.pusher)
         self.typing = TypingRelay(self.hub, typing_timeout)
         self.pusher.on_sent = self.typing.message_sent
         self._unsubscribe: Any = None
 
     async def start(self) -> None:
-        await self.pusher.start()
+        await self.pusher_runtime.start()
         self._unsubscribe = self._signals.subscribe(self.typing.on_signal)
 
     async def stop(self) -> None:
@@ -71,7 +73,7 @@ class Realtime:
             self._unsubscribe()
             self._unsubscribe = None
         self.typing.stop()
-        await self.pusher.stop()
+        await self.pusher_runtime.stop()
 
     async def attach(self, conn: Connection, since: int | None) -> Attached:
         """Register ``conn`` at a consistent cut of the pusher (see ``Pusher.lock``)."""

@@ -1,6 +1,7 @@
 """The relay: the event store is the outbox; every published event goes to the broker from a
 checkpoint that moves only after the broker confirmed everything before it.
 
+A pipelined follower (``projections.follower`` subscribes, backs off and stops it).
 Driver-free: the broker is a ``Publisher`` (the AMQP adapter next door, ``amqp.py``), the
 checkpoint a ``Checkpoint``. Batches are published in position order on one channel, so the
 broker sees each aggregate's events in order; up to ``window`` batches await their confirms at
@@ -14,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Sequence
 from typing import Protocol
 
 import msgspec
 
 from domain.cascade import CascadeMapping, Formatter, OutgoingMessage, messages_for
-from domain.store import EventStore
+from domain.store import RecordedEvent
+from projections.follower import FollowerStatus
 
 log = logging.getLogger("im.relay")
 
@@ -67,9 +68,10 @@ _Inflight = tuple[int, int, "asyncio.Future[int]"]  # (last position, messages, 
 
 
 class Relay:
+    name = "relay"
+
     def __init__(
         self,
-        events: EventStore,
         checkpoint: Checkpoint,
         publisher: Publisher,
         mapping: CascadeMapping,
@@ -77,122 +79,87 @@ class Relay:
         *,
         window: int = 8,
         save_interval: float = 0.2,
-        backoff: tuple[float, float] = (0.05, 5.0),
     ) -> None:
-        self._events = events
         self._checkpoint = checkpoint
         self._publisher = publisher
         self._mapping = mapping
         self._fmt = fmt
         self._window = window
         self._save_interval = save_interval
-        self._backoff = backoff
         self._confirmed = 0
         self._saved = 0
         self._dirty = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: asyncio.Queue[_Inflight] = asyncio.Queue(maxsize=window)
         self.published = 0
         self.unroutable = 0
-        self.failures = 0
-        self.error: str | None = None
 
     @property
     def position(self) -> int:
         return self._confirmed
 
-    def status(self) -> RelayStatus:
+    def status(self, runtime: FollowerStatus) -> RelayStatus:
         return RelayStatus(
             position=self._confirmed,
             saved=self._saved,
             published=self.published,
             unroutable=self.unroutable,
-            failures=self.failures,
+            failures=runtime.failures,
             connected=self._publisher.connected,
-            error=self.error,
+            error=runtime.error,
         )
 
-    async def start(self) -> None:
-        self._confirmed = self._saved = await self._checkpoint.load()
-        self._tasks = [
-            asyncio.create_task(self._run(), name="relay"),
-            asyncio.create_task(self._saver(), name="relay-checkpoint"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks = []
-        if self._confirmed > self._saved:
-            await self._save()
+    async def close(self) -> None:
         await self._publisher.close()
 
-    async def _run(self) -> None:
-        delay = self._backoff[0]
-        while True:
-            before = self._confirmed
-            try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or store trouble: back off, resume from confirmed
-                self.failures += 1
-                self.error = f"{type(exc).__name__}: {exc}"
-                if self._confirmed > before:
-                    delay = self._backoff[0]
-                log.warning(
-                    "relay: %s; retrying from %d in %.2fs", self.error, self._confirmed, delay
-                )
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))
-                delay = min(delay * 2, self._backoff[1])
+    # -- as a follower ---------------------------------------------------------------------------
+    async def start_at(self) -> int:
+        self._confirmed = self._saved = await self._checkpoint.load()
+        return self._confirmed
 
-    async def _session(self) -> None:
+    async def resume(self) -> None:
+        return None
+
+    async def prepare_session(self) -> None:
         await self._publisher.ready()
-        inflight: asyncio.Queue[_Inflight] = asyncio.Queue(maxsize=self._window)
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._pump(inflight))
-                group.create_task(self._confirm(inflight))
-        except BaseExceptionGroup as eg:
-            raise eg.exceptions[0] from None
-        finally:
-            while not inflight.empty():
-                _, _, confirmation = inflight.get_nowait()
-                confirmation.cancel()
-                with contextlib.suppress(BaseException):
-                    await confirmation
+        self._inflight = asyncio.Queue(maxsize=self._window)
 
-    async def _pump(self, inflight: asyncio.Queue[_Inflight]) -> None:
-        subscription = self._events.subscribe(self._confirmed)
+    async def handle(self, batch: Sequence[RecordedEvent]) -> None:
+        messages, undecodable = messages_for(batch, self._mapping, self._fmt)
+        for rec in undecodable:
+            log.warning("relay: no event class for %s at %d", rec.type, rec.position)
+        if messages:
+            confirmation = self._publisher.publish(messages)
+        else:
+            confirmation = asyncio.get_running_loop().create_future()
+            confirmation.set_result(0)
         try:
-            async for batch in subscription:
-                messages, undecodable = messages_for(batch, self._mapping, self._fmt)
-                for rec in undecodable:
-                    log.warning("relay: no event class for %s at %d", rec.type, rec.position)
-                if messages:
-                    confirmation = self._publisher.publish(messages)
-                else:
-                    confirmation = asyncio.get_running_loop().create_future()
-                    confirmation.set_result(0)
-                try:
-                    await inflight.put((batch[-1].position, len(messages), confirmation))
-                except BaseException:  # cancelled while the window was full
-                    confirmation.cancel()
-                    raise
-        finally:
-            aclose = getattr(subscription, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await self._inflight.put((batch[-1].position, len(messages), confirmation))
+        except BaseException:  # cancelled while the window was full
+            confirmation.cancel()
+            raise
 
-    async def _confirm(self, inflight: asyncio.Queue[_Inflight]) -> None:
+    async def watch(self) -> None:
+        """Move the position as the broker confirms, and save it now and then."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._confirm())
+            group.create_task(self._saver())
+
+    async def settle(self) -> None:
+        """Drop everything unconfirmed (it is sent again from the confirmed position)."""
+        while not self._inflight.empty():
+            _, _, confirmation = self._inflight.get_nowait()
+            confirmation.cancel()
+            with contextlib.suppress(BaseException):
+                await confirmation
+        if self._confirmed > self._saved:
+            await self._save()
+
+    async def _confirm(self) -> None:
         while True:
-            position, count, confirmation = await inflight.get()
+            position, count, confirmation = await self._inflight.get()
             self.unroutable += await confirmation
             self._confirmed = position
             self.published += count
-            self.error = None
             self._dirty.set()
 
     async def _saver(self) -> None:

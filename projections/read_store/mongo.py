@@ -256,6 +256,16 @@ class MongoReadStore:
         return 0 if doc is None else int(doc["position"])
 
     @_detached
+    async def save_checkpoint(self, projection: str, position: int) -> None:
+        move = UpdateOne({"_id": projection}, {"$max": {"position": position}}, upsert=True)
+        try:
+            await self._db()[_CHECKPOINTS].bulk_write([move])
+        except BulkWriteError as exc:  # two writers raced to create it: once more
+            if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            await self._db()[_CHECKPOINTS].bulk_write([move])
+
+    @_detached
     async def reset(self, projection: str, collections: Sequence[str]) -> None:
         # Checkpoint first: if we stop half-way, replay from 0 over guarded documents is harmless.
         await self._db()[_CHECKPOINTS].delete_one({"_id": projection})

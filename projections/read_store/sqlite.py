@@ -297,6 +297,16 @@ class SqliteReadStore:
         )
         return 0 if row is None else int(row[0])
 
+    async def save_checkpoint(self, projection: str, position: int) -> None:
+        await self._write(self._save_checkpoint, projection, position)
+
+    def _save_checkpoint(self, projection: str, position: int) -> None:
+        self._wconn.execute(
+            "INSERT INTO checkpoints (projection, position) VALUES (?, ?)"
+            " ON CONFLICT (projection) DO UPDATE SET position = MAX(position, excluded.position)",
+            (projection, position),
+        )
+
     async def reset(self, projection: str, collections: Sequence[str]) -> None:
         await self._write(self._reset, projection, list(collections))
 

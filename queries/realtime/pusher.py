@@ -134,9 +134,12 @@ def created_data(view: Any) -> dict[str, Any]:
 class Pusher:
     """Follows the store from start-up, keeps the membership index, delivers every frame.
 
-    ``lock`` is held while a batch is delivered: a connection that registers under it sees a
-    consistent cut (everything up to ``position`` is history, everything after comes live).
+    A follower (``projections.follower`` drives it). ``lock`` is held while a batch is
+    delivered: a connection that registers under it sees a consistent cut (everything up to
+    ``position`` is history, everything after comes live).
     """
+
+    name = "pusher"
 
     def __init__(
         self,
@@ -157,46 +160,29 @@ class Pusher:
         self.position = 0
         self.start_head = 0
         self.delivered_events = 0
-        self.error: BaseException | None = None
         self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start_at(self) -> int:
         self.start_head = await self._events.head()
         pairs, valid_at = await self._membership()
         self.index.load(pairs)
         self.position = valid_at
         if self.position >= self.start_head:
             self._ready.set()
-        self._task = asyncio.create_task(self._run(), name="pusher")
+        return self.position
 
     async def ready(self) -> None:
         """Wait until the index has caught up with the head seen at start-up."""
         await self._ready.wait()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+    async def resume(self) -> None:
+        return None
 
-    async def _run(self) -> None:
-        delay = 0.05
-        while True:
-            try:
-                async for batch in self._events.subscribe(self.position):
-                    await self.process(batch)
-                    delay = 0.05
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a backend hiccup: back off and resume from ``position``
-                self.error = exc
-                log.exception("pusher failed; retrying in %.2fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    async def handle(self, batch: Sequence[RecordedEvent]) -> None:
+        await self.process(batch)
+
+    async def settle(self) -> None:
+        return None  # nothing durable: a restart starts from the head again
 
     async def process(self, batch: Sequence[RecordedEvent]) -> None:
         last = batch[-1].position
@@ -215,7 +201,6 @@ class Pusher:
                         self.on_sent(event.conversation_id, event.sender_id)
                 self.index.after(r)
             self.position = last
-            self.error = None
         if last >= self.start_head:
             self._ready.set()
 

@@ -153,6 +153,9 @@ class _CachedUsers:
     async def checkpoint(self, projection: str) -> int:
         return await self._read.checkpoint(projection)
 
+    async def save_checkpoint(self, projection: str, position: int) -> None:
+        await self._read.save_checkpoint(projection, position)
+
     async def reset(self, projection: str, collections: Sequence[str]) -> None:
         await self._read.reset(projection, collections)
 

@@ -401,6 +401,18 @@ async def test_checkpoints_move_forward_only_and_reset(store: ReadStore) -> None
     assert await store.get(ITEMS, "k") == {"n": 1}
 
 
+async def test_a_checkpoint_saved_on_its_own_moves_forward_only(store: ReadStore) -> None:
+    await store.declare([ITEMS_DECL])
+    await store.save_checkpoint("follower", 7)
+    await store.save_checkpoint("follower", 3)  # an older position never moves it back
+    assert await store.checkpoint("follower") == 7
+    await store.save_checkpoint("follower", 12)
+    await store.apply([batch(10, projection="follower")])
+    assert await store.checkpoint("follower") == 12
+    assert await store.checkpoint("p") == 0  # only the named checkpoint moved
+    assert await store.find(ITEMS) == []
+
+
 @pytest.mark.parametrize("case", projection_cases(), ids=lambda c: c[0])
 def test_redelivering_any_prefix_changes_nothing(
     backend: ReadBackend, case: tuple[str, Projection, Any]

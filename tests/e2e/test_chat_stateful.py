@@ -53,10 +53,9 @@ class Harness:
 
     async def rebuild(self) -> None:
         services = self.app.state.services
-        projector = services.projector
-        await projector.stop()
-        await projector.reset()
-        await projector.start()
+        await services.projector_runtime.stop()
+        await services.projector.reset()
+        await services.projector_runtime.start()
         assert await services.wait_for(await services.events.head(), 30)
 
 

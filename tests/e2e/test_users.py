@@ -10,7 +10,7 @@ import httpx
 import jwt
 
 from gateway.settings import Settings
-from tests.helpers import API, PASSWORD, new_user, register, token_for, unique
+from tests.helpers import API, PASSWORD, new_user, register, token_for, unique, wait_until
 
 
 async def test_register_login_me(client: httpx.AsyncClient) -> None:
@@ -154,6 +154,19 @@ async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200
     metrics = await client.get("/metrics")
     assert "im_projector_position" in metrics.text
+    await new_user(client)  # every follower has something to follow
+
+    async def followers_caught_up() -> bool:
+        body = (await client.get("/ready")).json()
+        followers = body["followers"]
+        assert set(followers) == {"projector", "notification-policy", "pusher"}
+        return all(f["lag"] == 0 and f["position"] == body["head"] for f in followers.values())
+
+    await wait_until(followers_caught_up)
+    metrics = await client.get("/metrics")
+    for name in ("projector", "notification-policy", "pusher"):
+        assert f'im_follower_lag_events{{follower="{name}"}} 0.0' in metrics.text
+        assert f'im_follower_failures{{follower="{name}"}} 0.0' in metrics.text
     spec = (await client.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert "/api/v1/users/me" in spec["paths"]

@@ -101,6 +101,7 @@ async def test_http_writes_reach_partners_without_secrets(world: World) -> None:
     relay = ready["relay"]
     assert relay["connected"] is True and relay["error"] is None
     assert relay["lag"] == ready["head"] - relay["position"] >= 0
+    assert ready["followers"]["relay"]["position"] == relay["position"]
 
     async def caught_up() -> bool:
         r = (await c.get("/ready")).json()

@@ -12,10 +12,18 @@ import pytest
 
 from commands.event_store.sqlite import SqliteEventStore
 from domain import users as u
-from domain.cascade import MAPPING, EnvelopeFormatter, OutgoingMessage, Rule, snake_case
+from domain.cascade import (
+    MAPPING,
+    EnvelopeFormatter,
+    Formatter,
+    OutgoingMessage,
+    Rule,
+    snake_case,
+)
 from domain.events import Event
 from domain.store import NO_STREAM, RecordedEvent, new_event
-from projections.cascade.relay import Relay
+from projections.cascade.relay import Relay, RelayStatus
+from projections.follower import FollowerRuntime
 from tests.helpers import wait_until
 
 
@@ -84,10 +92,39 @@ async def fill(store: SqliteEventStore, users: int, per_user: int) -> list[Recor
     return await store.read_all(0, 1_000_000)
 
 
-def relay_for(store: SqliteEventStore, pub: FakePublisher, cp: MemoryCheckpoint) -> Relay:
-    return Relay(
-        store, cp, pub, MAPPING, EnvelopeFormatter(), save_interval=0.01, backoff=(0.01, 0.05)
-    )
+class Running:
+    """A relay driven by the follower runtime, as the composition root runs it."""
+
+    def __init__(
+        self,
+        store: SqliteEventStore,
+        pub: FakePublisher,
+        cp: MemoryCheckpoint,
+        fmt: Formatter | None = None,
+    ) -> None:
+        fmt = fmt or EnvelopeFormatter()
+        self.relay = Relay(cp, pub, MAPPING, fmt, save_interval=0.01)
+        self.runtime = FollowerRuntime(
+            store, self.relay, backoff=(0.01, 0.05), jitter=True, log_tracebacks=False
+        )
+
+    @property
+    def position(self) -> int:
+        return self.relay.position
+
+    def status(self) -> RelayStatus:
+        return self.relay.status(self.runtime.status())
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+        await self.relay.close()
+
+
+def relay_for(store: SqliteEventStore, pub: FakePublisher, cp: MemoryCheckpoint) -> Running:
+    return Running(store, pub, cp)
 
 
 def assert_complete_and_ordered(sent: list[OutgoingMessage], events: list[RecordedEvent]) -> None:
@@ -220,7 +257,7 @@ class CmdFormatter:
 async def test_another_formatter_plugs_in(store: SqliteEventStore) -> None:
     events = await fill(store, users=1, per_user=3)
     pub, cp = FakePublisher(), MemoryCheckpoint()
-    relay = Relay(store, cp, pub, MAPPING, CmdFormatter(), save_interval=0.01)
+    relay = Running(store, pub, cp, CmdFormatter())
     await relay.start()
     try:
         await wait_until(lambda: _at(cp, events[-1].position))
