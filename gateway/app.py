@@ -17,6 +17,7 @@ from gateway.asyncapi import build_asyncapi
 from gateway.bootstrap import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.http import RouteSpec, json_response, routes_for
+from gateway.legacy import legacy_specs
 from gateway.metrics import Metrics
 from gateway.openapi import build_openapi
 from gateway.pages import page_routes
@@ -142,7 +143,7 @@ def create_app(
         Route("/ready", ready),
         Route("/metrics", metrics_endpoint),
     ]
-    for spec in specs:
+    for spec in [*specs, *legacy_specs(specs)]:  # /api/legacy: not in the OpenAPI document
         routes.extend(routes_for(spec, svc, limiter, metrics))
     live = "queries" in sides  # the WebSocket and its pusher run on the query side
     routes.extend(page_routes(VERSION, has_ws=live))
