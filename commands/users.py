@@ -41,13 +41,22 @@ class UserHandlers:
 
     async def owner_of(self, standard_id: str) -> tuple[int | None, int]:
         """The user owning ``standard_id`` (None if free or orphaned), and the claim's version."""
-        recs = await self._store.read(u.standard_id_stream(standard_id))
-        if not recs:
-            return None, NO_STREAM
-        claim = recs[-1].decode()
+        owner, version, _ = await self._claim_of(standard_id)
+        return owner, version
+
+    async def _claim_of(self, standard_id: str) -> tuple[int | None, int, bool]:
+        """Also whether a claim without its user yet is recent: a registration in flight
+        (in this or another process), which must not be taken over as an orphan."""
+        last = await self._store.last(u.standard_id_stream(standard_id))
+        if last is None:
+            return None, NO_STREAM, False
+        claim = last.decode()
         assert isinstance(claim, u.StandardIdClaimed)
         user, _ = await load(self._store, u.user_stream(claim.user_id), u.evolve, u.User())
-        return (claim.user_id if user.exists else None), recs[-1].version
+        if user.exists:
+            return claim.user_id, last.version, False
+        in_flight = time.time() - last.recorded_at < _ORPHAN_AFTER_S
+        return None, last.version, in_flight
 
     async def register_user(self, cmd: RegisterUser) -> tuple[u.UserRegistered, int]:
         """Returns (the registration event, position). A duplicate standard_id is InvalidError."""
@@ -60,8 +69,8 @@ class UserHandlers:
         user_id = await self._ids.next("user")
 
         async def claim() -> None:
-            owner, version = await self.owner_of(cmd.standard_id)
-            if owner is not None:
+            owner, version, in_flight = await self._claim_of(cmd.standard_id)
+            if owner is not None or in_flight:
                 raise InvalidError("A user with this standard_id already exists")
             claimed = u.StandardIdClaimed(standard_id=cmd.standard_id, user_id=user_id)
             await append(self._store, u.standard_id_stream(cmd.standard_id), [claimed], version)
@@ -130,6 +139,8 @@ class UserHandlers:
 
         return await with_retry(attempt)
 
+
+_ORPHAN_AFTER_S = 30.0  # a claim whose user is still missing after this was left by a crash
 
 # A valid Argon2 hash of a random string: verifying against it costs the same as a real check,
 # so an unknown standard_id cannot be told from a wrong password by timing.

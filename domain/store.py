@@ -89,4 +89,12 @@ class EventStore(Protocol):
 
     async def head(self) -> int: ...
 
+    async def events_after(self, position: int, limit: int) -> int:
+        """How many events the store holds after ``position``, counting no further than ``limit``.
+
+        Positions are opaque outside the adapters (KurrentDB's are log byte offsets), so every
+        distance in events (the resume horizon, lag) is asked of the store, never subtracted.
+        """
+        ...
+
     async def close(self) -> None: ...

@@ -55,6 +55,7 @@ ROUTE_MODULES = [
     cascade,
 ]
 READY_LAG_EVENTS = 10_000
+LAG_COUNT_LIMIT = 100_000  # lags are counted by the event store up to this many events
 
 try:
     VERSION = version("im-server")
@@ -104,7 +105,7 @@ def create_app(
             projected = await svc.projected_position()
         except Exception as exc:
             return json_response({"status": "unavailable", "detail": str(exc)}, 503)
-        lag = max(0, head - projected)
+        lag = await svc.events.events_after(projected, LAG_COUNT_LIMIT)
         body: dict[str, object] = {
             "status": "ok",
             "head": head,
@@ -115,14 +116,17 @@ def create_app(
         if relay is not None:  # reported, not gating: the outbox keeps events while it lags
             body["relay"] = {
                 "position": relay.position,
-                "lag": max(0, head - relay.position),
+                "lag": await svc.events.events_after(relay.position, LAG_COUNT_LIMIT),
                 "connected": relay.connected,
                 "error": relay.error,
             }
         body["followers"] = {
-            f.name: {"position": st.position, "lag": max(0, head - st.position), "error": st.error}
-            for f in svc.followers()
-            for st in (f.status(),)
+            st.name: {
+                "position": st.position,
+                "lag": await svc.events.events_after(st.position, LAG_COUNT_LIMIT),
+                "error": st.error,
+            }
+            for st in (f.status() for f in svc.followers())
         }
         if lag > READY_LAG_EVENTS or svc.projector_runtime.error is not None:
             body["status"] = "lagging"
@@ -133,7 +137,13 @@ def create_app(
         head = await svc.events.head()
         projected = await svc.projected_position()
         relay = await svc.relay_status()
-        text = metrics.render(head, projected, relay, [f.status() for f in svc.followers()])
+        lag = await svc.events.events_after(projected, LAG_COUNT_LIMIT)
+        relay_lag = await svc.events.events_after(relay.position, LAG_COUNT_LIMIT) if relay else 0
+        followers = [
+            (f, await svc.events.events_after(f.position, LAG_COUNT_LIMIT))
+            for f in (f.status() for f in svc.followers())
+        ]
+        text = metrics.render(head, projected, lag, relay, relay_lag, followers)
         return Response(text, media_type="text/plain; version=0.0.4")
 
     routes: list[BaseRoute] = [

@@ -30,6 +30,7 @@ from commands.sending import Sender
 from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
 from domain.cascade import MAPPING, formatter
+from domain.errors import InvalidError
 from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.auth import IdentityCache
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("im")
 log_cascade = logging.getLogger("im.cascade")
 MESSAGE_ID_BLOCK = 1000  # one id reservation per thousand messages
+_BOOTSTRAP_WAIT_S = 60.0  # how long a process waits for another one registering the superuser
 
 
 # Adapters are imported only when chosen, so an unused backend's driver is never loaded.
@@ -317,17 +319,29 @@ class Services:
         gc.unfreeze()  # what start() froze is collectable again (several apps in one process)
 
     async def _bootstrap_superuser(self) -> None:
+        """Safe with any number of processes starting at once: the standard_id claim decides
+        which one registers; the others see it registered (or in flight) and promote or wait."""
         s = self.settings
         if not s.first_superuser or not s.first_superuser_password:
             return
-        owner, _ = await self.users.owner_of(s.first_superuser)
-        pos: int | None
-        if owner is not None:
-            pos = await self.users.set_superuser(owner, True)
-        else:
-            _, pos = await self.users.register_user(
-                RegisterUser(s.first_superuser, s.first_superuser, s.first_superuser_password, True)
-            )
+        pos: int | None = None
+        deadline = time.monotonic() + _BOOTSTRAP_WAIT_S
+        while True:
+            owner, _ = await self.users.owner_of(s.first_superuser)
+            if owner is not None:
+                pos = await self.users.set_superuser(owner, True)
+                break
+            try:
+                _, pos = await self.users.register_user(
+                    RegisterUser(
+                        s.first_superuser, s.first_superuser, s.first_superuser_password, True
+                    )
+                )
+                break
+            except InvalidError:  # another process is registering it right now
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
         if pos is not None:
             await self.wait_for(pos)
 

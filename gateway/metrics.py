@@ -28,12 +28,16 @@ class Metrics:
         self.projected = Gauge(
             "im_projector_position", "Last projected position", registry=self.registry
         )
-        self.lag = Gauge("im_projector_lag_events", "Head minus projected", registry=self.registry)
+        self.lag = Gauge(
+            "im_projector_lag_events",
+            "Events not yet projected (counted up to 100,000)",
+            registry=self.registry,
+        )
         self.relay = {
             name: Gauge(f"im_relay_{name}", text, registry=self.registry)
             for name, text in [
                 ("position", "Last event position the broker confirmed"),
-                ("lag_events", "Head minus the relay's confirmed position"),
+                ("lag_events", "Events not yet confirmed by the broker (up to 100,000)"),
                 ("published_messages", "Messages confirmed since start"),
                 ("unroutable_messages", "Confirmed messages no queue was bound for"),
                 ("failures", "Publish failures (each followed by backoff and retry)"),
@@ -81,16 +85,20 @@ class Metrics:
         self,
         head: int,
         projected: int,
+        lag: int,
         relay: RelayStatus | None = None,
-        followers: Sequence[FollowerStatus] = (),
+        relay_lag: int = 0,
+        followers: Sequence[tuple[FollowerStatus, int]] = (),
     ) -> bytes:
-        for f in followers:
+        """Lags are event counts from the event store (positions are opaque, never subtracted);
+        ``followers`` pairs each follower's status with its lag."""
+        for f, f_lag in followers:
             self.follower_position.labels(f.name).set(f.position)
-            self.follower_lag.labels(f.name).set(max(0, head - f.position))
+            self.follower_lag.labels(f.name).set(f_lag)
             self.follower_failures.labels(f.name).set(f.failures)
         if relay is not None:
             self.relay["position"].set(relay.position)
-            self.relay["lag_events"].set(max(0, head - relay.position))
+            self.relay["lag_events"].set(relay_lag)
             self.relay["published_messages"].set(relay.published)
             self.relay["unroutable_messages"].set(relay.unroutable)
             self.relay["failures"].set(relay.failures)
@@ -98,5 +106,5 @@ class Metrics:
                 self.relay["connected"].set(1 if relay.connected else 0)
         self.head.set(head)
         self.projected.set(projected)
-        self.lag.set(max(0, head - projected))
+        self.lag.set(lag)
         return generate_latest(self.registry)

@@ -151,6 +151,20 @@ class KurrentDbEventStore:
         with _available():
             return await self._kdb().get_commit_position()
 
+    async def events_after(self, position: int, limit: int) -> int:
+        """Counted backwards from the end (commit positions are byte offsets, not counts)."""
+        if limit <= 0:
+            return 0
+        n = 0
+        with _available():
+            found = await self._kdb().read_all(backwards=True, limit=limit)
+            async for e in found:
+                if e.commit_position <= position:
+                    break
+                if _ours(e):
+                    n += 1
+        return n
+
     async def subscribe(self, after_position: int = 0) -> AsyncIterator[list[RecordedEvent]]:
         """Catch up from ``after_position`` and follow live, in batches of what is ready."""
         queue: asyncio.Queue[KurrentRecordedEvent | Exception] = asyncio.Queue(_QUEUE)

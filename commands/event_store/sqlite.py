@@ -1,11 +1,21 @@
-"""SQLite event store: WAL, group commit through one writer thread, in-process live notify."""
+"""SQLite event store: WAL, group commit through one writer thread, live notify.
+
+Subscribers in this process are woken at once by our own commits; subscribers in other
+processes on the same file (the split deployment) by a datagram the committing process sends
+to each of them (``Wakeups``). Polling stays only as a fallback.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 import sqlite3
+import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,7 +43,8 @@ CREATE TABLE IF NOT EXISTS streams (
 """
 _COLUMNS = "id, stream, version, position, type, data, metadata, recorded_at"
 _BATCH = 1000
-_IDLE_POLL_S = 0.1  # other processes' appends are noticed within this; ours at once
+_IDLE_POLL_S = 0.1  # without cross-process wake-ups, other processes' appends are seen within this
+_FALLBACK_POLL_S = 1.0  # with them, a lost wake-up is still caught within this
 
 T = TypeVar("T")
 _Pending = tuple[str, Sequence[NewEvent], int | None, "asyncio.Future[int]"]
@@ -58,10 +69,16 @@ class SqliteEventStore:
     visible strictly in commit order even with several processes writing the same file.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, fallback_poll: float = _FALLBACK_POLL_S) -> None:
         self._path = str(path)
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._wakeups = (
+            Wakeups(Path(self._path + ".wake"))
+            if self._path != ":memory:" and Wakeups.supported()
+            else None
+        )
+        self._fallback_poll = fallback_poll
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="es-writer")
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-reader")
         self._local = threading.local()
@@ -133,6 +150,8 @@ class SqliteEventStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if self._wakeups is not None:
+            self._wakeups.notify()
         return out
 
     @staticmethod
@@ -209,6 +228,17 @@ class SqliteEventStore:
         (pos,) = self._rconn().execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
         return int(pos)
 
+    def _count_after(self, position: int, limit: int) -> int:
+        (n,) = (
+            self._rconn()
+            .execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE position > ? LIMIT ?)",
+                (position, limit),
+            )
+            .fetchone()
+        )
+        return int(n)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
 
@@ -228,6 +258,12 @@ class SqliteEventStore:
         self._head = max(self._head, pos)
         return self._head
 
+    async def events_after(self, position: int, limit: int) -> int:
+        if limit <= 0:
+            return 0
+        n: int = await self._run(self._count_after, position, limit)
+        return n
+
     def _wake(self) -> None:
         for waiter in self._waiters:
             waiter.set()
@@ -236,6 +272,9 @@ class SqliteEventStore:
         position = after_position
         changed = asyncio.Event()
         self._waiters.add(changed)
+        poll = _IDLE_POLL_S
+        if self._wakeups is not None and self._wakeups.listen(self._wake):
+            poll = self._fallback_poll
         try:
             while not self._closed:
                 changed.clear()
@@ -247,7 +286,7 @@ class SqliteEventStore:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that arrives just as the event is set, and the subscriber never stops.
                 try:
-                    async with asyncio.timeout(_IDLE_POLL_S):
+                    async with asyncio.timeout(poll):
                         await changed.wait()
                 except TimeoutError:
                     pass
@@ -258,9 +297,91 @@ class SqliteEventStore:
         self._closed = True
         self._wake()
         await self._idle.wait()
+        if self._wakeups is not None:
+            self._wakeups.close()
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._wconn.close()
+
+
+class Wakeups:
+    """Cross-process wake-ups: every listening process binds a Unix datagram socket (Linux's
+    abstract namespace, so no path-length limit and nothing left on disk) and names it by an
+    empty file in ``folder``; a process that committed sends one byte to each name but its own.
+    A name nobody listens on any more (a killed process) is removed by the first sender that
+    is refused. A full receive buffer means wake-ups are already pending there.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._name = f"im-wake-{uuid.uuid4().hex}"
+        self._sender: socket.socket | None = None
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def supported() -> bool:
+        return sys.platform.startswith("linux")
+
+    def listen(self, wake: Callable[[], None]) -> bool:
+        """Start receiving (once per store); False if it cannot (then the caller polls)."""
+        if self._listener is not None:
+            return True
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.bind("\0" + self._name)
+            (self._folder / self._name).touch()
+        except OSError:
+            return False
+
+        def readable() -> None:
+            with contextlib.suppress(OSError):
+                while sock.recv(64):
+                    pass
+            wake()
+
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), readable)
+        self._listener = sock
+        return True
+
+    def notify(self) -> None:
+        """Wake every other listener (called by the writer thread after each commit)."""
+        with self._lock:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sender.setblocking(False)
+            try:
+                names = os.listdir(self._folder)
+            except OSError:
+                return
+            for name in names:
+                if name == self._name or not name.startswith("im-wake-"):
+                    continue
+                try:
+                    self._sender.sendto(b"!", "\0" + name)
+                except (ConnectionRefusedError, FileNotFoundError):
+                    with contextlib.suppress(OSError):
+                        (self._folder / name).unlink()
+                except OSError:  # buffer full: that listener has wake-ups pending already
+                    pass
+
+    def close(self) -> None:
+        if self._listener is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+            with contextlib.suppress(OSError):
+                (self._folder / self._name).unlink()
+        with self._lock:
+            if self._sender is not None:
+                self._sender.close()
+                self._sender = None
 
 
 def _idempotent_replay(

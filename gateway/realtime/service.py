@@ -76,18 +76,28 @@ class Realtime:
         await self.pusher_runtime.stop()
 
     async def attach(self, conn: Connection, since: int | None) -> Attached:
-        """Register ``conn`` at a consistent cut of the pusher (see ``Pusher.lock``)."""
+        """Register ``conn`` at a consistent cut of the pusher (see ``Pusher.lock``).
+
+        Without ``since`` the socket is live from the event store's head when it connected
+        (or the pusher's position, if that is further): it gets exactly the events after
+        ``connection_established.position``. A client that has read up to P elsewhere (REST)
+        and wants everything after P connects with ``?since=P`` instead.
+        """
         try:
             async with asyncio.timeout(_READY_TIMEOUT_S):
                 await self.pusher.ready()
         except TimeoutError:
             raise Refused(CLOSE_SLOW, "the server is still starting; retry") from None
+        head = await self._events.head() if since is None else 0
         async with self.pusher.lock:
             until = self.pusher.position
             if since is not None:
                 await self._check_since(since, until)
                 conn.seam = since
                 conn.replaying = since < until
+            else:
+                until = max(until, head)
+                conn.seam = until
             conversations = self.pusher.index.conversations_of(conn.user_id)
             self.hub.add(conn)
         return Attached(until, conversations)
@@ -95,7 +105,11 @@ class Realtime:
     async def _check_since(self, since: int, until: int) -> None:
         if since > until and since > await self._events.head():
             raise Refused(CLOSE_RESYNC, "unknown position: resync over REST")
-        if until - since > self._horizon:
+        # Positions are opaque (KurrentDB's are byte offsets): the store counts the events.
+        # Counting to the head, not the cut, errs on the safe side by the pusher's lag.
+        if since < until and await self._events.events_after(since, self._horizon + 1) > (
+            self._horizon
+        ):
             raise Refused(CLOSE_RESYNC, "position too old: resync over REST")
 
     async def resume(self, conn: Connection, since: int, attached: Attached) -> None:

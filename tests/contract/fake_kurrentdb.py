@@ -105,6 +105,11 @@ class FakeClient:
             return tuple(reversed(found[: start + 1]))[:limit]
         return tuple(found[stream_position or 0 :])[:limit]
 
+    async def read_all(self, *, backwards: bool = False, limit: int = 2**63) -> FakeRead:
+        # The client's default filter excludes system events ($-types) server-side.
+        ours = [e for e in self._s.log if not e.type.startswith("$")]
+        return FakeRead(list(reversed(ours)) if backwards else ours, limit)
+
     async def get_commit_position(self) -> int:
         ours = [e for e in self._s.log if not e.type.startswith("$")]
         return ours[-1].commit_position if ours else 0
@@ -118,6 +123,23 @@ class FakeClient:
 
     async def close(self) -> None:
         self.closed = True
+
+
+class FakeRead:
+    """The async iterable ``read_all`` answers with."""
+
+    def __init__(self, events: list[RecordedEvent], limit: int) -> None:
+        self._events = iter(events[:limit])
+
+    def __aiter__(self) -> FakeRead:
+        return self
+
+    async def __anext__(self) -> RecordedEvent:
+        await asyncio.sleep(0)
+        try:
+            return next(self._events)
+        except StopIteration:
+            raise StopAsyncIteration from None
 
 
 class FakeSubscription:

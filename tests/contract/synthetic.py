@@ -204,5 +204,8 @@ class NoEvents:
     async def head(self) -> int:
         return 0
 
+    async def events_after(self, position: int, limit: int) -> int:
+        return 0
+
     async def close(self) -> None:
         return None

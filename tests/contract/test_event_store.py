@@ -204,6 +204,23 @@ async def test_append_read_last_head(store: EventStore, space: Space) -> None:
     assert last is not None and (last.id, last.version, last.position) == (more.id, 3, pos2)
 
 
+async def test_events_after_counts_events_whatever_the_positions(
+    store: EventStore, space: Space, backend: EventBackend
+) -> None:
+    """Distances in events (resume horizon, lag) come from the store: positions are opaque
+    (the fake KurrentDB steps them by 97-389 like the log's byte offsets)."""
+    s = space.stream("count")
+    positions = [await store.append(s, [ev(n=i)], i - 1 if i else NO_STREAM) for i in range(30)]
+    exact = backend.name != "kurrentdb"  # a real server is shared with other tests' events
+    for k in (0, 10, 29):
+        n = await store.events_after(positions[k], 1000)
+        assert n == 29 - k if exact else n >= 29 - k
+    assert await store.events_after(positions[0], 5) == 5  # counting stops at the limit
+    assert await store.events_after(positions[0], 0) == 0
+    if backend.name == "kurrentdb-fake":
+        assert positions[29] - positions[0] > 29  # sparse: subtraction would be wrong
+
+
 async def test_append_needs_events(store: EventStore, space: Space) -> None:
     with pytest.raises(ValueError):
         await store.append(space.stream("empty"), [], NO_STREAM)

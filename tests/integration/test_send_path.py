@@ -47,6 +47,9 @@ class Recording:
     async def head(self) -> int:
         return await self.inner.head()
 
+    async def events_after(self, position: int, limit: int) -> int:
+        return await self.inner.events_after(position, limit)
+
     async def close(self) -> None:
         await self.inner.close()
 
