@@ -69,7 +69,7 @@ class SqliteEventStore:
     visible strictly in commit order even with several processes writing the same file.
     """
 
-    def __init__(self, path: str | Path, fallback_poll: float = _FALLBACK_POLL_S) -> None:
+    def __init__(self, path: str | Path, *, fallback_poll: float = _FALLBACK_POLL_S) -> None:
         self._path = str(path)
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
