@@ -94,7 +94,7 @@ async def test_without_since_live_from_the_head(realtime: tuple[Realtime, list[i
     """A socket without ``since`` is live from the store's head, even when the pusher lags:
     nothing committed before it connected arrives as live."""
     rt, positions = realtime
-    await rt.pusher.stop()  # the pusher lags behind what is committed
+    await rt.pusher_runtime.stop()  # the pusher lags behind what is committed
     newer = await rt._events.append("thing-new", [ev(n=99)], NO_STREAM)
     conn = _conn()
     attached = await rt.attach(conn, None)
