@@ -3,6 +3,8 @@
 Sends to one conversation are serialised by a single flusher task per conversation; whatever
 arrived while the previous append was in flight is decided and appended together (group commit).
 Nothing here reads the conversation's history: the last ``seq`` is the stream version we keep.
+A batch larger than ``MAX_APPEND_BYTES`` is appended in several appends, in order (KurrentDB
+refuses appends over its size limit, 1 MiB by default).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from commands.core import RETRIES, IdAllocator
 from domain import conversations as c
 from domain.conversation import check_can_send, require_exists
 from domain.errors import ConcurrencyError, DomainError, ForbiddenError, UnavailableError
-from domain.store import EventStore, new_event
+from domain.store import EventStore, NewEvent, new_event
+
+MAX_APPEND_BYTES = 512 * 1024  # of event data per append: half of KurrentDB's default limit
 
 
 class Draft(msgspec.Struct, frozen=True):
@@ -122,6 +126,8 @@ class Sender:
                 entry.queue = []
                 try:
                     await self._write(entry, batch)
+                    # What did not fit in one append goes first in the next one.
+                    entry.queue = [p for p in batch if not p.future.done()] + entry.queue
                 except BaseException as exc:  # fail the callers, keep serving the next batch
                     for p in batch:
                         p.fail(exc)
@@ -144,16 +150,17 @@ class Sender:
             events, owners = self._decide(entry, batch, found)
             if not events:
                 return
+            new, events = _fitting([new_event(e) for e in events], events)
             try:
                 position = await self._store.append(
-                    c.messages_stream(entry.cid), [new_event(e) for e in events], entry.msg_version
+                    c.messages_stream(entry.cid), new, entry.msg_version
                 )
             except ConcurrencyError:  # another process sent here: take its tail, decide again
                 await self._cache.reload_messages(entry)
                 continue
             entry.msg_version += len(events)
             entry.msg_position = max(entry.msg_position, position)
-            for ev, p in zip(events, owners, strict=True):
+            for ev, p in zip(events, owners, strict=False):
                 entry.own[ev.sender_id] = ev.seq
                 result = SendResult(ev.message_id, ev.seq, position, True, ev)
                 if p.key is not None:
@@ -218,6 +225,19 @@ class Sender:
             events.append(_event(d, p.message_id, seq, now))
             owners.append(p)
         return events, owners
+
+
+def _fitting(
+    new: list[NewEvent], events: list[c.MessageSent]
+) -> tuple[list[NewEvent], list[c.MessageSent]]:
+    """The longest prefix within ``MAX_APPEND_BYTES`` (at least one event)."""
+    size, count = 0, 0
+    for e in new:
+        size += len(e.data) + len(e.metadata)
+        if count and size > MAX_APPEND_BYTES:
+            break
+        count += 1
+    return new[:count], events[:count]
 
 
 def _refused(entry: Entry, p: _Pending) -> bool:

@@ -1,8 +1,16 @@
 """KurrentDB / EventStoreDB event store through ``kurrentdbclient``'s ``AsyncKurrentDBClient``.
 
-Global positions are KurrentDB commit positions (unique per event, increasing in commit order).
-Event ids are fixed by ``NewEvent.id`` before the first attempt, so a retried append (ours, or the
-client's own gRPC retry) is recognised by the server as the same write.
+Global positions are KurrentDB commit positions (unique per event, increasing in commit order;
+log byte offsets, so never consecutive). Event ids are fixed by ``NewEvent.id`` before the first
+attempt, so a retried append (ours, or the client's own gRPC retry) is recognised by the server as
+the same write. Failure modes of the server handled here:
+
+- an append that times out may have committed: it is retried with the same ids (after the same
+  expected version the server recognises it from the stream; with any version we first look for
+  the ids in the stream's tail, since the server's id cache is small);
+- an append over the server's size limit is a ``TooLargeError`` (nothing was written);
+- a dropped subscription (server restart, slow consumer) is resumed from the last event handed
+  out, so the caller sees no gap and no repeat.
 """
 
 from __future__ import annotations
@@ -17,21 +25,26 @@ from kurrentdbclient import NewEvent as KurrentNewEvent
 from kurrentdbclient import RecordedEvent as KurrentRecordedEvent
 from kurrentdbclient.common import AbstractAsyncCatchupSubscription
 from kurrentdbclient.exceptions import (
+    AbortedByServerError,
     DeadlineExceededError,
     InvalidCommitPositionError,
+    MaximumAppendSizeExceededError,
     NotFoundError,
     ProgrammingError,
     ServiceUnavailableError,
     WrongCurrentVersionError,
 )
 
-from domain.errors import ConcurrencyError, UnavailableError
+from domain.errors import ConcurrencyError, TooLargeError, UnavailableError
 from domain.store import NO_STREAM, NewEvent, RecordedEvent
 
 _BATCH = 1000  # most events handed to a subscriber at once
 _QUEUE = 4 * _BATCH  # read-ahead before the subscription waits for its consumer
 _STOP_TIMEOUT_S = 5.0
 _LOOKBACK = 1000  # how far back an any-version retry is looked for (the server's id cache is small)
+_APPEND_ATTEMPTS = 3  # an append that timed out is retried (idempotently) this many times in all
+_RESUBSCRIBE = 5  # consecutive dropped subscriptions without progress before the caller hears
+_RESUBSCRIBE_DELAY_S = 0.05
 
 
 def _current_version(expected_version: int | None) -> int | StreamState:
@@ -99,20 +112,41 @@ class KurrentDbEventStore:
         ]
         # The server treats a repeat of the same event ids after the same expected version as
         # the same write (documented idempotence) and normally answers with the original position.
-        try:
-            with _available():
-                position = await self._kdb().append_to_stream(
-                    stream, events=batch, current_version=_current_version(expected_version)
-                )
-                if position > 0:
-                    return position
-                # Some idempotent answers carry no position (the client reads it as 0).
-                found = await self._position_of(stream, events, expected_version)
-                return found if found is not None else await self.head()
-        except WrongCurrentVersionError:
-            raise ConcurrencyError(
-                f"stream {stream} is not at the expected version {expected_version}"
-            ) from None
+        current = _current_version(expected_version)
+        for attempt in range(_APPEND_ATTEMPTS):
+            try:
+                with _available():
+                    if attempt and expected_version is None:
+                        # The first try may have committed and the server's id cache may have
+                        # forgotten it: look in the stream before writing again.
+                        found = await self._position_of(stream, events, None)
+                        if found is not None:
+                            return found
+                    position = await self._kdb().append_to_stream(
+                        stream, events=batch, current_version=current
+                    )
+                    if position > 0:
+                        return position
+                    # Some idempotent answers carry no position (the client reads it as 0).
+                    found = await self._position_of(stream, events, expected_version)
+                    return found if found is not None else await self.head()
+            except WrongCurrentVersionError:
+                if attempt:  # did our own earlier try commit before someone else appended?
+                    found = await self._position_of(stream, events, expected_version)
+                    if found is not None:
+                        return found
+                raise ConcurrencyError(
+                    f"stream {stream} is not at the expected version {expected_version}"
+                ) from None
+            except MaximumAppendSizeExceededError:
+                size = sum(len(e.data) + len(e.metadata) for e in events)
+                raise TooLargeError(
+                    f"the event store refused an append of {len(events)} events ({size} bytes)"
+                ) from None
+            except UnavailableError:
+                if attempt == _APPEND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _position_of(
         self, stream: str, events: Sequence[NewEvent], expected_version: int | None
@@ -181,14 +215,25 @@ class KurrentDbEventStore:
                     await queue.put(event)
 
         async def pump() -> None:
+            failures = 0
             try:
-                try:
-                    await follow(after_position or None)  # 0: from the beginning
-                except InvalidCommitPositionError:
-                    # Not the position of an event (commit positions are log offsets, so
-                    # arithmetic on them lands between records): scan from the start instead.
-                    await follow(None)
-                raise ConnectionError("the KurrentDB subscription ended")
+                while True:
+                    seen = last
+                    try:
+                        try:
+                            await follow(last or None)  # 0: from the beginning
+                        except InvalidCommitPositionError:
+                            # Not the position of an event (commit positions are log offsets, so
+                            # arithmetic on them lands between records): scan from the start.
+                            await follow(None)
+                        raise ConnectionError("the KurrentDB subscription ended")
+                    except (ServiceUnavailableError, DeadlineExceededError, AbortedByServerError):
+                        # Dropped (a restart, a slow consumer): resume after the last event
+                        # handed out; give up only when retries make no progress.
+                        failures = 0 if last > seen else failures + 1
+                        if failures >= _RESUBSCRIBE:
+                            raise
+                        await asyncio.sleep(_RESUBSCRIBE_DELAY_S * failures)
             except Exception as exc:  # hand it to the consumer (the projector resubscribes)
                 await queue.put(exc)
 

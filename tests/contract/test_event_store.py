@@ -1,7 +1,10 @@
 """The EventStore contract, run against every adapter.
 
 Legs: SQLite (always); ``KurrentDbEventStore`` over an in-memory fake of the client (always: the
-adapter's own logic); ``KurrentDbEventStore`` against a real server when
+adapter's own logic), once kind and once unkind (interleaved appends, a small id cache, appends
+that time out after committing, subscriptions dropped every few events and live buffers so small
+that consumers keep falling back to catch-up, positions around 10^12); ``KurrentDbEventStore``
+against a real server when
 ``IM_TEST_KURRENTDB_URL`` is set (skipped with the reason otherwise). A real server is shared, so
 every test works in its own streams (a unique prefix) and looks only at those.
 """
@@ -68,8 +71,9 @@ class EventBackend:
                 yield Space(lambda: SqliteEventStore(os.path.join(folder, "events.sqlite3")))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-        elif self.name == "kurrentdb-fake":
-            server = FakeKurrentDB()
+        elif self.name.startswith("kurrentdb-"):
+            server = unkind_server() if self.name == "kurrentdb-unkind" else FakeKurrentDB()
+            self.server: FakeKurrentDB | None = server
 
             def open_fake() -> EventStore:
                 store = KurrentDbEventStore("kurrentdb://fake:2113?tls=false")
@@ -83,12 +87,27 @@ class EventBackend:
             yield Space(lambda: KurrentDbEventStore(url))
 
 
-@pytest.fixture(params=["sqlite", "kurrentdb-fake", "kurrentdb"])
+def unkind_server(seed: int = 0) -> FakeKurrentDB:
+    server = FakeKurrentDB(
+        id_cache=64,
+        interleave=True,
+        seed=seed,
+        max_append_bytes=64 * 1024,
+        drop_subscription_after=7,
+        live_buffer=3,
+        catchup_page=4,
+        first_position=10**12,
+        time_out_every=3,
+    )
+    return server
+
+
+@pytest.fixture(params=["sqlite", "kurrentdb-fake", "kurrentdb-unkind", "kurrentdb"])
 def backend(request: pytest.FixtureRequest) -> EventBackend:
     if request.param == "sqlite":
         return EventBackend("sqlite", examples=25, local_notify=True)
-    if request.param == "kurrentdb-fake":
-        return EventBackend("kurrentdb-fake", examples=25, local_notify=False)
+    if request.param in ("kurrentdb-fake", "kurrentdb-unkind"):
+        return EventBackend(request.param, examples=25, local_notify=False)
     url = os.environ.get("IM_TEST_KURRENTDB_URL")
     if not url:
         pytest.skip("IM_TEST_KURRENTDB_URL is not set: the KurrentDB leg needs a server")

@@ -20,7 +20,9 @@ def _event() -> NewEvent:
 
 async def test_nothing_connects_before_first_use() -> None:
     store = KurrentDbEventStore("kurrentdb://127.0.0.1:1?tls=false")  # nothing listens there
-    await store.close()
+    assert store._client is None  # constructing connects nothing
+    await store.close()  # closing a store that never connected neither connects nor fails
+    assert store._client is None
 
 
 async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
