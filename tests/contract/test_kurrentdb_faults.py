@@ -13,7 +13,7 @@ import pytest
 from kurrentdbclient import NewEvent as KurrentNewEvent
 from kurrentdbclient.exceptions import GrpcDeadlineExceededError
 
-from commands.adapters.kurrentdb_store import KurrentDbEventStore
+from commands.event_store.kurrentdb import KurrentDbEventStore
 from domain.errors import ConcurrencyError, TooLargeError
 from domain.store import NO_STREAM, NewEvent, RecordedEvent
 from tests.contract.fake_kurrentdb import FakeKurrentDB, install
