@@ -4,9 +4,10 @@ It follows the event store from its own durable checkpoint (a read-store checkpo
 named ``policy:notifications``, behind the ``Checkpoint`` port), looks up what it needs in the
 read models once they include the event (the ``Facts`` port, ``queries.notification_facts``),
 and appends each notification with an id derived from the causing event and the recipient.
-Stopping anywhere and starting again re-reads at most the unsaved tail, and the event store
-answers a repeated append of the same id with the original (it appends nothing), so a restart
-never notifies twice. On its very first start it begins at the current head: history from
+Stopping anywhere and starting again re-reads at most the unsaved tail, and the notifications
+handler answers a repeated creation of the same id with the original (it finds the id in the
+recipient's stream, whatever the event store's id cache still remembers), so a restart never
+notifies twice. On its very first start it begins at the current head: history from
 before it existed is not notified. The record stores position + 1, so that a missing record
 (read as 0) means "never started" and not "start from the beginning".
 """

@@ -2,8 +2,12 @@
 
 Each user's inbox is kept in memory (bounded LRU) and brought up to date by reading only the
 tail of their stream, so an operation costs O(new events of that user), never O(history) or
-anything of other users. Creations append with any expected version (they never conflict);
-status changes append against the inbox's version and retry on a conflict.
+anything of other users. Creations without a fixed id append with any expected version (they
+never conflict). A creation with a fixed id (the notification policy's, derived from the causing
+event) must happen once however often it is retried, even after the event store has forgotten
+the id (KurrentDB only remembers recent ids): it looks for the id in the recipient's stream and
+appends against the stream's version. Status changes append against the inbox's version and
+retry on a conflict.
 """
 
 from __future__ import annotations
@@ -19,20 +23,27 @@ from commands.core import RETRIES, IdAllocator, append, with_retry
 from domain import notifications as n
 from domain.errors import ConcurrencyError
 from domain.events import Event
-from domain.store import NO_STREAM, EventStore
+from domain.store import NO_STREAM, EventStore, NewEvent
 from domain.store import new_event as to_new_event
 
 CACHE_USERS = 10_000
+RECENT_IDS = 2000  # fixed event ids remembered per user (a policy retry repeats only recent ones)
 Decide = Callable[[n.Inbox, float], list[Event]]
 
 
 class _Entry:
-    __slots__ = ("inbox", "version", "lock")
+    __slots__ = ("inbox", "version", "lock", "ids")
 
     def __init__(self) -> None:
         self.inbox = n.Inbox(items={})
         self.version = NO_STREAM
         self.lock = asyncio.Lock()
+        self.ids: OrderedDict[str, int] = OrderedDict()  # event id -> version, most recent last
+
+    def saw(self, event_id: str, version: int) -> None:
+        self.ids[event_id] = version
+        if len(self.ids) > RECENT_IDS:
+            self.ids.popitem(last=False)
 
 
 class NotificationHandlers:
@@ -46,12 +57,44 @@ class NotificationHandlers:
     async def create(
         self, draft: n.Draft, event_id: str | None = None
     ) -> tuple[n.NotificationCreated, int]:
-        """Create one notification; ``event_id`` fixes the event's id (idempotent re-runs)."""
+        """Create one notification; ``event_id`` fixes the event's id and makes it happen once."""
         n.validate_draft(draft)
-        at = time.time()
         prefs = await self.preferences(draft.user_id)
+        notification_id = await self._ids.next("notification")
+        stream = n.notifications_stream(draft.user_id)
+        if event_id is None:
+            event, new = self._event(draft, notification_id, prefs, None)
+            return event, await self._store.append(stream, [new], None)
+        entry = await self._entry(draft.user_id)
+        async with entry.lock:
+            for attempt in range(RETRIES):
+                await self._catch_up(draft.user_id, entry)
+                version = entry.ids.get(event_id)
+                if version is not None:  # created before: answer with the original
+                    rec = (await self._store.read(stream, version))[0]
+                    original = rec.decode()
+                    assert isinstance(original, n.NotificationCreated)
+                    return original, rec.position
+                event, new = self._event(draft, notification_id, prefs, event_id)
+                try:
+                    position = await self._store.append(stream, [new], entry.version)
+                except ConcurrencyError:  # another creation came first: read it, look again
+                    if attempt == RETRIES - 1:
+                        raise
+                    continue
+                n.evolve(entry.inbox, event)
+                entry.version += 1
+                entry.saw(event_id, entry.version)
+                return event, position
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _event(
+        draft: n.Draft, notification_id: int, prefs: n.Preferences, event_id: str | None
+    ) -> tuple[n.NotificationCreated, NewEvent]:
+        at = time.time()
         event = n.NotificationCreated(
-            notification_id=await self._ids.next("notification"),
+            notification_id=notification_id,
             user_id=draft.user_id,
             title=draft.title,
             content=draft.content,
@@ -66,8 +109,7 @@ class NotificationHandlers:
         new = to_new_event(event)
         if event_id is not None:
             new = msgspec.structs.replace(new, id=event_id)
-        position = await self._store.append(n.notifications_stream(draft.user_id), [new], None)
-        return event, position
+        return event, new
 
     async def create_many(
         self, drafts: Sequence[n.Draft], event_ids: Sequence[str] | None = None
@@ -137,6 +179,8 @@ class NotificationHandlers:
         for rec in await self._store.read(n.notifications_stream(user_id), entry.version + 1):
             n.evolve(entry.inbox, rec.decode())
             entry.version = rec.version
+            if rec.type == "NotificationCreated":
+                entry.saw(rec.id, rec.version)
 
     # -- preferences ----------------------------------------------------------------------------
     async def preferences(self, user_id: int) -> n.Preferences:
