@@ -13,8 +13,8 @@ from commands.users import UserHandlers
 from domain.errors import UnauthorizedError
 from domain.store import RecordedEvent
 from gateway.settings import Settings
+from projections.schema import USERS
 from projections.store import ReadStore
-from projections.users import USERS
 from queries.views import User, iso, user_view
 
 
@@ -132,7 +132,7 @@ async def user_for_token(token: str, services: AuthSources) -> User:
             is_superuser=state.is_superuser,
             created_at=iso(state.registered_at) or "",
         )
-    if not doc["is_active"]:
+    if not doc.is_active:
         raise UnauthorizedError("Could not validate credentials")
     user = user_view(doc)
     cache.remember(user)

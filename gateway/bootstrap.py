@@ -174,7 +174,7 @@ class ReadDirectory:
         self._users = users
 
     async def names(self, user_ids: Sequence[int]) -> dict[int, str]:
-        found = {i: d["name"] for i, d in (await users_by_id(self._read, user_ids)).items()}
+        found = {i: d.name for i, d in (await users_by_id(self._read, user_ids)).items()}
         for user_id in sorted(set(user_ids) - found.keys()):
             user = await self._users.get(user_id)
             if user.exists:

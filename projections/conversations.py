@@ -12,88 +12,87 @@ from typing import Any
 from domain import conversations as c
 from domain.events import Event
 from domain.store import RecordedEvent
-from projections.store import Collection, Delete, Index, Op, Patch, Put
-
-CONVERSATIONS = "conversations"
-MEMBERS = "conversation_members"
-INVITES = "conversation_invites"
-# Groups' names and descriptions for group search: a collection of its own, so that the
-# conversation documents, patched on every message, carry no text index.
-GROUP_DIRECTORY = "conversation_groups"
-
-
-def member_key(conversation_id: int, user_id: int) -> str:
-    return f"{conversation_id}:{user_id}"
+from projections.schema import (
+    CONVERSATIONS,
+    GROUP_DIRECTORY,
+    INVITES,
+    MEMBERS,
+    ConversationDoc,
+    GroupListingDoc,
+    InviteDoc,
+    MemberDoc,
+    member_key,
+)
+from projections.store import Collection, Op, Patch
 
 
 def _search_text(name: str, description: str | None) -> str:
     return f"{name}\n{description or ''}"
 
 
-def _member_doc(cid: int, user_id: int, role: str, seq: int, at: float) -> dict[str, Any]:
-    return {
-        "conversation_id": cid,
-        "user_id": user_id,
-        "role": role,
-        "status": "active",
-        "nickname": None,
-        "muted_until": None,
-        "joined_at": at,
-        "last_read_seq": seq,
-        "last_read_at": at,
-        "cleared_seq": 0,
-        "hidden_seq": None,
-        "last_sent_at": None,
-    }
+def _member_doc(cid: int, user_id: int, role: str, seq: int, at: float) -> MemberDoc:
+    return MemberDoc(
+        conversation_id=cid,
+        user_id=user_id,
+        role=role,
+        status="active",
+        nickname=None,
+        muted_until=None,
+        joined_at=at,
+        last_read_seq=seq,
+        last_read_at=at,
+        cleared_seq=0,
+        hidden_seq=None,
+        last_sent_at=None,
+    )
 
 
 def _member_patch(cid: int, user_id: int, **kw: Any) -> Patch:
-    return Patch(MEMBERS, member_key(cid, user_id), upsert=False, **kw)
+    return MEMBERS.patch(member_key(cid, user_id), upsert=False, **kw)
 
 
 def _created(event: c.ConversationCreated) -> list[Op]:
     cid = event.conversation_id
     owner = event.creator_id if event.conversation_type == "group" else None
-    doc = {
-        "id": cid,
-        "type": event.conversation_type,
-        "name": event.name,
-        "description": event.description,
-        "avatar": event.avatar,
-        "max_members": event.max_members,
-        "allow_invite": event.allow_invite,
-        "allow_member_modify": event.allow_member_modify,
-        "is_public": event.is_public,
-        "status": "active",
-        "creator_id": event.creator_id,
-        "owner_id": owner,
-        "created_at": event.at,
-        "updated_at": event.at,
-        "member_ids": list(event.member_ids),
-        "last_seq": 0,
-        "last_message_id": None,
-        "last_message_at": None,
-    }
-    ops: list[Op] = [Put(CONVERSATIONS, str(cid), doc)]
+    doc = ConversationDoc(
+        id=cid,
+        type=event.conversation_type,
+        name=event.name,
+        description=event.description,
+        avatar=event.avatar,
+        max_members=event.max_members,
+        allow_invite=event.allow_invite,
+        allow_member_modify=event.allow_member_modify,
+        is_public=event.is_public,
+        status="active",
+        creator_id=event.creator_id,
+        owner_id=owner,
+        created_at=event.at,
+        updated_at=event.at,
+        member_ids=list(event.member_ids),
+        last_seq=0,
+        last_message_id=None,
+        last_message_at=None,
+    )
+    ops: list[Op] = [CONVERSATIONS.put(str(cid), doc)]
     if event.conversation_type == "group":
-        entry = {
-            "id": cid,
-            "is_public": event.is_public,
-            "status": "active",
-            "created_at": event.at,
-            "search_text": _search_text(event.name, event.description),
-        }
-        ops.append(Put(GROUP_DIRECTORY, str(cid), entry))
+        entry = GroupListingDoc(
+            id=cid,
+            is_public=event.is_public,
+            status="active",
+            created_at=event.at,
+            search_text=_search_text(event.name, event.description),
+        )
+        ops.append(GROUP_DIRECTORY.put(str(cid), entry))
     for u in event.member_ids:
         role = "owner" if u == owner else "member"
-        ops.append(Put(MEMBERS, member_key(cid, u), _member_doc(cid, u, role, 0, event.at)))
+        ops.append(MEMBERS.put(member_key(cid, u), _member_doc(cid, u, role, 0, event.at)))
     return ops
 
 
 def _message_sent(event: c.MessageSent) -> list[Op]:
     cid = event.conversation_id
-    conv = Patch(
-        CONVERSATIONS,
+    conv = CONVERSATIONS.patch(
         str(cid),
         set={"last_message_id": event.message_id, "last_message_at": event.at},
         max={"last_seq": event.seq},
@@ -124,16 +123,7 @@ def _settings(event: c.ConversationUpdated) -> dict[str, Any]:
 
 class ConversationsProjection:
     name = "conversations"
-    collections: tuple[Collection, ...] = (
-        Collection(CONVERSATIONS),
-        Collection(
-            GROUP_DIRECTORY,
-            indexes=(Index(("is_public", "status", "created_at")),),
-            text_field="search_text",
-        ),
-        Collection(MEMBERS, indexes=(Index(("user_id",)), Index(("conversation_id", "role")))),
-        Collection(INVITES),
-    )
+    collections: tuple[Collection[Any], ...] = (CONVERSATIONS, GROUP_DIRECTORY, MEMBERS, INVITES)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         match event:
@@ -152,29 +142,27 @@ class ConversationsProjection:
             case c.MemberAdded():
                 cid = event.conversation_id
                 ops: list[Op] = [
-                    Put(
-                        MEMBERS,
-                        member_key(cid, u),
-                        _member_doc(cid, u, event.role, event.seq, event.at),
+                    MEMBERS.put(
+                        member_key(cid, u), _member_doc(cid, u, event.role, event.seq, event.at)
                     )
                     for u in event.user_ids
                 ]
                 add = {"member_ids": list(event.user_ids)}
-                ops.append(Patch(CONVERSATIONS, str(cid), add=add, upsert=False))
+                ops.append(CONVERSATIONS.patch(str(cid), add=add, upsert=False))
                 return ops
             case c.MemberRemoved():
                 cid = event.conversation_id
                 pull = {"member_ids": [event.user_id]}
                 return [
-                    Delete(MEMBERS, member_key(cid, event.user_id)),
-                    Patch(CONVERSATIONS, str(cid), pull=pull, upsert=False),
+                    MEMBERS.delete(member_key(cid, event.user_id)),
+                    CONVERSATIONS.patch(str(cid), pull=pull, upsert=False),
                 ]
             case c.MemberRoleChanged():
                 cid = event.conversation_id
                 ops = [_member_patch(cid, event.user_id, set={"role": event.new_role})]
                 if event.new_role == "owner":
                     owner = {"owner_id": event.user_id}
-                    ops.append(Patch(CONVERSATIONS, str(cid), set=owner, upsert=False))
+                    ops.append(CONVERSATIONS.patch(str(cid), set=owner, upsert=False))
                 return ops
             case c.MemberUpdated():
                 change: dict[str, Any] = {
@@ -190,15 +178,15 @@ class ConversationsProjection:
                     "search_text": _search_text(event.name, event.description),
                 }
                 return [
-                    Patch(CONVERSATIONS, str(cid), set=_settings(event), upsert=False),
-                    Patch(GROUP_DIRECTORY, str(cid), set=listing, upsert=False),
+                    CONVERSATIONS.patch(str(cid), set=_settings(event), upsert=False),
+                    GROUP_DIRECTORY.patch(str(cid), set=listing, upsert=False),
                 ]
             case c.ConversationDissolved():
                 cid = event.conversation_id
                 gone = {"status": "dissolved", "updated_at": event.at}
                 return [
-                    Patch(CONVERSATIONS, str(cid), set=gone, upsert=False),
-                    Patch(GROUP_DIRECTORY, str(cid), set={"status": "dissolved"}, upsert=False),
+                    CONVERSATIONS.patch(str(cid), set=gone, upsert=False),
+                    GROUP_DIRECTORY.patch(str(cid), set={"status": "dissolved"}, upsert=False),
                 ]
             case c.ConversationHidden():
                 return [
@@ -226,13 +214,13 @@ class ConversationsProjection:
                     )
                 ]
             case c.InviteCodeCreated():
-                doc = {
-                    "code": event.code,
-                    "conversation_id": event.conversation_id,
-                    "expires_at": event.expires_at,
-                    "max_uses": event.max_uses,
-                    "created_by": event.operator_id,
-                    "created_at": event.at,
-                }
-                return [Put(INVITES, event.code, doc)]
+                invite = InviteDoc(
+                    code=event.code,
+                    conversation_id=event.conversation_id,
+                    expires_at=event.expires_at,
+                    max_uses=event.max_uses,
+                    created_by=event.operator_id,
+                    created_at=event.at,
+                )
+                return [INVITES.put(event.code, invite)]
         return []

@@ -4,52 +4,47 @@ from the members' watermarks in the conversations read model."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain import conversations as c
 from domain.events import Event
 from domain.store import RecordedEvent
-from projections.store import Collection, Index, Op, Patch, Put
+from projections.schema import MESSAGES, MessageDoc
+from projections.store import Collection, Op
 
-MESSAGES = "messages"
+
+def message_doc(event: c.MessageSent) -> MessageDoc:
+    """The document of a message as sent."""
+    return MessageDoc(
+        id=event.message_id,
+        conversation_id=event.conversation_id,
+        seq=event.seq,
+        sender_id=event.sender_id,
+        message_type=event.message_type,
+        content=event.content,
+        status="sent",
+        reply_to_id=event.reply_to_id,
+        client_msg_id=event.client_msg_id,
+        file_id=event.file_id,
+        latitude=event.latitude,
+        longitude=event.longitude,
+        address=event.address,
+        created_at=event.at,
+        updated_at=event.at,
+        edited_at=None,
+        recalled_at=None,
+        search_text=event.content if event.message_type != "system" else "",
+    )
 
 
 class MessagesProjection:
     name = "messages"
-    collections: tuple[Collection, ...] = (
-        Collection(
-            MESSAGES,
-            indexes=(
-                Index(("conversation_id", "seq"), unique=True),
-                Index(("conversation_id", "client_msg_id")),
-            ),
-            text_field="search_text",
-        ),
-    )
+    collections: tuple[Collection[Any], ...] = (MESSAGES,)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         match event:
             case c.MessageSent():
-                searchable = event.message_type != "system"
-                doc = {
-                    "id": event.message_id,
-                    "conversation_id": event.conversation_id,
-                    "seq": event.seq,
-                    "sender_id": event.sender_id,
-                    "message_type": event.message_type,
-                    "content": event.content,
-                    "status": "sent",
-                    "reply_to_id": event.reply_to_id,
-                    "client_msg_id": event.client_msg_id,
-                    "file_id": event.file_id,
-                    "latitude": event.latitude,
-                    "longitude": event.longitude,
-                    "address": event.address,
-                    "created_at": event.at,
-                    "updated_at": event.at,
-                    "edited_at": None,
-                    "recalled_at": None,
-                    "search_text": event.content if searchable else "",
-                }
-                return [Put(MESSAGES, str(event.message_id), doc)]
+                return [MESSAGES.put(str(event.message_id), message_doc(event))]
             case c.MessageEdited():
                 change = {
                     "content": event.content,
@@ -58,7 +53,7 @@ class MessagesProjection:
                     "updated_at": event.at,
                     "search_text": event.content,
                 }
-                return [Patch(MESSAGES, str(event.message_id), set=change, upsert=False)]
+                return [MESSAGES.patch(str(event.message_id), set=change, upsert=False)]
             case c.MessageRecalled():
                 change = {
                     "content": "",
@@ -67,5 +62,5 @@ class MessagesProjection:
                     "updated_at": event.at,
                     "search_text": "",
                 }
-                return [Patch(MESSAGES, str(event.message_id), set=change, upsert=False)]
+                return [MESSAGES.patch(str(event.message_id), set=change, upsert=False)]
         return []

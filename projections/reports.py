@@ -2,43 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain import reports as r
 from domain.events import Event
 from domain.store import RecordedEvent
-from projections.store import Collection, Index, Op, Put
-
-REPORTS = "reports"
+from projections.schema import REPORTS, ReportDoc
+from projections.store import Collection, Op
 
 
 class ReportsProjection:
     name = "reports"
-    collections: tuple[Collection, ...] = (
-        Collection(
-            REPORTS,
-            indexes=(
-                Index(("reporter_id", "occurred_at")),
-                Index(("event_type", "occurred_at")),
-                Index(("occurred_at",)),
-            ),
-        ),
-    )
+    collections: tuple[Collection[Any], ...] = (REPORTS,)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         match event:
             case r.EventReported():
-                doc = {
-                    "id": event.report_id,
-                    "reporter_id": event.reporter_id,
-                    "event_type": event.event_type,
-                    "title": event.title,
-                    "body": event.body,
-                    "level": event.level,
-                    "latitude": event.latitude,
-                    "longitude": event.longitude,
-                    "address": event.address,
-                    "attachments": list(event.attachments),
-                    "occurred_at": event.occurred_at,
-                    "created_at": event.at,
-                }
-                return [Put(REPORTS, str(event.report_id), doc)]
+                doc = ReportDoc(
+                    id=event.report_id,
+                    reporter_id=event.reporter_id,
+                    event_type=event.event_type,
+                    title=event.title,
+                    body=event.body,
+                    level=event.level,
+                    latitude=event.latitude,
+                    longitude=event.longitude,
+                    address=event.address,
+                    attachments=list(event.attachments),
+                    occurred_at=event.occurred_at,
+                    created_at=event.at,
+                )
+                return [REPORTS.put(str(event.report_id), doc)]
         return []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.codec import UnknownEventError
 from domain.events import Event
@@ -29,7 +29,7 @@ class Projection(Protocol):
     """A read model: its collections and a pure function from one event to read-store ops."""
 
     name: str
-    collections: tuple[Collection, ...]
+    collections: tuple[Collection[Any], ...]
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]: ...
 

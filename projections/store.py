@@ -1,20 +1,23 @@
 """The read-store port: document collections written only by projections, read by queries.
 
-Documents are JSON-compatible dicts stored under a string key in a named collection. Queries use
-a small Mongo-like filter language on top-level fields: ``{"f": v}`` (equality) or
+A collection is declared with the type of its documents (a msgspec Struct, see
+``projections/schema.py``): projections write those Structs, reads decode straight into them.
+Documents are stored as JSON-compatible objects under a string key. Queries use a small
+Mongo-like filter language on top-level fields: ``{"f": v}`` (equality) or
 ``{"f": {"$gt"|"$gte"|"$lt"|"$lte"|"$ne"|"$in": v}}``; sorts are ``[("f", 1 | -1), ...]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
 Doc = dict[str, Any]
 Where = dict[str, Any]
 Order = Sequence[tuple[str, int]]
+D = TypeVar("D")
 
 
 class Index(msgspec.Struct, frozen=True):
@@ -24,20 +27,12 @@ class Index(msgspec.Struct, frozen=True):
     unique: bool = False
 
 
-class Collection(msgspec.Struct, frozen=True):
-    """A collection's declaration: its indexes and an optional case-insensitive text field."""
-
-    name: str
-    indexes: tuple[Index, ...] = ()
-    text_field: str | None = None
-
-
 class Put(msgspec.Struct, frozen=True, tag=True):
-    """Insert or replace the whole document."""
+    """Insert or replace the whole document (a read-model Struct, or a dict)."""
 
     coll: str
     key: str
-    doc: Doc
+    doc: Any
 
 
 class Patch(msgspec.Struct, frozen=True, tag=True):
@@ -60,6 +55,31 @@ class Delete(msgspec.Struct, frozen=True, tag=True):
 
 
 Op = Put | Patch | Delete
+
+
+class Collection(msgspec.Struct, Generic[D], frozen=True):
+    """A collection's declaration: the type its documents decode into (a Struct; ``dict`` for
+    untyped test collections), its indexes and an optional case-insensitive text field."""
+
+    name: str
+    doc: type[D]
+    indexes: tuple[Index, ...] = ()
+    text_field: str | None = None
+
+    def put(self, key: str, doc: D) -> Put:
+        return Put(self.name, key, doc)
+
+    def patch(self, key: str, **change: Any) -> Patch:
+        return Patch(self.name, key, **change)
+
+    def delete(self, key: str) -> Delete:
+        return Delete(self.name, key)
+
+
+def as_dict(doc: Any) -> Doc:
+    """A written document as a plain dict (a copy)."""
+    out: Doc = msgspec.to_builtins(doc) if isinstance(doc, msgspec.Struct) else dict(doc)
+    return out
 
 
 class Guarded(msgspec.Struct, frozen=True):
@@ -85,7 +105,7 @@ class ReadStore(Protocol):
     changes nothing). Reads see only committed data.
     """
 
-    async def declare(self, collections: Sequence[Collection]) -> None: ...
+    async def declare(self, collections: Sequence[Collection[Any]]) -> None: ...
 
     async def apply(self, batches: Sequence[ProjectionBatch]) -> None: ...
 
@@ -97,42 +117,42 @@ class ReadStore(Protocol):
 
     async def reset(self, projection: str, collections: Sequence[str]) -> None: ...
 
-    async def get(self, coll: str, key: str) -> Doc | None: ...
+    async def get(self, coll: Collection[D], key: str) -> D | None: ...
 
-    async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]: ...
+    async def get_many(self, coll: Collection[D], keys: Sequence[str]) -> list[D]: ...
 
     async def find(
         self,
-        coll: str,
+        coll: Collection[D],
         where: Where | None = None,
         order: Order = (),
         skip: int = 0,
         limit: int | None = None,
-    ) -> list[Doc]: ...
+    ) -> list[D]: ...
 
-    async def count(self, coll: str, where: Where | None = None) -> int: ...
+    async def count(self, coll: Collection[Any], where: Where | None = None) -> int: ...
 
     async def search(
         self,
-        coll: str,
+        coll: Collection[D],
         text: str,
         where: Where | None = None,
         order: Order = (),
         skip: int = 0,
         limit: int | None = None,
-    ) -> list[Doc]: ...
+    ) -> list[D]: ...
 
     async def close(self) -> None: ...
 
 
-def apply_patch(doc: Doc | None, patch: Patch) -> Doc | None:
+def apply_patch(current: Any, patch: Patch) -> Doc | None:
     """The reference semantics of ``Patch`` (used by adapters that apply patches in Python)."""
-    if doc is None:
+    if current is None:
         if not patch.upsert:
             return None
         doc = dict(patch.insert)
     else:
-        doc = dict(doc)
+        doc = as_dict(current)
     doc.update(patch.set)
     for k, v in patch.inc.items():
         doc[k] = doc.get(k, 0) + v
@@ -159,6 +179,6 @@ class BulkLoader(Protocol):
     rebuilds what was deferred. An interrupted bulk load is repaired by the next ``declare``.
     """
 
-    async def begin_bulk(self, collections: Sequence[Collection]) -> None: ...
+    async def begin_bulk(self, collections: Sequence[Collection[Any]]) -> None: ...
 
-    async def end_bulk(self, collections: Sequence[Collection]) -> None: ...
+    async def end_bulk(self, collections: Sequence[Collection[Any]]) -> None: ...

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain import users as u
 from domain.events import Event
 from domain.store import RecordedEvent
-from projections.store import Collection, Index, Op, Patch, Put
-
-USERS = "users"
+from projections.schema import USERS, UserDoc
+from projections.store import Collection, Op
 
 
 def _search_text(standard_id: str, name: str) -> str:
@@ -16,48 +17,33 @@ def _search_text(standard_id: str, name: str) -> str:
 
 class UsersProjection:
     name = "users"
-    collections: tuple[Collection, ...] = (
-        Collection(
-            USERS,
-            indexes=(Index(("standard_id_lower",), unique=True),),
-            text_field="search_text",
-        ),
-    )
+    collections: tuple[Collection[Any], ...] = (USERS,)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         match event:
             case u.UserRegistered():
-                doc = {
-                    "id": event.user_id,
-                    "standard_id": event.standard_id,
-                    "standard_id_lower": event.standard_id.lower(),
-                    "name": event.name,
-                    "is_active": event.is_active,
-                    "is_superuser": event.is_superuser,
-                    "created_at": event.at,
-                    "platform_id": event.platform_id,
-                    "search_text": _search_text(event.standard_id, event.name),
-                }
-                return [Put(USERS, str(event.user_id), doc)]
+                doc = UserDoc(
+                    id=event.user_id,
+                    standard_id=event.standard_id,
+                    standard_id_lower=event.standard_id.lower(),
+                    name=event.name,
+                    is_active=event.is_active,
+                    is_superuser=event.is_superuser,
+                    created_at=event.at,
+                    platform_id=event.platform_id,
+                    search_text=_search_text(event.standard_id, event.name),
+                )
+                return [USERS.put(str(event.user_id), doc)]
             case u.UserRenamed():
                 change = {
                     "name": event.name,
                     "search_text": _search_text(event.standard_id, event.name),
                 }
-                return [Patch(USERS, str(event.user_id), set=change, upsert=False)]
+                return [USERS.patch(str(event.user_id), set=change, upsert=False)]
             case u.UserActivationChanged():
-                return [
-                    Patch(
-                        USERS, str(event.user_id), set={"is_active": event.is_active}, upsert=False
-                    )
-                ]
+                active = {"is_active": event.is_active}
+                return [USERS.patch(str(event.user_id), set=active, upsert=False)]
             case u.UserSuperuserChanged():
-                return [
-                    Patch(
-                        USERS,
-                        str(event.user_id),
-                        set={"is_superuser": event.is_superuser},
-                        upsert=False,
-                    )
-                ]
+                superuser = {"is_superuser": event.is_superuser}
+                return [USERS.patch(str(event.user_id), set=superuser, upsert=False)]
         return []

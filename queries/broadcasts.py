@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from projections.broadcasts import BROADCASTS, RECIPIENTS
+from projections.schema import BROADCASTS, RECIPIENTS, BroadcastDoc
 from projections.store import ReadStore
 from queries.views import iso
 
@@ -25,17 +23,17 @@ class Broadcast(msgspec.Struct):
     created_at: str
 
 
-def broadcast_view(doc: dict[str, Any]) -> Broadcast:
+def broadcast_view(doc: BroadcastDoc) -> Broadcast:
     return Broadcast(
-        id=doc["id"],
-        title=doc["title"],
-        content=doc["content"],
-        priority=doc["priority"],
-        sender_id=doc["sender_id"],
-        target_user_ids=doc.get("target_user_ids"),
-        attachments=list(doc.get("attachments") or []),
-        recipients=doc.get("recipients", 0),
-        created_at=iso(doc["created_at"]) or "",
+        id=doc.id,
+        title=doc.title,
+        content=doc.content,
+        priority=doc.priority,
+        sender_id=doc.sender_id,
+        target_user_ids=doc.target_user_ids,
+        attachments=list(doc.attachments),
+        recipients=doc.recipients,
+        created_at=iso(doc.created_at) or "",
     )
 
 
@@ -54,10 +52,10 @@ async def received(read: ReadStore, user_id: int, skip: int, limit: int) -> list
     mine = await read.find(
         RECIPIENTS, {"user_id": user_id}, order=[("broadcast_id", -1)], limit=window
     )
-    ids = sorted({d["id"] for d in everyone} | {d["broadcast_id"] for d in mine}, reverse=True)
+    ids = sorted({d.id for d in everyone} | {r.broadcast_id for r in mine}, reverse=True)
     page = ids[skip:window]
-    found = {d["id"]: d for d in everyone}
+    found = {d.id: d for d in everyone}
     missing = [str(i) for i in page if i not in found]
     for d in await read.get_many(BROADCASTS, missing):
-        found[d["id"]] = d
+        found[d.id] = d
     return [broadcast_view(found[i]) for i in page if i in found]

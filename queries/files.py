@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
-from projections.files import FILE_MEMBERS, FILE_SHARES, FILES, member_key
+from projections.schema import FILE_MEMBERS, FILE_SHARES, FILES, FileDoc, member_key
 from projections.store import ReadStore
 from queries.views import User, iso
 
@@ -67,20 +66,20 @@ class FileInfo(msgspec.Struct, omit_defaults=True):
     deleted: bool = False
 
 
-def _view(doc: dict[str, Any]) -> FileView:
+def _view(doc: FileDoc) -> FileView:
     return FileView(
-        file_id=doc["file_id"],
-        id=doc["id"],
-        name=doc["name"],
-        size=doc["size"],
-        sha256=doc["sha256"],
-        mime_type=doc["mime_type"],
-        uploader_id=doc["uploader_id"],
-        description=doc.get("description"),
-        is_public=bool(doc.get("is_public")),
-        uploaded_at=doc["uploaded_at"],
-        download_count=int(doc.get("download_count") or 0),
-        deleted=bool(doc.get("deleted")),
+        file_id=doc.file_id,
+        id=doc.id,
+        name=doc.name,
+        size=doc.size,
+        sha256=doc.sha256,
+        mime_type=doc.mime_type,
+        uploader_id=doc.uploader_id,
+        description=doc.description,
+        is_public=doc.is_public,
+        uploaded_at=doc.uploaded_at,
+        download_count=doc.download_count,
+        deleted=doc.deleted,
     )
 
 
@@ -121,7 +120,7 @@ async def shared_with(read: ReadStore, file_id: str, user_id: int) -> bool:
     shares = await read.find(FILE_SHARES, {"file_id": file_id})
     if not shares:
         return False
-    keys = [member_key(s["conversation_id"], user_id) for s in shares]
+    keys = [member_key(s.conversation_id, user_id) for s in shares]
     return bool(await read.get_many(FILE_MEMBERS, keys))
 
 
@@ -131,7 +130,7 @@ async def file_visible_to(read: ReadStore, file_id: str, user: User) -> FileView
     if len(file_id) > 64:
         return None
     doc = await read.get(FILES, file_id)
-    if doc is None or doc.get("deleted"):
+    if doc is None or doc.deleted:
         return None
     view = _view(doc)
     if view.uploader_id == user.id or user.is_superuser or view.is_public:
@@ -147,14 +146,14 @@ async def list_uploads(read: ReadStore, user_id: int, skip: int, limit: int) -> 
     return [_view(d) for d in docs]
 
 
-def _info(doc: dict[str, Any]) -> FileInfo:
+def _info(doc: FileDoc) -> FileInfo:
     return FileInfo(
-        id=doc["id"],
-        file_id=doc["file_id"],
-        name=doc["name"],
-        size=doc["size"],
-        type=doc["mime_type"],
-        deleted=bool(doc.get("deleted")),
+        id=doc.id,
+        file_id=doc.file_id,
+        name=doc.name,
+        size=doc.size,
+        type=doc.mime_type,
+        deleted=doc.deleted,
     )
 
 
@@ -163,7 +162,7 @@ async def file_infos(read: ReadStore, file_ids: Sequence[str]) -> dict[str, File
     wanted = sorted({i for i in file_ids if i})
     if not wanted:
         return {}
-    return {d["file_id"]: _info(d) for d in await read.get_many(FILES, wanted)}
+    return {d.file_id: _info(d) for d in await read.get_many(FILES, wanted)}
 
 
 async def file_info(read: ReadStore, file_id: str | None) -> FileInfo | None:

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
 import msgspec
 
 from domain.conversations import MessageSent
 from domain.errors import ForbiddenError, InvalidError, NotFoundError
-from projections.conversations import CONVERSATIONS, MEMBERS, member_key
-from projections.messages import MESSAGES
+from projections.schema import (
+    CONVERSATIONS,
+    MEMBERS,
+    MESSAGES,
+    USERS,
+    MemberDoc,
+    MessageDoc,
+    UserDoc,
+    member_key,
+)
 from projections.store import ReadStore
-from projections.users import USERS
 from queries.files import FileInfo, file_infos
-from queries.views import User, iso
-
-Doc = dict[str, Any]
+from queries.views import iso
 
 
 class Message(msgspec.Struct):
@@ -55,54 +60,54 @@ class Receipts(msgspec.Struct):
     total: int
 
 
-async def users_by_id(read: ReadStore, ids: Sequence[int]) -> dict[int, Doc]:
+async def users_by_id(read: ReadStore, ids: Sequence[int]) -> dict[int, UserDoc]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    return {d["id"]: d for d in await read.get_many(USERS, [str(i) for i in wanted])}
+    return {d.id: d for d in await read.get_many(USERS, [str(i) for i in wanted])}
 
 
 async def message_views(
-    read: ReadStore, docs: Sequence[Doc], users: dict[int, Doc] | None = None
+    read: ReadStore, docs: Sequence[MessageDoc], users: dict[int, UserDoc] | None = None
 ) -> list[Message]:
     """Views for message documents, with senders and files joined in one read each
     (``users``: sender documents the caller has already read; only the missing are read)."""
     known = users or {}
-    missing = [s for d in docs if (s := d["sender_id"]) not in known]
+    missing = [s for d in docs if (s := d.sender_id) not in known]
     if missing:
         known = {**known, **await users_by_id(read, missing)}
-    file_ids = [f for d in docs if (f := d.get("file_id"))]
+    file_ids = [f for d in docs if (f := d.file_id)]
     files = await file_infos(read, file_ids) if file_ids else {}
-    return [_view(d, known.get(d["sender_id"]), files) for d in docs]
+    return [_view(d, known.get(d.sender_id), files) for d in docs]
 
 
-def _view(d: Doc, user: Doc | None, files: dict[str, FileInfo]) -> Message:
-    recalled = d["status"] == "recalled"
-    created = iso(d["created_at"]) or ""
+def _view(d: MessageDoc, user: UserDoc | None, files: dict[str, FileInfo]) -> Message:
+    recalled = d.status == "recalled"
+    created = iso(d.created_at) or ""
     return Message(
-        id=d["id"],
-        conversation_id=d["conversation_id"],
-        seq=d["seq"],
-        sender_id=d["sender_id"],
-        sender_name=user["name"] if user else None,
-        sender_standard_id=user["standard_id"] if user else None,
-        message_type=d["message_type"],
-        content="" if recalled else d["content"],
-        status=d["status"],
-        reply_to_id=d.get("reply_to_id"),
-        client_msg_id=d.get("client_msg_id"),
-        file_info=None if recalled or not d.get("file_id") else files.get(d["file_id"]),
-        latitude=d.get("latitude"),
-        longitude=d.get("longitude"),
-        address=d.get("address"),
+        id=d.id,
+        conversation_id=d.conversation_id,
+        seq=d.seq,
+        sender_id=d.sender_id,
+        sender_name=user.name if user else None,
+        sender_standard_id=user.standard_id if user else None,
+        message_type=d.message_type,
+        content="" if recalled else d.content,
+        status=d.status,
+        reply_to_id=d.reply_to_id,
+        client_msg_id=d.client_msg_id,
+        file_info=None if recalled or not d.file_id else files.get(d.file_id),
+        latitude=d.latitude,
+        longitude=d.longitude,
+        address=d.address,
         created_at=created,
-        updated_at=created if d.get("updated_at") == d["created_at"] else iso(d.get("updated_at")),
-        edited_at=iso(d.get("edited_at")),
-        recalled_at=iso(d.get("recalled_at")),
+        updated_at=created if d.updated_at == d.created_at else iso(d.updated_at),
+        edited_at=iso(d.edited_at),
+        recalled_at=iso(d.recalled_at),
     )
 
 
-async def membership(read: ReadStore, cid: int, user_id: int) -> Doc:
+async def membership(read: ReadStore, cid: int, user_id: int) -> MemberDoc:
     """The caller's membership document: 404 for an unknown conversation, 403 for a non-member."""
     member = await read.get(MEMBERS, member_key(cid, user_id))
     if member is not None:
@@ -112,18 +117,20 @@ async def membership(read: ReadStore, cid: int, user_id: int) -> Doc:
     raise ForbiddenError("You are not a member of this conversation")
 
 
-async def message_doc(read: ReadStore, message_id: int) -> Doc:
+async def message_doc(read: ReadStore, message_id: int) -> MessageDoc:
     doc = await read.get(MESSAGES, str(message_id))
     if doc is None:
         raise NotFoundError("Message not found")
     return doc
 
 
-async def visible_message(read: ReadStore, message_id: int, user_id: int) -> tuple[Doc, Doc]:
+async def visible_message(
+    read: ReadStore, message_id: int, user_id: int
+) -> tuple[MessageDoc, MemberDoc]:
     """(message, the caller's membership) when the caller may see the message."""
     doc = await message_doc(read, message_id)
-    member = await membership(read, doc["conversation_id"], user_id)
-    if doc["seq"] <= member["cleared_seq"]:
+    member = await membership(read, doc.conversation_id, user_id)
+    if doc.seq <= member.cleared_seq:
         raise NotFoundError("Message not found")
     return doc, member
 
@@ -135,9 +142,9 @@ async def get_message(read: ReadStore, message_id: int, user_id: int) -> Message
 
 async def _seq_of(read: ReadStore, cid: int, message_id: int) -> int:
     doc = await read.get(MESSAGES, str(message_id))
-    if doc is None or doc["conversation_id"] != cid:
+    if doc is None or doc.conversation_id != cid:
         raise InvalidError(f"Message {message_id} is not in this conversation")
-    return int(doc["seq"])
+    return doc.seq
 
 
 async def history(
@@ -159,7 +166,7 @@ async def history(
     if before is not None:
         b = await _seq_of(read, cid, before)
         before_seq = b if before_seq is None else min(before_seq, b)
-    seq: dict[str, int] = {"$gt": max(member["cleared_seq"], after_seq or 0)}
+    seq: dict[str, int] = {"$gt": max(member.cleared_seq, after_seq or 0)}
     if before_seq is not None:
         seq["$lt"] = before_seq
     where = {"conversation_id": cid, "seq": seq}
@@ -177,22 +184,22 @@ async def search(
     """Case-insensitive search in the caller's conversations, newest first; no recalled
     messages, no system messages, nothing the caller cleared."""
     if cid is not None:
-        mine = {cid: (await membership(read, cid, user_id))["cleared_seq"]}
+        mine = {cid: (await membership(read, cid, user_id)).cleared_seq}
     else:
-        docs = await read.find(MEMBERS, {"user_id": user_id})
-        mine = {d["conversation_id"]: d["cleared_seq"] for d in docs}
+        members = await read.find(MEMBERS, {"user_id": user_id})
+        mine = {m.conversation_id: m.cleared_seq for m in members}
     keyword = keyword.strip()
     if not mine or not keyword:
         return []
     where = {"conversation_id": {"$in": sorted(mine)}, "status": {"$ne": "recalled"}}
     order = [("created_at", -1), ("id", -1)]
-    found: list[Doc] = []
+    found: list[MessageDoc] = []
     raw = 0
     page = max(limit + skip, 50)
     while len(found) < skip + limit:
         docs = await read.search(MESSAGES, keyword, where, order, raw, page)
         raw += len(docs)
-        found.extend(d for d in docs if d["seq"] > mine[d["conversation_id"]])
+        found.extend(d for d in docs if d.seq > mine[d.conversation_id])
         if len(docs) < page:
             break
     return await message_views(read, found[skip : skip + limit])
@@ -201,18 +208,16 @@ async def search(
 async def receipts(read: ReadStore, message_id: int, user_id: int) -> Receipts:
     """Who of the current members (other than the sender) has read up to the message."""
     doc, _ = await visible_message(read, message_id, user_id)
-    members = await read.find(MEMBERS, {"conversation_id": doc["conversation_id"]})
-    others = [m for m in members if m["user_id"] != doc["sender_id"]]
-    readers = sorted(
-        (m for m in others if m["last_read_seq"] >= doc["seq"]), key=lambda m: m["user_id"]
-    )
-    unread = sorted(m["user_id"] for m in others if m["last_read_seq"] < doc["seq"])
-    users = await users_by_id(read, [m["user_id"] for m in readers])
+    members = await read.find(MEMBERS, {"conversation_id": doc.conversation_id})
+    others = [m for m in members if m.user_id != doc.sender_id]
+    readers = sorted((m for m in others if m.last_read_seq >= doc.seq), key=lambda m: m.user_id)
+    unread = sorted(m.user_id for m in others if m.last_read_seq < doc.seq)
+    users = await users_by_id(read, [m.user_id for m in readers])
     out = [
         Receipt(
-            user_id=m["user_id"],
-            user_name=users[m["user_id"]]["name"] if m["user_id"] in users else None,
-            read_at=iso(m.get("last_read_at")),
+            user_id=m.user_id,
+            user_name=u.name if (u := users.get(m.user_id)) is not None else None,
+            read_at=iso(m.last_read_at),
         )
         for m in readers
     ]
@@ -229,9 +234,8 @@ async def find_sent(
     where = {"conversation_id": cid, "client_msg_id": {"$in": sorted({k for _, k in wanted})}}
     out: dict[tuple[int, str], tuple[int, int]] = {}
     for d in await read.find(MESSAGES, where):
-        key = (d["sender_id"], d["client_msg_id"])
-        if key in wanted:
-            out[key] = (d["id"], d["seq"])
+        if d.client_msg_id is not None and (key := (d.sender_id, d.client_msg_id)) in wanted:
+            out[key] = (d.id, d.seq)
     return out
 
 
@@ -240,20 +244,30 @@ async def highest_seq_of(
 ) -> int | None:
     """The highest seq among these messages of ``cid`` not sent by ``user_id`` (others ignored)."""
     docs = await read.get_many(MESSAGES, [str(i) for i in set(message_ids)])
-    seqs = [d["seq"] for d in docs if d["conversation_id"] == cid and d["sender_id"] != user_id]
+    seqs = [d.seq for d in docs if d.conversation_id == cid and d.sender_id != user_id]
     return max(seqs) if seqs else None
 
 
-def sent_view(event: MessageSent, sender: User, file_info: FileInfo | None) -> Message:
-    """The view of a message just written, without a read-model round trip."""
+class Sender(Protocol):
+    """What a message view shows of its sender (a ``UserDoc`` or a ``User`` view)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def standard_id(self) -> str: ...
+
+
+def sent_view(event: MessageSent, sender: Sender | None, file_info: FileInfo | None) -> Message:
+    """The view of a message just written, from its event: no read-model round trip."""
     created = iso(event.at) or ""
     return Message(
         id=event.message_id,
         conversation_id=event.conversation_id,
         seq=event.seq,
         sender_id=event.sender_id,
-        sender_name=sender.name,
-        sender_standard_id=sender.standard_id,
+        sender_name=sender.name if sender else None,
+        sender_standard_id=sender.standard_id if sender else None,
         message_type=event.message_type,
         content=event.content,
         status="sent",

@@ -8,7 +8,13 @@ import msgspec
 
 from domain import notifications as n
 from domain.errors import NotFoundError
-from projections.notifications import NOTIFICATIONS, PREFERENCES, TEMPLATES
+from projections.schema import (
+    NOTIFICATIONS,
+    PREFERENCES,
+    TEMPLATES,
+    NotificationDoc,
+    TemplateDoc,
+)
 from projections.store import ReadStore
 from queries.views import iso
 
@@ -49,19 +55,19 @@ class Template(msgspec.Struct):
     updated_at: str
 
 
-def notification_view(doc: dict[str, Any]) -> Notification:
+def notification_view(doc: NotificationDoc) -> Notification:
     return Notification(
-        id=doc["id"],
-        user_id=doc["user_id"],
-        title=doc["title"],
-        content=doc["content"],
-        type=doc["kind"],
-        priority=doc["priority"],
-        status=doc["status"],
-        data=doc.get("data"),
-        created_at=iso(doc["created_at"]) or "",
-        read_at=iso(doc.get("read_at")),
-        scheduled_at=iso(doc.get("scheduled_at")),
+        id=doc.id,
+        user_id=doc.user_id,
+        title=doc.title,
+        content=doc.content,
+        type=doc.kind,
+        priority=doc.priority,
+        status=doc.status,
+        data=doc.data,
+        created_at=iso(doc.created_at) or "",
+        read_at=iso(doc.read_at),
+        scheduled_at=iso(doc.scheduled_at),
     )
 
 
@@ -108,7 +114,7 @@ async def list_notifications(
 
 async def get_notification(read: ReadStore, user_id: int, notification_id: int) -> Notification:
     doc = await read.get(NOTIFICATIONS, str(notification_id))
-    if doc is None or doc["user_id"] != user_id:
+    if doc is None or doc.user_id != user_id:
         raise NotFoundError("Notification not found")
     return notification_view(doc)
 
@@ -136,21 +142,22 @@ async def preferences(read: ReadStore, user_id: int) -> n.Preferences:
     doc = await read.get(PREFERENCES, str(user_id))
     if doc is None:
         return n.Preferences()
-    doc = {k: v for k, v in doc.items() if k != "user_id"}
-    return msgspec.convert(doc, n.Preferences)
+    fields = msgspec.structs.asdict(doc)
+    del fields["user_id"]
+    return n.Preferences(**fields)
 
 
-def template_view(doc: dict[str, Any]) -> Template:
+def template_view(doc: TemplateDoc) -> Template:
     return Template(
-        id=doc["id"],
-        name=doc["name"],
-        type=doc["kind"],
-        title_template=doc["title_template"],
-        content_template=doc["content_template"],
-        priority=doc["priority"],
-        is_active=doc["is_active"],
-        created_at=iso(doc["created_at"]) or "",
-        updated_at=iso(doc["updated_at"]) or "",
+        id=doc.id,
+        name=doc.name,
+        type=doc.kind,
+        title_template=doc.title_template,
+        content_template=doc.content_template,
+        priority=doc.priority,
+        is_active=doc.is_active,
+        created_at=iso(doc.created_at) or "",
+        updated_at=iso(doc.updated_at) or "",
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from projections.reports import REPORTS
+from projections.schema import REPORTS, ReportDoc
 from projections.store import ReadStore
 from queries.views import iso
 
@@ -28,20 +28,20 @@ class ReportView(msgspec.Struct):
     created_at: str
 
 
-def report_view(doc: dict[str, Any]) -> ReportView:
+def report_view(doc: ReportDoc) -> ReportView:
     return ReportView(
-        id=doc["id"],
-        reporter_id=doc["reporter_id"],
-        event_type=doc["event_type"],
-        title=doc["title"],
-        body=doc["body"],
-        level=doc["level"],
-        latitude=doc.get("latitude"),
-        longitude=doc.get("longitude"),
-        address=doc.get("address"),
-        attachments=list(doc.get("attachments") or []),
-        occurred_at=iso(doc["occurred_at"]) or "",
-        created_at=iso(doc["created_at"]) or "",
+        id=doc.id,
+        reporter_id=doc.reporter_id,
+        event_type=doc.event_type,
+        title=doc.title,
+        body=doc.body,
+        level=doc.level,
+        latitude=doc.latitude,
+        longitude=doc.longitude,
+        address=doc.address,
+        attachments=list(doc.attachments),
+        occurred_at=iso(doc.occurred_at) or "",
+        created_at=iso(doc.created_at) or "",
     )
 
 

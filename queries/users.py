@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain.errors import NotFoundError
+from projections.schema import USERS
 from projections.store import ReadStore
-from projections.users import USERS
 from queries.views import User, user_view
 
 
@@ -32,5 +32,5 @@ async def search_users(read: ReadStore, keyword: str, skip: int, limit: int) -> 
             found.append(user_view(doc))
     docs = await read.search(USERS, keyword, order=[("id", 1)], skip=skip, limit=limit)
     seen = {x.id for x in found}
-    found.extend(user_view(d) for d in docs if d["id"] not in seen)
+    found.extend(user_view(d) for d in docs if d.id not in seen)
     return found[:limit]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import msgspec
+
+from projections.schema import UserDoc
 
 _seconds: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS." (views format thousands)
 
@@ -43,12 +44,12 @@ class User(msgspec.Struct):
     created_at: str
 
 
-def user_view(doc: dict[str, Any]) -> User:
+def user_view(doc: UserDoc) -> User:
     return User(
-        id=doc["id"],
-        standard_id=doc["standard_id"],
-        name=doc["name"],
-        is_active=doc["is_active"],
-        is_superuser=doc["is_superuser"],
-        created_at=iso(doc["created_at"]) or "",
+        id=doc.id,
+        standard_id=doc.standard_id,
+        name=doc.name,
+        is_active=doc.is_active,
+        is_superuser=doc.is_superuser,
+        created_at=iso(doc.created_at) or "",
     )

@@ -13,7 +13,7 @@ from domain.errors import InvalidError, NotFoundError
 from domain.files import valid_file_id
 from gateway.http import Api, Ctx
 from gateway.schemas import Id, Limit200, Skip
-from projections.users import USERS
+from projections.schema import USERS
 from queries import broadcasts as q
 from queries.files import file_visible_to
 from queries.views import iso
@@ -64,7 +64,7 @@ async def send_broadcast(
     targets = None
     if target_user_ids is not None:
         targets = list(dict.fromkeys(target_user_ids))
-        found = {d["id"] for d in await read.get_many(USERS, [str(i) for i in targets])}
+        found = {d.id for d in await read.get_many(USERS, [str(i) for i in targets])}
         missing = [i for i in targets if i not in found]
         if missing:
             raise InvalidError(f"Unknown user ids: {missing[:20]}")

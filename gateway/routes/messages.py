@@ -14,7 +14,7 @@ from domain.files import valid_file_id
 from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue, json_response
 from gateway.routes.conversations import settle
 from gateway.schemas import Id, Limit200, Skip
-from projections.messages import MESSAGES
+from projections.schema import MESSAGES
 from queries import conversations as qc
 from queries import files as qf
 from queries import messages as q
@@ -100,7 +100,7 @@ async def _check_reply(ctx: Ctx, cid: int, reply_to_id: int | None) -> None:
     if reply_to_id is None:
         return
     doc = await ctx.services.read.get(MESSAGES, str(reply_to_id))
-    if doc is None or doc["conversation_id"] != cid:
+    if doc is None or doc.conversation_id != cid:
         raise InvalidError("reply_to_id is not a message of this conversation")
 
 
@@ -228,12 +228,7 @@ async def get_message(ctx: Ctx) -> q.Message:
 async def _ref(ctx: Ctx) -> rules.MessageRef:
     doc = await q.message_doc(ctx.services.read, ctx.path_int("message_id"))
     return rules.MessageRef(
-        doc["id"],
-        doc["conversation_id"],
-        doc["seq"],
-        doc["sender_id"],
-        doc["message_type"],
-        doc["created_at"],
+        doc.id, doc.conversation_id, doc.seq, doc.sender_id, doc.message_type, doc.created_at
     )
 
 

@@ -18,7 +18,7 @@ from domain import notifications as n
 from domain.errors import DomainError, InvalidError, UnavailableError
 from gateway.http import Api, Ctx
 from gateway.schemas import Id, Limit200, Skip
-from projections.users import USERS
+from projections.schema import USERS
 from queries import notifications as q
 
 api = Api("/api/v1/notifications", tag="notifications")
@@ -186,7 +186,7 @@ async def send(ctx: Ctx) -> SendResult:
     title, content, kind, priority = await _rendered(ctx, body)
     n.validate_draft(n.Draft(0, title, content, kind, priority, body.data))
     users = await ctx.services.read.get_many(USERS, [str(i) for i in set(body.user_ids)])
-    known = {d["id"]: d for d in users}
+    known = {d.id: d for d in users}
     errors: list[SendError] = []
     slots: list[int] = []
     drafts: list[n.Draft] = []
@@ -197,7 +197,7 @@ async def send(ctx: Ctx) -> SendResult:
             errors.append(SendError(index, "Duplicate user id"))
         elif doc is None:
             errors.append(SendError(index, "User not found"))
-        elif not doc["is_active"]:
+        elif not doc.is_active:
             errors.append(SendError(index, "User is inactive"))
         else:
             slots.append(index)

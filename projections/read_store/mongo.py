@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import msgspec
 from bson.codec_options import TypeDecoder, TypeRegistry
 from bson.int64 import Int64
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReplaceOne, UpdateOne
@@ -34,6 +35,7 @@ from pymongo.errors import BulkWriteError
 
 from projections.store import (
     Collection,
+    D,
     Delete,
     Doc,
     Guarded,
@@ -42,6 +44,7 @@ from projections.store import (
     Put,
     Where,
     apply_patch,
+    as_dict,
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -100,6 +103,12 @@ def _public(stored: MongoDoc) -> Doc:
     return {k: v for k, v in stored.items() if k != "_id" and k != "_g"}
 
 
+def _typed(doc_type: type[D], stored: MongoDoc) -> D:
+    """A stored document as the collection's document type."""
+    doc: D = msgspec.convert(_public(stored), doc_type)
+    return doc
+
+
 def _fold(stored: MongoDoc | None, ops: list[Guarded]) -> tuple[int, Doc | None] | None:
     """Apply the ops newer than the stored guard; None when there is nothing to write."""
     applied = -1 if stored is None else int(stored.get("_g", -1))
@@ -111,7 +120,7 @@ def _fold(stored: MongoDoc | None, ops: list[Guarded]) -> tuple[int, Doc | None]
             continue  # already applied: a redelivery
         guard, op = g.guard, g.op
         if isinstance(op, Put):
-            doc = dict(op.doc)
+            doc = as_dict(op.doc)
         elif isinstance(op, Delete):
             doc = None
         else:
@@ -167,7 +176,7 @@ class MongoReadStore:
 
     # -- schema ---------------------------------------------------------------------------------
     @_detached
-    async def declare(self, collections: Sequence[Collection]) -> None:
+    async def declare(self, collections: Sequence[Collection[Any]]) -> None:
         for coll in collections:
             c = self._coll(coll.name)
             for idx in coll.indexes:
@@ -274,61 +283,61 @@ class MongoReadStore:
 
     # -- reads ----------------------------------------------------------------------------------
     @_detached
-    async def get(self, coll: str, key: str) -> Doc | None:
-        d = await self._coll(coll).find_one({"_id": key})
-        return None if d is None or d.get("_del") else _public(d)
+    async def get(self, coll: Collection[D], key: str) -> D | None:
+        d = await self._coll(coll.name).find_one({"_id": key})
+        return None if d is None or d.get("_del") else _typed(coll.doc, d)
 
     @_detached
-    async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]:
-        found: dict[str, Doc] = {}
+    async def get_many(self, coll: Collection[D], keys: Sequence[str]) -> list[D]:
+        found: dict[str, D] = {}
         for chunk in _chunks(list(dict.fromkeys(keys))):
-            async for d in self._coll(coll).find({"_id": {"$in": chunk}}):
+            async for d in self._coll(coll.name).find({"_id": {"$in": chunk}}):
                 if not d.get("_del"):
-                    found[d["_id"]] = _public(d)
+                    found[d["_id"]] = _typed(coll.doc, d)
         return [found[k] for k in dict.fromkeys(keys) if k in found]
 
     @_detached
     async def find(
         self,
-        coll: str,
+        coll: Collection[D],
         where: Where | None = None,
         order: Order = (),
         skip: int = 0,
         limit: int | None = None,
-    ) -> list[Doc]:
+    ) -> list[D]:
         return await self._find(coll, _live(_filter(where)), order, skip, limit)
 
     async def _find(
-        self, coll: str, query: Doc, order: Order, skip: int, limit: int | None
-    ) -> list[Doc]:
+        self, coll: Collection[D], query: Doc, order: Order, skip: int, limit: int | None
+    ) -> list[D]:
         if limit == 0:
             return []
-        cursor = self._coll(coll).find(query)
+        cursor = self._coll(coll.name).find(query)
         if order:
             cursor = cursor.sort([(_name(f), DESCENDING if d < 0 else ASCENDING) for f, d in order])
         if skip > 0:
             cursor = cursor.skip(int(skip))
         if limit is not None and limit > 0:
             cursor = cursor.limit(int(limit))
-        return [_public(d) async for d in cursor]
+        return [_typed(coll.doc, d) async for d in cursor]
 
     @_detached
-    async def count(self, coll: str, where: Where | None = None) -> int:
-        return await self._coll(coll).count_documents(_live(_filter(where)))
+    async def count(self, coll: Collection[Any], where: Where | None = None) -> int:
+        return await self._coll(coll.name).count_documents(_live(_filter(where)))
 
     @_detached
     async def search(
         self,
-        coll: str,
+        coll: Collection[D],
         text: str,
         where: Where | None = None,
         order: Order = (),
         skip: int = 0,
         limit: int | None = None,
-    ) -> list[Doc]:
-        field = self._text.get(coll)
+    ) -> list[D]:
+        field = self._text.get(coll.name)
         if field is None:
-            raise ValueError(f"collection {coll!r} has no text field")
+            raise ValueError(f"collection {coll.name!r} has no text field")
         match = {field: {"$regex": re.escape(text), "$options": "i"}}
         return await self._find(coll, _live(_filter(where), match), order, skip, limit)
 

@@ -16,6 +16,7 @@ import msgspec
 
 from projections.store import (
     Collection,
+    D,
     Delete,
     Doc,
     Order,
@@ -31,6 +32,17 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<=", "$ne": "IS NOT"}
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(dict[str, Any])
+
+
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(doc_type: type[D]) -> msgspec.json.Decoder[D]:
+    """JSON straight into the collection's document Struct (one decoder per type)."""
+    dec = _decoders.get(doc_type)
+    if dec is None:
+        dec = _decoders[doc_type] = msgspec.json.Decoder(doc_type)
+    return dec
 
 
 @functools.cache
@@ -131,10 +143,10 @@ class SqliteReadStore:
         return conn
 
     # -- schema ---------------------------------------------------------------------------------
-    async def declare(self, collections: Sequence[Collection]) -> None:
+    async def declare(self, collections: Sequence[Collection[Any]]) -> None:
         await self._write(self._declare, list(collections))
 
-    def _declare(self, collections: list[Collection]) -> None:
+    def _declare(self, collections: list[Collection[Any]]) -> None:
         c = self._wconn
         c.execute("CREATE TABLE IF NOT EXISTS bulk_loads (coll TEXT PRIMARY KEY)")
         unfinished = {r[0] for r in c.execute("SELECT coll FROM bulk_loads")}
@@ -176,7 +188,7 @@ class SqliteReadStore:
         )
         return exists is None
 
-    def _refill_text(self, coll: Collection) -> None:
+    def _refill_text(self, coll: Collection[Any]) -> None:
         t = "c_" + _name(coll.name)
         if coll.text_field:
             self._wconn.execute(f"INSERT INTO {t}_text({t}_text) VALUES ('delete-all')")
@@ -185,11 +197,11 @@ class SqliteReadStore:
             )
 
     # -- bulk loads (rebuild) -------------------------------------------------------------------
-    async def begin_bulk(self, collections: Sequence[Collection]) -> None:
+    async def begin_bulk(self, collections: Sequence[Collection[Any]]) -> None:
         """Drop secondary indexes and text triggers; ``end_bulk`` recreates them in one pass."""
         await self._write(self._begin_bulk, list(collections))
 
-    def _begin_bulk(self, collections: list[Collection]) -> None:
+    def _begin_bulk(self, collections: list[Collection[Any]]) -> None:
         c = self._wconn
         c.execute("PRAGMA synchronous=OFF")  # a crash mid-rebuild means: rebuild again
         for coll in collections:
@@ -201,10 +213,10 @@ class SqliteReadStore:
                 for suffix in ("ai", "au", "ad"):
                     c.execute(f"DROP TRIGGER IF EXISTS {t}_text_{suffix}")
 
-    async def end_bulk(self, collections: Sequence[Collection]) -> None:
+    async def end_bulk(self, collections: Sequence[Collection[Any]]) -> None:
         await self._write(self._end_bulk, list(collections))
 
-    def _end_bulk(self, collections: list[Collection]) -> None:
+    def _end_bulk(self, collections: list[Collection[Any]]) -> None:
         # Indexes and triggers come back, the text index is refilled, then the marker goes:
         # a crash in between leaves the marker, and the next declare finishes the job.
         self._declare(collections)
@@ -319,50 +331,53 @@ class SqliteReadStore:
         c.execute("COMMIT")
 
     # -- reads ----------------------------------------------------------------------------------
-    async def get(self, coll: str, key: str) -> Doc | None:
+    async def get(self, coll: Collection[D], key: str) -> D | None:
         return await self._read(self._get, coll, key)
 
-    def _get(self, coll: str, key: str) -> Doc | None:
+    def _get(self, coll: Collection[D], key: str) -> D | None:
         row = (
             self._rconn()
-            .execute(f"SELECT doc FROM c_{_name(coll)} WHERE key = ?", (key,))
+            .execute(f"SELECT doc FROM c_{_name(coll.name)} WHERE key = ?", (key,))
             .fetchone()
         )
-        return None if row is None else _dec.decode(row[0])
+        return None if row is None else _decoder(coll.doc).decode(row[0])
 
-    async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]:
+    async def get_many(self, coll: Collection[D], keys: Sequence[str]) -> list[D]:
         return await self._read(self._get_many, coll, list(keys))
 
-    def _get_many(self, coll: str, keys: list[str]) -> list[Doc]:
-        out: list[Doc] = []
+    def _get_many(self, coll: Collection[D], keys: list[str]) -> list[D]:
+        out: list[D] = []
         conn = self._rconn()
+        decode = _decoder(coll.doc).decode
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             rows = conn.execute(
-                f"SELECT doc FROM c_{_name(coll)} WHERE key IN ({','.join('?' * len(chunk))})",
+                f"SELECT doc FROM c_{_name(coll.name)} WHERE key IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
-            out.extend(_dec.decode(r[0]) for r in rows)
+            out.extend(decode(r[0]) for r in rows)
         return out
 
     async def find(
         self,
-        coll: str,
+        coll: Collection[D],
         where: Where | None = None,
         order: Order = (),
         skip: int = 0,
         limit: int | None = None,
-    ) -> list[Doc]:
+    ) -> list[D]:
         w, params = _where_sql(where)
-        sql = f"SELECT doc FROM c_{_name(coll)}{w}{_order_sql(order)}{_page_sql(skip, limit)}"
-        return await self._read(self._select, sql, params)
+        sql = f"SELECT doc FROM c_{_name(coll.name)}{w}{_order_sql(order)}{_page_sql(skip, limit)}"
+        return await self._read(self._select, coll.doc, sql, params)
 
-    def _select(self, sql: str, params: list[Any]) -> list[Doc]:
-        return [_dec.decode(r[0]) for r in self._rconn().execute(sql, params)]
+    def _select(self, doc_type: type[D], sql: str, params: list[Any]) -> list[D]:
+        decode = _decoder(doc_type).decode
+        return [decode(r[0]) for r in self._rconn().execute(sql, params)]
 
-    async def count(self, coll: str, where: Where | None = None) -> int:
+    async def count(self, coll: Collection[Any], where: Where | None = None) -> int:
         w, params = _where_sql(where)
-        return await self._read(self._count, f"SELECT COUNT(*) FROM c_{_name(coll)}{w}", params)
+        sql = f"SELECT COUNT(*) FROM c_{_name(coll.name)}{w}"
+        return await self._read(self._count, sql, params)
 
     def _count(self, sql: str, params: list[Any]) -> int:
         (n,) = self._rconn().execute(sql, params).fetchone()
@@ -370,17 +385,17 @@ class SqliteReadStore:
 
     async def search(
         self,
-        coll: str,
+        coll: Collection[D],
         text: str,
         where: Where | None = None,
         order: Order = (),
         skip: int = 0,
         limit: int | None = None,
-    ) -> list[Doc]:
-        field = self._text.get(coll)
+    ) -> list[D]:
+        field = self._text.get(coll.name)
         if field is None:
-            raise ValueError(f"collection {coll!r} has no text field")
-        t = "c_" + _name(coll)
+            raise ValueError(f"collection {coll.name!r} has no text field")
+        t = "c_" + _name(coll.name)
         text = text.replace("\x00", "")  # FTS5 query strings end at NUL
         if not text:
             return []
@@ -395,7 +410,7 @@ class SqliteReadStore:
             arg = f"%{escaped}%"
         glue = " AND " if w else " WHERE "
         sql = f"SELECT c.doc FROM {t} c{w}{glue}{cond}{tail}"
-        return await self._read(self._select, sql, [*params, arg])
+        return await self._read(self._select, coll.doc, sql, [*params, arg])
 
     async def close(self) -> None:
         self._writer.shutdown(wait=True)

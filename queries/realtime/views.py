@@ -9,35 +9,39 @@ import msgspec
 
 from domain.conversations import MessageSent, ReadMarked
 from domain.store import RecordedEvent
-from projections.conversations import CONVERSATIONS, MEMBERS, member_key
-from projections.messages import MESSAGES, MessagesProjection
-from projections.store import Collection, Doc, Order, ProjectionBatch, Put, ReadStore, Where
-from projections.users import USERS
+from projections.schema import (
+    CONVERSATIONS,
+    MEMBERS,
+    MESSAGES,
+    USERS,
+    ConversationDoc,
+    MemberDoc,
+    UserDoc,
+    member_key,
+)
+from projections.store import ReadStore
 from queries import conversations as qc
-from queries.messages import message_views
+from queries.messages import message_views, sent_view
 
 CONVERSATIONS_PROJECTION = "conversations"
-_NO_MEMBERSHIP = {"last_read_seq": 0, "cleared_seq": 0, "hidden_seq": None}
 _USER_TYPES = frozenset(
     {"UserRegistered", "UserRenamed", "UserActivationChanged", "UserSuperuserChanged"}
 )
 _MAX_CACHED_USERS = 100_000
-_messages_projection = MessagesProjection()
 Wait = Callable[[], Awaitable[None]]
 
 
 class ReadModelViews:
     """The pusher's views, read in as few round trips as possible.
 
-    A new text message's view is built from its event (the messages projection's own document
-    for it, joined with its sender), so live push does not wait for the projector; senders come
-    from a cache that ``observe`` keeps exact (every user event drops its user, and a miss waits
-    for the read models to reach the batch first).
+    A new message without a file is viewed from its event and its sender, so live push does
+    not wait for the projector; senders come from a cache that ``observe`` keeps exact (every
+    user event drops its user, and a miss waits for the read models to reach the batch first).
     """
 
     def __init__(self, read: ReadStore) -> None:
         self._read = read
-        self._users: dict[int, Doc] = {}
+        self._users: dict[int, UserDoc] = {}
 
     def observe(self, batch: Sequence[RecordedEvent]) -> None:
         for rec in batch:
@@ -48,13 +52,19 @@ class ReadModelViews:
     async def sent_messages(
         self, items: Sequence[tuple[RecordedEvent, MessageSent]], wait: Wait
     ) -> dict[int, Any]:
-        docs: list[Doc] = []
-        for rec, event in items:
-            for op in _messages_projection.handle(event, rec):
-                if isinstance(op, Put) and op.coll == MESSAGES:
-                    docs.append(op.doc)
-        users = _CachedUsers(self._read, self._users, wait)
-        return _with_aliases(await message_views(users, docs))
+        users = await self._senders([event.sender_id for _, event in items], wait)
+        return _with_aliases([sent_view(e, users.get(e.sender_id), None) for _, e in items])
+
+    async def _senders(self, user_ids: Sequence[int], wait: Wait) -> dict[int, UserDoc]:
+        cache = self._users
+        missing = [str(u) for u in dict.fromkeys(user_ids) if u not in cache]
+        if missing:
+            await wait()  # the read model then includes every user event seen so far
+            if len(cache) > _MAX_CACHED_USERS:
+                cache.clear()
+            for user in await self._read.get_many(USERS, missing):
+                cache[user.id] = user
+        return {u: doc for u in user_ids if (doc := cache.get(u)) is not None}
 
     async def messages(self, message_ids: Sequence[int]) -> dict[int, Any]:
         docs = await self._read.get_many(MESSAGES, [str(i) for i in message_ids])
@@ -66,15 +76,17 @@ class ReadModelViews:
         if conv is None or not viewers:
             return {}
         keys = [member_key(conversation_id, v) for v in viewers]
-        members = {m["user_id"]: m for m in await read.get_many(MEMBERS, keys)}
-        if conv["type"] == "single":  # the name is the other person's: one view per viewer
+        members = {m.user_id: m for m in await read.get_many(MEMBERS, keys)}
+        if conv.type == "single":  # the name is the other person's: one view per viewer
             out: dict[int, Any] = {}
             for v in viewers:
-                pair = (conv, members.get(v, _NO_MEMBERSHIP))
+                pair = (conv, members.get(v) or _no_membership(conv, v))
                 out[v] = (await qc.views(read, [pair], v))[0]
             return out
-        (base,) = await qc.views(read, [(conv, _NO_MEMBERSHIP)], viewers[0])
-        return {v: _as_seen_by(base, conv, members.get(v, _NO_MEMBERSHIP)) for v in viewers}
+        (base,) = await qc.views(read, [(conv, _no_membership(conv, 0))], viewers[0])
+        return {
+            v: _as_seen_by(base, conv, members.get(v) or _no_membership(conv, v)) for v in viewers
+        }
 
     async def newly_read(self, event: ReadMarked, cap: int) -> list[int]:
         seq = {"$gt": event.previous_seq, "$lte": event.seq}
@@ -83,7 +95,12 @@ class ReadModelViews:
             "seq": seq,
             "sender_id": {"$ne": event.user_id},
         }
-        return [d["id"] for d in await self._read.find(MESSAGES, where, [("seq", -1)], 0, cap)]
+        return [d.id for d in await self._read.find(MESSAGES, where, [("seq", -1)], 0, cap)]
+
+
+def _no_membership(conv: ConversationDoc, user_id: int) -> MemberDoc:
+    """A viewer without a membership document: everything counts as unread, nothing cleared."""
+    return MemberDoc(conversation_id=conv.id, user_id=user_id)
 
 
 def _with_aliases(views: Sequence[Any]) -> dict[int, Any]:
@@ -97,9 +114,9 @@ def _with_aliases(views: Sequence[Any]) -> dict[int, Any]:
     return out
 
 
-def _as_seen_by(base: qc.Conversation, conv: dict[str, Any], member: dict[str, Any]) -> Any:
+def _as_seen_by(base: qc.Conversation, conv: ConversationDoc, member: MemberDoc) -> Any:
     """A group's view with the viewer's own unread count and cleared history applied."""
-    last = base.last_message if conv["last_seq"] > member["cleared_seq"] else None
+    last = base.last_message if conv.last_seq > member.cleared_seq else None
     unread = qc.unread_of(conv, member)
     return msgspec.structs.replace(base, unread_count=unread, last_message=last)
 
@@ -117,71 +134,4 @@ async def membership_snapshot(read: ReadStore) -> tuple[list[tuple[int, int]], i
     """
     position = await read.checkpoint(CONVERSATIONS_PROJECTION)
     docs = await read.find(MEMBERS)
-    return [(d["conversation_id"], d["user_id"]) for d in docs], position
-
-
-class _CachedUsers:
-    """A read store that answers user lookups from the pusher's cache (a ``ReadStore``)."""
-
-    def __init__(self, read: ReadStore, cache: dict[int, Doc], wait: Wait) -> None:
-        self._read = read
-        self._cache = cache
-        self._wait = wait
-
-    async def get_many(self, coll: str, keys: Sequence[str]) -> list[Doc]:
-        if coll != USERS:
-            return await self._read.get_many(coll, keys)
-        missing = [k for k in keys if int(k) not in self._cache]
-        if missing:
-            await self._wait()  # the read model then includes every user event seen so far
-            if len(self._cache) > _MAX_CACHED_USERS:
-                self._cache.clear()
-            for doc in await self._read.get_many(USERS, missing):
-                self._cache[doc["id"]] = doc
-        return [d for k in keys if (d := self._cache.get(int(k))) is not None]
-
-    async def get(self, coll: str, key: str) -> Doc | None:
-        docs = await self.get_many(coll, [key])
-        return docs[0] if docs else None
-
-    async def declare(self, collections: Sequence[Collection]) -> None:
-        await self._read.declare(collections)
-
-    async def apply(self, batches: Sequence[ProjectionBatch]) -> None:
-        await self._read.apply(batches)
-
-    async def checkpoint(self, projection: str) -> int:
-        return await self._read.checkpoint(projection)
-
-    async def save_checkpoint(self, projection: str, position: int) -> None:
-        await self._read.save_checkpoint(projection, position)
-
-    async def reset(self, projection: str, collections: Sequence[str]) -> None:
-        await self._read.reset(projection, collections)
-
-    async def find(
-        self,
-        coll: str,
-        where: Where | None = None,
-        order: Order = (),
-        skip: int = 0,
-        limit: int | None = None,
-    ) -> list[Doc]:
-        return await self._read.find(coll, where, order, skip, limit)
-
-    async def count(self, coll: str, where: Where | None = None) -> int:
-        return await self._read.count(coll, where)
-
-    async def search(
-        self,
-        coll: str,
-        text: str,
-        where: Where | None = None,
-        order: Order = (),
-        skip: int = 0,
-        limit: int | None = None,
-    ) -> list[Doc]:
-        return await self._read.search(coll, text, where, order, skip, limit)
-
-    async def close(self) -> None:
-        await self._read.close()
+    return [(d.conversation_id, d.user_id) for d in docs], position

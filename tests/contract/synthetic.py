@@ -23,6 +23,7 @@ from projections.store import (
     Put,
     ReadStore,
     apply_patch,
+    as_dict,
 )
 from projections.users import UsersProjection
 
@@ -68,7 +69,7 @@ class CountersProjection:
 
     name = "test_counters"
     collections: tuple[Collection, ...] = (
-        Collection(COUNTERS, indexes=(Index(("n",)),), text_field="name"),
+        Collection(COUNTERS, dict, indexes=(Index(("n",)),), text_field="name"),
     )
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
@@ -161,7 +162,7 @@ def model(projection: Projection, recs: Sequence[RecordedEvent]) -> dict[str, li
         for op in projection.handle(rec.decode(), rec):
             ident = (op.coll, op.key)
             if isinstance(op, Put):
-                docs[ident] = dict(op.doc)
+                docs[ident] = as_dict(op.doc)
             elif isinstance(op, Delete):
                 docs.pop(ident, None)
             else:
@@ -180,7 +181,7 @@ def canonical(doc: dict[str, Any]) -> str:
 
 async def snapshot(store: ReadStore, projection: Projection) -> dict[str, list[str]]:
     return {
-        c.name: sorted(canonical(d) for d in await store.find(c.name))
+        c.name: sorted(canonical(msgspec.to_builtins(d)) for d in await store.find(c))
         for c in projection.collections
     }
 

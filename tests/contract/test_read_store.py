@@ -121,7 +121,7 @@ def run_examples(
 
 ITEMS = "items"
 ITEMS_DECL = Collection(
-    ITEMS, indexes=(Index(("a", "b")), Index(("code",), unique=True)), text_field="title"
+    ITEMS, dict, indexes=(Index(("a", "b")), Index(("code",), unique=True)), text_field="title"
 )
 
 
@@ -146,23 +146,23 @@ async def test_put_get_roundtrip_keeps_shape(store: ReadStore) -> None:
         "nested": {"a": {"b": [True, False]}},
     }
     await store.apply([batch(1, Put(ITEMS, "7", doc))])
-    got = await store.get(ITEMS, "7")
+    got = await store.get(ITEMS_DECL, "7")
     assert got == doc
     assert got is not None and type(got["f"]) is float and type(got["big"]) is int
-    assert await store.get(ITEMS, "missing") is None
-    assert await store.find(ITEMS) == [doc]
+    assert await store.get(ITEMS_DECL, "missing") is None
+    assert await store.find(ITEMS_DECL) == [doc]
 
 
 async def test_get_many_and_delete(store: ReadStore) -> None:
     await store.declare([ITEMS_DECL])
     docs = {str(i): {"id": i, "code": f"c{i}"} for i in range(5)}
     await store.apply([batch(1, *(Put(ITEMS, k, d) for k, d in docs.items()))])
-    got = await store.get_many(ITEMS, ["3", "nope", "1", "3"])
+    got = await store.get_many(ITEMS_DECL, ["3", "nope", "1", "3"])
     assert sorted(d["id"] for d in got) == [1, 3]
     await store.apply([batch(2, Delete(ITEMS, "3"), Delete(ITEMS, "never-existed"))])
-    assert await store.get(ITEMS, "3") is None
-    assert sorted(d["id"] for d in await store.get_many(ITEMS, list(docs))) == [0, 1, 2, 4]
-    assert await store.count(ITEMS) == 4
+    assert await store.get(ITEMS_DECL, "3") is None
+    assert sorted(d["id"] for d in await store.get_many(ITEMS_DECL, list(docs))) == [0, 1, 2, 4]
+    assert await store.count(ITEMS_DECL) == 4
 
 
 async def test_unique_index_is_enforced(store: ReadStore) -> None:
@@ -170,13 +170,13 @@ async def test_unique_index_is_enforced(store: ReadStore) -> None:
     await store.apply([batch(1, Put(ITEMS, "1", {"code": "same"}))])
     with pytest.raises((sqlite3.IntegrityError, PyMongoError)):
         await store.apply([batch(2, Put(ITEMS, "2", {"code": "same"}))])
-    assert await store.get(ITEMS, "2") is None
+    assert await store.get(ITEMS_DECL, "2") is None
     # Documents without the field, and deleted documents, never collide.
     await store.apply([batch(3, Put(ITEMS, "3", {"x": 1}), Put(ITEMS, "4", {"x": 2}))])
     await store.apply([batch(4, Delete(ITEMS, "3"), Delete(ITEMS, "4"))])
     await store.apply([batch(5, Put(ITEMS, "5", {"code": "other"}), Delete(ITEMS, "5"))])
     await store.apply([batch(6, Put(ITEMS, "6", {"code": "other"}))])
-    assert await store.get(ITEMS, "6") == {"code": "other"}
+    assert await store.get(ITEMS_DECL, "6") == {"code": "other"}
 
 
 # -- patches ---------------------------------------------------------------------------------------
@@ -225,12 +225,12 @@ def reference(ops: list[Op]) -> dict[str, Doc]:
 def test_ops_follow_the_reference_semantics(backend: ReadBackend) -> None:
     async def body(ops: list[Op], per_batch: int) -> None:
         async with backend.open() as s:
-            await s.declare([Collection(ITEMS)])
+            await s.declare([Collection(ITEMS, dict)])
             for i in range(0, len(ops), per_batch):
                 await s.apply([batch(i + 1, *ops[i : i + per_batch])])
             want = reference(ops)
             for key in ("k1", "k2"):
-                assert await s.get(ITEMS, key) == want.get(key)
+                assert await s.get(ITEMS_DECL, key) == want.get(key)
 
     run_examples(backend, body, ops=st.lists(_ops, max_size=8), per_batch=st.integers(1, 8))
 
@@ -341,10 +341,10 @@ def test_find_count_filters_sorts_pages(backend: ReadBackend) -> None:
             for where, order, skip, limit in queries:
                 full = [*order, ("id", 1)]  # a unique tie-break makes the expected page exact
                 want = sorted((d for d in docs.values() if _matches(d, where)), key=_sort_key(full))
-                got = await s.find(ITEMS, where, full, skip, limit)
+                got = await s.find(ITEMS_DECL, where, full, skip, limit)
                 end = None if limit is None else skip + limit
                 assert got == want[skip:end], (where, full, skip, limit)
-                assert await s.count(ITEMS, where) == len(want)
+                assert await s.count(ITEMS_DECL, where) == len(want)
 
     query = st.tuples(_wheres, _orders, st.integers(0, 5), st.one_of(st.none(), st.integers(0, 6)))
     run_examples(backend, body, queries=st.lists(query, min_size=1, max_size=6))
@@ -353,7 +353,7 @@ def test_find_count_filters_sorts_pages(backend: ReadBackend) -> None:
 async def test_find_rejects_unknown_operator(store: ReadStore) -> None:
     await store.declare([ITEMS_DECL])
     with pytest.raises(ValueError):
-        await store.find(ITEMS, {"a": {"$where": "1"}})
+        await store.find(ITEMS_DECL, {"a": {"$where": "1"}})
 
 
 async def test_search_is_case_insensitive_substring(store: ReadStore) -> None:
@@ -363,7 +363,7 @@ async def test_search_is_case_insensitive_substring(store: ReadStore) -> None:
     await store.apply([batch(1, *ops)])
 
     async def ids(text: str, **kw: Any) -> list[int]:
-        return [d["id"] for d in await store.search(ITEMS, text, order=[("id", 1)], **kw)]
+        return [d["id"] for d in await store.search(ITEMS_DECL, text, order=[("id", 1)], **kw)]
 
     assert await ids("hello") == [0, 1, 2]
     assert await ids("LLO") == [0, 1, 2]
@@ -378,7 +378,7 @@ async def test_search_is_case_insensitive_substring(store: ReadStore) -> None:
     assert await ids("hello", where={"b": 0}) == [0, 2]
     assert await ids("hello", skip=1, limit=1) == [1]
     with pytest.raises(ValueError):
-        await store.search("undeclared", "x")
+        await store.search(Collection("undeclared", dict), "x")
 
 
 # -- checkpoints and exactly-once ------------------------------------------------------------------
@@ -392,13 +392,13 @@ async def test_checkpoints_move_forward_only_and_reset(store: ReadStore) -> None
     assert (await store.checkpoint("p"), await store.checkpoint("q")) == (5, 9)
     await store.apply([batch(5, Patch(ITEMS, "k", inc={"n": 1}))])  # a redelivery
     assert await store.checkpoint("p") == 5
-    assert await store.get(ITEMS, "k") == {"n": 1}
+    assert await store.get(ITEMS_DECL, "k") == {"n": 1}
     await store.reset("p", [ITEMS])
     assert await store.checkpoint("p") == 0
-    assert await store.find(ITEMS) == []
+    assert await store.find(ITEMS_DECL) == []
     assert await store.checkpoint("q") == 9
     await store.apply([batch(1, Patch(ITEMS, "k", inc={"n": 1}))])  # replays after a reset
-    assert await store.get(ITEMS, "k") == {"n": 1}
+    assert await store.get(ITEMS_DECL, "k") == {"n": 1}
 
 
 async def test_a_checkpoint_saved_on_its_own_moves_forward_only(store: ReadStore) -> None:
@@ -467,7 +467,7 @@ async def test_a_cancelled_caller_always_stops(store: ReadStore) -> None:
         while True:
             position += 1
             await store.apply([batch(position, Patch(ITEMS, "k", inc={"n": 1}))])
-            await store.get(ITEMS, "k")
+            await store.get(ITEMS_DECL, "k")
 
     rng = random.Random(7)
     for _ in range(120):

@@ -7,7 +7,7 @@ from pathlib import Path
 from projections.read_store.sqlite import SqliteReadStore
 from projections.store import Collection, Delete, Guarded, Index, ProjectionBatch, Put
 
-NOTES = Collection("notes", indexes=(Index(("n",), unique=True),), text_field="text")
+NOTES = Collection("notes", dict, indexes=(Index(("n",), unique=True),), text_field="text")
 
 
 def batch(position: int, *ops: Put | Delete) -> list[ProjectionBatch]:
@@ -20,7 +20,7 @@ def put(n: int, text: str) -> Put:
 
 
 async def found(store: SqliteReadStore, text: str) -> list[int]:
-    return sorted(d["n"] for d in await store.search("notes", text))
+    return sorted(d["n"] for d in await store.search(NOTES, text))
 
 
 async def test_text_index_follows_updates_and_deletes(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ async def test_bulk_load_defers_then_rebuilds_indexes(tmp_path: Path) -> None:
     await store.end_bulk([NOTES])
     assert await found(store, "before") == [1]
     assert len(await found(store, "bulk row")) == 198
-    assert await store.find("notes", {"n": 150}) == [{"n": 150, "text": "bulk row 150"}]
+    assert await store.find(NOTES, {"n": 150}) == [{"n": 150, "text": "bulk row 150"}]
     await store.apply(batch(3, put(7, "after bulk")))  # triggers are back
     assert await found(store, "after bulk") == [7]
     await store.close()

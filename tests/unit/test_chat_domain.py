@@ -140,7 +140,7 @@ def test_message_projection_keeps_recalled_content_out_of_search() -> None:
     sent = c.MessageSent(message_id=5, conversation_id=1, seq=1, sender_id=2,
                          message_type="text", content="secret", at=1.0)  # fmt: skip
     (put,) = MessagesProjection().handle(sent, _rec(1))
-    assert isinstance(put, Put) and put.doc["search_text"] == "secret"
+    assert isinstance(put, Put) and put.doc.search_text == "secret"
     (patch,) = MessagesProjection().handle(c.MessageRecalled(5, 1, 1, 2, at=2.0), _rec(2))
     assert isinstance(patch, Patch)
     doc = apply_patch(put.doc, patch)

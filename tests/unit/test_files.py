@@ -14,7 +14,8 @@ from domain import files as f
 from domain.errors import ForbiddenError, NotFoundError
 from domain.store import RecordedEvent
 from gateway.downloads import content_disposition, parse_range
-from projections.files import FILE_MEMBERS, FILE_SHARES, FILES, FilesProjection
+from projections.files import FilesProjection
+from projections.schema import FILE_MEMBERS, FILE_SHARES, FILES, FileMemberDoc, FileShareDoc
 from projections.store import Delete, Patch, Put
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -126,7 +127,7 @@ def test_projection_tracks_shares_and_membership() -> None:
     )
     text = c.MessageSent(message_id=2, conversation_id=5, seq=2, sender_id=1, message_type="text")
     assert p.handle(sent, REC) == [
-        Put(FILE_SHARES, f"{fid}:5", {"file_id": fid, "conversation_id": 5})
+        Put(FILE_SHARES.name, f"{fid}:5", FileShareDoc(file_id=fid, conversation_id=5))
     ]
     assert p.handle(text, REC) == []
     created = c.ConversationCreated(
@@ -134,8 +135,11 @@ def test_projection_tracks_shares_and_membership() -> None:
     )
     assert [op.key for op in p.handle(created, REC) if isinstance(op, Put)] == ["5:1", "5:2"]
     added = c.MemberAdded(conversation_id=5, user_ids=(3,), operator_id=1)
-    assert p.handle(added, REC) == [Put(FILE_MEMBERS, "5:3", {"conversation_id": 5, "user_id": 3})]
+    member = FileMemberDoc(conversation_id=5, user_id=3)
+    assert p.handle(added, REC) == [Put(FILE_MEMBERS.name, "5:3", member)]
     removed = c.MemberRemoved(conversation_id=5, user_id=3, operator_id=1)
-    assert p.handle(removed, REC) == [Delete(FILE_MEMBERS, "5:3")]
+    assert p.handle(removed, REC) == [Delete(FILE_MEMBERS.name, "5:3")]
     counted = f.FileDownloadsCounted(counts={fid: 2})
-    assert p.handle(counted, REC) == [Patch(FILES, fid, inc={"download_count": 2}, upsert=False)]
+    assert p.handle(counted, REC) == [
+        Patch(FILES.name, fid, inc={"download_count": 2}, upsert=False)
+    ]
