@@ -410,7 +410,7 @@ async def test_a_checkpoint_saved_on_its_own_moves_forward_only(store: ReadStore
     await store.apply([batch(10, projection="follower")])
     assert await store.checkpoint("follower") == 12
     assert await store.checkpoint("p") == 0  # only the named checkpoint moved
-    assert await store.find(ITEMS) == []
+    assert await store.find(ITEMS_DECL) == []
 
 
 @pytest.mark.parametrize("case", projection_cases(), ids=lambda c: c[0])
