@@ -143,6 +143,10 @@ def create_app(
             (f, await svc.events.events_after(f.position, LAG_COUNT_LIMIT))
             for f in (f.status() for f in svc.followers())
         ]
+        ready = lag <= READY_LAG_EVENTS and svc.projector_runtime.error is None
+        metrics.ready.set(1 if ready else 0)
+        if live:
+            metrics.connections(len(svc.realtime.hub.connections()))
         text = metrics.render(head, projected, lag, relay, relay_lag, followers)
         return Response(text, media_type="text/plain; version=0.0.4")
 
@@ -156,6 +160,9 @@ def create_app(
     for spec in [*specs, *legacy_specs(specs)]:  # /api/legacy: not in the OpenAPI document
         routes.extend(routes_for(spec, svc, limiter, metrics))
     live = "queries" in sides  # the WebSocket and its pusher run on the query side
+    metrics.time_appends(svc.events)
+    if live:
+        svc.realtime.pusher.on_pushed = metrics.pushed
     routes.extend(page_routes(VERSION, has_ws=live))
     if live:
         routes.extend(websocket_routes(svc, svc.realtime))

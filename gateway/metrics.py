@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +34,22 @@ class Metrics:
             "Events not yet projected (counted up to 100,000)",
             registry=self.registry,
         )
+        self.append_latency = Histogram(
+            "im_event_store_append_seconds",
+            "Event-store append latency (one call, any number of events)",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.push_latency = Histogram(
+            "im_push_latency_seconds",
+            "From an event's append to its frames queued for the connected users",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.ws_connections = Gauge(
+            "im_ws_connections", "Open WebSockets in this process", registry=self.registry
+        )
+        self.ready = Gauge("im_ready", "1 while /ready answers 200, else 0", registry=self.registry)
         self.relay = {
             name: Gauge(f"im_relay_{name}", text, registry=self.registry)
             for name, text in [
@@ -63,6 +80,27 @@ class Metrics:
             ["follower"],
             registry=self.registry,
         )
+
+    def time_appends(self, store: Any) -> None:
+        """Observe every ``append`` of this event store (wraps the instance's method)."""
+        inner = store.append
+        observe = self.append_latency.observe
+
+        async def append(stream: str, events: Any, expected_version: int | None) -> int:
+            started = time.perf_counter()
+            try:
+                position: int = await inner(stream, events, expected_version)
+                return position
+            finally:
+                observe(time.perf_counter() - started)
+
+        setattr(store, "append", append)  # noqa: B010
+
+    def pushed(self, recorded_at: float) -> None:
+        self.push_latency.observe(max(0.0, time.time() - recorded_at))
+
+    def connections(self, count: int) -> None:
+        self.ws_connections.set(count)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.route(route)(status, seconds)

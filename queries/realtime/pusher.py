@@ -155,6 +155,8 @@ class Pusher:
         self._wait_for = wait_for
         self._membership = membership
         self.on_sent: SentHook | None = None
+        self.on_pushed: Callable[[float], None] | None = None
+        """Told the ``recorded_at`` of each live event once its frames are queued (metrics)."""
         self.index = MembershipIndex()
         self.lock = asyncio.Lock()
         self.position = 0
@@ -199,6 +201,8 @@ class Pusher:
                     await self._deliver(rec, event, r, messages)
                     if self.on_sent is not None and isinstance(event, MessageSent):
                         self.on_sent(event.conversation_id, event.sender_id)
+                    if self.on_pushed is not None:
+                        self.on_pushed(rec.recorded_at)
                 self.index.after(r)
             self.position = last
         if last >= self.start_head:
