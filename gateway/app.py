@@ -18,6 +18,7 @@ from gateway.bootstrap import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.http import RouteSpec, json_response, routes_for
 from gateway.legacy import legacy_specs
+from gateway.logs import AccessLog
 from gateway.metrics import Metrics
 from gateway.openapi import build_openapi
 from gateway.pages import page_routes
@@ -182,13 +183,14 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(AccessLog),
             Middleware(
                 CrossOrigin,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["*"],
                 allow_headers=["*"],
                 expose_headers=["X-Event-Position", "Retry-After", "ETag", "Content-Disposition"],
-            )
+            ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,

@@ -146,4 +146,6 @@ async def user_from_header(conn: HTTPConnection, services: AuthSources) -> User 
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("Could not validate credentials")
-    return await user_for_token(token.strip(), services)
+    user = await user_for_token(token.strip(), services)
+    conn.scope.setdefault("state", {})["user_id"] = user.id  # for the access log
+    return user

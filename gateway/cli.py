@@ -4,63 +4,152 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import logging
 import signal
+import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
+from gateway import logs
 from gateway.settings import Settings, SettingsError, ensure_jwt_secret, load_settings
+
+log = logging.getLogger("im")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
     s = load_settings(**overrides)
+    logs.configure(s.log_format, s.log_level)
     return ensure_jwt_secret(s) if s.dev_mode else s
 
 
-def _serve(settings: Settings, sides: tuple[str, ...], inline: bool) -> None:
+def _listen(settings: Settings) -> socket.socket:
+    """Bind the listening socket before anything starts, so a taken port is one clear line."""
+    where = f"{settings.host}:{settings.port}"
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SettingsError(
+                f"cannot listen on {where}: the port is already in use (another im serve?);"
+                f" stop that process or choose another port: --port {settings.port + 1}"
+                " (or IM_PORT)"
+            ) from None
+        raise SettingsError(
+            f"cannot listen on {where}: {exc.strerror}; check --host/IM_HOST and --port/IM_PORT"
+        ) from None
+    sock.listen(2048)
+    return sock
+
+
+def _serve(settings: Settings, sides: tuple[str, ...], inline: bool, process: str) -> None:
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.app import VERSION, create_app
 
+    sock = _listen(settings)
     app = create_app(settings, sides=sides, inline_projector=inline)
-    print(f"im: serving on http://{settings.host}:{settings.port} (docs at /docs)", flush=True)
-    uvicorn.run(
+    roles = list(sides) + (["projector"] if inline else [])
+    if inline and settings.amqp_url:
+        roles.append("relay")
+    if "queries" in sides:
+        roles.append("websocket")
+    config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
+        log_config=None,  # ours (gateway.logs): one format for every line
         ws_ping_interval=None,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_max_size=settings.ws_max_frame_bytes,
         timeout_keep_alive=75,
     )
+    started = time.monotonic()
+    url = f"http://{settings.host}:{settings.port}"
+
+    def on_started() -> None:
+        logs.startup_summary(settings, process, VERSION, roles)
+        log.info(
+            "serving on %s (docs at %s/docs)",
+            url,
+            url,
+            extra={"fields": {"event": "serving", "url": url}, "short": f"serving on {url}"},
+        )
+
+    def on_stopped() -> None:
+        uptime = time.monotonic() - started
+        log.info(
+            "stopped cleanly after %.1f s",
+            uptime,
+            extra={"fields": {"event": "stopped", "uptime_s": round(uptime, 1)}},
+        )
+
+    _server_class()(config, on_started, on_stopped).run(sockets=[sock])
+
+
+def _server_class() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling us when it is listening and when it has stopped."""
+
+        def __init__(
+            self, config: uvicorn.Config, started: Callable[[], None], stopped: Callable[[], None]
+        ) -> None:
+            super().__init__(config)
+            self._started = started
+            self._stopped = stopped
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                self._started()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().shutdown(sockets)
+            self._stopped()
+
+    return Server
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    _serve(_settings(args), ("commands", "queries"), True)
+    _serve(_settings(args), ("commands", "queries"), True, "im serve")
 
 
 def cmd_commands(args: argparse.Namespace) -> None:
-    _serve(_settings(args), ("commands",), False)
+    _serve(_settings(args), ("commands",), False, "im commands")
 
 
 def cmd_queries(args: argparse.Namespace) -> None:
-    _serve(_settings(args), ("queries",), False)
+    _serve(_settings(args), ("queries",), False, "im queries")
 
 
 def cmd_projector(args: argparse.Namespace) -> None:
+    from gateway.app import VERSION
     from gateway.bootstrap import Services
 
+    settings = _settings(args)
+
     async def run() -> None:
-        svc = Services(_settings(args), inline_projector=True)
+        svc = Services(settings, inline_projector=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        started = time.monotonic()
         await svc.start()
-        print("im: projector running; Ctrl-C stops it", flush=True)
+        logs.startup_summary(settings, "im projector", VERSION, ["projector"])
+        log.info("projector running; Ctrl-C stops it")
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await svc.stop()
+            log.info("stopped cleanly after %.1f s", time.monotonic() - started)
 
     asyncio.run(run())
 
@@ -69,6 +158,7 @@ def cmd_relay(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if not settings.amqp_url:
         raise SettingsError("im relay needs IM_AMQP_URL (amqp://user:password@host:5672/vhost)")
+    from gateway.app import VERSION
     from gateway.bootstrap import Services
 
     async def run() -> None:
@@ -77,16 +167,19 @@ def cmd_relay(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        started = time.monotonic()
         await svc.cascade.start()
-        print(
-            f"im: relay publishing to exchange {settings.amqp_exchange!r}, partner queue"
-            f" {settings.amqp_partner_queue!r}; Ctrl-C stops it",
-            flush=True,
+        logs.startup_summary(settings, "im relay", VERSION, ["relay"])
+        log.info(
+            "relay publishing to exchange %r, partner queue %r; Ctrl-C stops it",
+            settings.amqp_exchange,
+            settings.amqp_partner_queue,
         )
         try:
             await stop.wait()
         finally:
             await svc.stop()
+            log.info("stopped cleanly after %.1f s", time.monotonic() - started)
 
     try:
         import uvloop  # the relay is CPU-bound on the AMQP client: a faster loop helps
@@ -193,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     pt.add_argument("--days", type=float, default=365.0, help="lifetime in days")
     pt.set_defaults(fn=cmd_partner_token)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logs.configure()  # until the command's settings name the format and level
     try:
         args.fn(args)
     except SettingsError as exc:

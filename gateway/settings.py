@@ -11,6 +11,8 @@ import msgspec
 
 EVENT_STORES = ("sqlite", "kurrentdb")
 READ_STORES = ("sqlite", "mongo")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class SettingsError(Exception):
@@ -65,6 +67,8 @@ class Settings(msgspec.Struct, kw_only=True):
     typing_timeout_seconds: float = 5.0
     ws_per_message_deflate: bool = False
     ws_max_frame_bytes: int = 65536
+    log_format: str = "text"
+    log_level: str = "info"
 
     @property
     def data_path(self) -> Path:
@@ -130,6 +134,14 @@ def _validate(s: Settings) -> None:
             " print(secrets.token_urlsafe(48))'"
         )
     _validate_cascade(s)
+    if s.log_format not in LOG_FORMATS:
+        raise SettingsError(
+            f"IM_LOG_FORMAT={s.log_format!r} is unknown; valid: {', '.join(LOG_FORMATS)}"
+        )
+    if s.log_level.lower() not in LOG_LEVELS:
+        raise SettingsError(
+            f"IM_LOG_LEVEL={s.log_level!r} is unknown; valid: {', '.join(LOG_LEVELS)}"
+        )
     if s.max_upload_bytes < 1:
         raise SettingsError("IM_MAX_UPLOAD_BYTES must be a positive number of bytes")
     if s.download_count_flush_seconds <= 0:

@@ -88,23 +88,26 @@ class ServerProcess:
         self.env = server_env(data_dir, **env)
         self.command = command
         self.proc: subprocess.Popen[bytes] | None = None
+        # stderr (the server's log) goes to a file: a pipe nobody reads would fill and block it.
+        self.log_path = data_dir.parent / f"{command}-{self.port}.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", self.command, "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", self.command, "--port", str(self.port)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"server exited early: {err}")
+                raise RuntimeError(f"server exited early: {self.logs()}")
             try:
                 if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
                     return self
@@ -112,6 +115,10 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise RuntimeError("server did not become healthy")
+
+    def logs(self) -> str:
+        """Everything the server logged so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,0 +1,242 @@
+"""Logs an operator can use: text or JSON lines on stderr, one access line per request, a start-up
+summary, a shutdown line.
+
+``IM_LOG_FORMAT=text`` (default) is for people; ``json`` gives one JSON object per line for log
+shippers, with every structured field (``method``, ``path``, ``status``, ``duration_ms``,
+``user_id``, ``request_id`` on access lines) as its own key. ``IM_LOG_LEVEL`` (default ``info``)
+filters; ``warning`` drops the access log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.settings import Settings
+
+ACCESS = logging.getLogger("im.access")
+log = logging.getLogger("im")
+_encoder = msgspec.json.Encoder()
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
+
+
+def _iso(ts: float) -> str:
+    t = time.gmtime(ts)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+class TextFormatter(logging.Formatter):
+    """``<time> <LEVEL> <logger> <message>``; tracebacks follow on their own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_iso(record.created)} {record.levelname:<7} {record.name} {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``ts``, ``level``, ``logger``, ``msg`` and the record's
+    structured ``fields``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": _iso(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": getattr(record, "short", None) or record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            out.update(fields)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return _encoder.encode(out).decode()
+
+
+def configure(fmt: str = "text", level: str = "info") -> None:
+    """Send every log record (ours, uvicorn's, the drivers') to stderr in one format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # libraries: warnings and errors only
+    log.setLevel(level.upper())  # im.*: the configured level
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").disabled = True  # replaced by im.access
+
+
+def _template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return _CONVERTOR.sub(r"{\1}", path)
+    if "endpoint" in scope:  # matched by the router's static-path table: the path is the route
+        return str(scope["path"])
+    return "<unmatched>"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))[:200]
+    return None
+
+
+class AccessLog:
+    """Pure ASGI middleware: one ``im.access`` line per HTTP request when it has been answered
+    (method, route template, status, duration, user id, request id). Placed inside the
+    request-id middleware, so the request's trace (and the actor authentication sets on it) is
+    in reach."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not ACCESS.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            state = scope.get("state") or {}
+            user = state.get("user_id")
+            rid = state.get("request_id") or _header(scope, b"x-request-id")
+            method, path = scope["method"], _template(scope)
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(ms, 2),
+                "user_id": user,
+                "request_id": rid,
+            }
+            ACCESS.info(
+                "%s %s %d %.1fms user=%s request_id=%s",
+                method,
+                path,
+                status,
+                ms,
+                "-" if user is None else user,
+                rid or "-",
+                extra={"fields": fields},
+            )
+
+
+# ---- start-up summary ------------------------------------------------------------------------
+
+_SECRET_FIELDS = re.compile(r"secret|password|api_keys|token")
+
+
+def mask_url(url: str) -> str:
+    """``scheme://user:****@host/...``: the password of a URL is never logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:****@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def changed_settings(settings: Settings) -> dict[str, str]:
+    """``IM_*`` name -> value of every setting that differs from its default, secrets masked."""
+    defaults = Settings()
+    out: dict[str, str] = {}
+    for name in Settings.__struct_fields__:
+        value = getattr(settings, name)
+        if value == getattr(defaults, name):
+            continue
+        if _SECRET_FIELDS.search(name) and value:
+            text = "****"
+        elif isinstance(value, str) and "://" in value:
+            text = mask_url(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        out["IM_" + name.upper()] = text
+    return out
+
+
+def _where(settings: Settings) -> dict[str, str]:
+    data = settings.data_path.resolve()
+    if settings.event_store == "kurrentdb":
+        events = f"kurrentdb {mask_url(settings.kurrentdb_url or '')}"
+    else:
+        events = f"sqlite {data / 'events.sqlite3'}"
+    if settings.read_store == "mongo":
+        read = f"mongo {mask_url(settings.mongo_url or '')} database {settings.mongo_db}"
+    else:
+        read = f"sqlite {data / 'read.sqlite3'}"
+    if settings.amqp_url:
+        broker = (
+            f"amqp {mask_url(settings.amqp_url)} exchange {settings.amqp_exchange}"
+            f" partner queue {settings.amqp_partner_queue or '(none)'}"
+        )
+    else:
+        broker = "off (IM_AMQP_URL unset: no cascade)"
+    redis_url = getattr(settings, "redis_url", None)
+    redis = f"redis {mask_url(redis_url)}" if redis_url else "off (presence in this process)"
+    return {
+        "event_store": events,
+        "read_store": read,
+        "broker": broker,
+        "redis": redis,
+        "data_dir": str(data),
+        "blob_dir": str(settings.blob_path.resolve()),
+    }
+
+
+def startup_summary(settings: Settings, process: str, version: str, roles: list[str]) -> None:
+    """What an operator checks first: backends, folders, URLs, settings that differ."""
+    where = _where(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    urls = {
+        "api": f"{base}/api/v1",
+        "docs": f"{base}/docs",
+        "asyncapi": f"{base}/asyncapi",
+        "health": f"{base}/health",
+        "metrics": f"{base}/metrics",
+    }
+    changed = changed_settings(settings)
+    fields: dict[str, Any] = {
+        "event": "startup",
+        "process": process,
+        "version": version,
+        "roles": roles,
+        **where,
+        "urls": urls,
+        "settings": changed,
+    }
+    lines = [f"starting {process} {version}: {', '.join(roles)}"]
+    for key, value in where.items():
+        lines.append(f"  {key.replace('_', ' ') + ':':<13}{value}")
+    lines.append(
+        f"  {'settings:':<13}"
+        + (", ".join(f"{k}={v}" for k, v in changed.items()) or "all defaults")
+    )
+    lines.append(
+        f"  {'docs:':<13}{urls['docs']}, AsyncAPI {urls['asyncapi']}, health {urls['health']}"
+    )
+    log.info("\n".join(lines), extra={"fields": fields, "short": "startup"})
