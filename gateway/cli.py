@@ -7,11 +7,15 @@ import asyncio
 import errno
 import getpass
 import logging
+import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gateway import logs
@@ -189,6 +193,87 @@ def cmd_relay(args: argparse.Namespace) -> None:
         asyncio.run(run())
 
 
+def cmd_doctor(args: argparse.Namespace) -> None:
+    from gateway.doctor import report, run_checks
+
+    settings = load_settings()  # not _settings: the doctor never creates a JWT secret
+    logs.configure(settings.log_format, "warning")
+    text, problems = report(asyncio.run(run_checks(settings)))
+    print(text)
+    if problems:
+        sys.exit(1)
+
+
+# (name, port, start command, install command, seconds to wait for it)
+TEST_SERVICES = [
+    (
+        "RabbitMQ",
+        5672,
+        ["rabbitmq-server", "-detached"],
+        "sudo apt-get install rabbitmq-server",
+        90,
+    ),
+    (
+        "Redis",
+        6379,
+        ["redis-server", "--daemonize", "yes"],
+        "sudo apt-get install redis-server",
+        15,
+    ),
+]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_service(name: str, port: int, start: list[str], install: str, wait: float) -> str | None:
+    """Start a local service the tests use when it is installed but down. None when it is up;
+    otherwise the one line that says what to do."""
+    if _port_open(port):
+        return None
+    if shutil.which(start[0]) is None:
+        return (
+            f"im test: {name} is not running on 127.0.0.1:{port} and not installed;"
+            f" install it with: {install}"
+        )
+    print(f"im test: starting {name} ({' '.join(start)})", file=sys.stderr, flush=True)
+    subprocess.run(start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if _port_open(port):
+            return None
+        time.sleep(0.25)
+    return (
+        f"im test: {name} did not start listening on 127.0.0.1:{port} within {wait:g} s"
+        f" (`{' '.join(start)}`); start it by hand and run ./im test again"
+    )
+
+
+def run_tests(pytest_args: list[str]) -> None:
+    """ruff, ruff format --check, mypy --strict, import contracts, then pytest (extra args)."""
+    missing = [m for m in (ensure_service(*svc) for svc in TEST_SERVICES) if m]
+    for line in missing:
+        print(line, file=sys.stderr)
+    if missing:
+        sys.exit(2)
+    bin_dir = Path(sys.executable).parent
+    steps: list[tuple[str, list[str]]] = [
+        ("ruff", [str(bin_dir / "ruff"), "check", "."]),
+        ("ruff format", [str(bin_dir / "ruff"), "format", "--check", "."]),
+        ("mypy --strict", [str(bin_dir / "mypy")]),
+        ("import contracts", [str(bin_dir / "lint-imports")]),
+    ]
+    for title, cmd in steps:
+        print(f"== {title}", flush=True)
+        if subprocess.run(cmd, check=False).returncode != 0:
+            sys.exit(1)
+    print("== pytest", flush=True)
+    os.execv(bin_dir / "pytest", [str(bin_dir / "pytest"), *pytest_args])
+
+
 def cmd_partner_token(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if not settings.partner_jwt_secret:
@@ -268,6 +353,16 @@ def main(argv: list[str] | None = None) -> None:
         p.set_defaults(fn=fn)
     sub.add_parser("projector", help="run the projector alone").set_defaults(fn=cmd_projector)
     sub.add_parser(
+        "doctor",
+        help="check the configured event store, read store, broker, Redis, blob folder and port",
+    ).set_defaults(fn=cmd_doctor)
+    test = sub.add_parser(
+        "test",
+        help="ruff, mypy --strict, import contracts, then pytest (starts RabbitMQ and Redis"
+        " when installed but down); extra arguments go to pytest",
+    )
+    test.add_argument("pytest_args", nargs="*", help="passed to pytest")
+    sub.add_parser(
         "relay", help="publish events to RabbitMQ and consume the partner user queue"
     ).set_defaults(fn=cmd_relay)
     sub.add_parser("rebuild", help="replay every event into fresh read models").set_defaults(
@@ -285,6 +380,10 @@ def main(argv: list[str] | None = None) -> None:
     pt.add_argument("name", help="the partner's name (the token's sub)")
     pt.add_argument("--days", type=float, default=365.0, help="lifetime in days")
     pt.set_defaults(fn=cmd_partner_token)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["test"]:  # everything after ``test`` is pytest's, options included
+        run_tests(argv[1:])
+        return
     args = parser.parse_args(argv)
     logs.configure()  # until the command's settings name the format and level
     try:
