@@ -103,7 +103,13 @@ class AccessLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not ACCESS.isEnabledFor(logging.INFO):
+        if not ACCESS.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -139,6 +145,49 @@ class AccessLog:
                 ms,
                 "-" if user is None else user,
                 rid or "-",
+                extra={"fields": fields},
+            )
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One line when the socket ends: 101 (accepted) or 403, how long it lived, who, and
+        the close code the server sent (``-``: the client closed). ``receive`` is left alone:
+        the frame fast path needs the server's own."""
+        started = time.perf_counter()
+        status, close = 403, None
+
+        async def send_status(message: Message) -> None:
+            nonlocal status, close
+            if message["type"] == "websocket.accept":
+                status = 101
+            elif message["type"] == "websocket.close" and close is None:
+                close = message.get("code", 1000)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            state = scope.get("state") or {}
+            user = state.get("user_id")
+            rid = state.get("request_id") or _header(scope, b"x-request-id")
+            path = _template(scope)
+            fields = {
+                "method": "WS",
+                "path": path,
+                "status": status,
+                "duration_ms": round(ms, 2),
+                "user_id": user,
+                "request_id": rid,
+                "close_code": close,
+            }
+            ACCESS.info(
+                "WS %s %d %.1fms user=%s request_id=%s close=%s",
+                path,
+                status,
+                ms,
+                "-" if user is None else user,
+                rid or "-",
+                "-" if close is None else close,
                 extra={"fields": fields},
             )
 

@@ -68,6 +68,7 @@ class RealtimeEndpoint:
         except UnauthorizedError as exc:
             await ws.close(CLOSE_UNAUTHORIZED, exc.detail)
             return
+        scope.setdefault("state", {})["user_id"] = user_id  # for the access log
         try:
             since = _since(ws)
         except ValueError as exc:

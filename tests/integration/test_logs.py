@@ -12,8 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import websockets
 
-from tests.helpers import API, PASSWORD, ServerProcess, free_port, new_user, server_env, wait_until
+from tests.helpers import (
+    API,
+    PASSWORD,
+    ServerProcess,
+    free_port,
+    new_user,
+    register,
+    server_env,
+    token_for,
+    wait_until,
+)
+from tests.ws import close_code, ws_url
 
 ACCESS = re.compile(
     r"^\S+Z INFO +im\.access (?P<method>\w+) (?P<path>\S+) (?P<status>\d{3}) (?P<ms>[\d.]+)ms"
@@ -48,20 +60,35 @@ async def test_text_access_lines_summary_and_shutdown(tmp_path: Path) -> None:
     ).start()
     try:
         user_id, _ = await activity(server.url)
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            listener = await register(c)
+            token = await token_for(c, listener["standard_id"])
+        async with websockets.connect(ws_url(server.url, token), ping_interval=None) as ws:
+            await ws.recv()  # connection_established
+        bad = await close_code(ws_url(server.url, "not-a-token"))
+        assert bad[0] == 4401
 
         async def logged() -> bool:
-            return "rq-42" in server.logs()
+            return "rq-42" in server.logs() and server.logs().count("close=") == 2
 
         await wait_until(logged)
     finally:
         text = stopped(server)
+    sockets = re.findall(
+        r"im\.access WS /api/v1/realtime/ws 101 [\d.]+ms user=(\S+) request_id=\S+ close=(\S+)$",
+        text,
+        re.M,
+    )
+    # The refused socket closed by the server with 4401; the listener's closed by the client.
+    assert {close: user for user, close in sockets} == {"4401": "-", "-": str(listener["id"])}
     lines = {(m["method"], m["path"]): m for m in ACCESS.finditer(text)}
     me = lines[("GET", "/api/v1/users/{user_id}")]
     assert me["status"] == "200" and me["user"] == str(user_id) and me["rid"] == "rq-42"
     assert float(me["ms"]) > 0
     assert lines[("POST", "/api/v1/users")]["status"] == "201"
     assert lines[("GET", "<unmatched>")]["status"] == "404"
-    assert lines[("POST", "/api/v1/auth/login/access-token")]["status"] == "422"
+    logins = [m["status"] for m in ACCESS.finditer(text) if m["path"].endswith("/access-token")]
+    assert "422" in logins and "200" in logins
     # The summary names the backends and folders and masks secrets, before "serving on".
     assert text.index("starting im serve") < text.index("serving on http://127.0.0.1:")
     assert f"sqlite {(tmp_path / 'data').resolve() / 'events.sqlite3'}" in text
