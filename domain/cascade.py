@@ -116,6 +116,9 @@ MAPPING = CascadeMapping(
         "PairClaimed",
         "NotificationTemplateNameClaimed",
         "FileDownloadsCounted",
+        "IdempotencyClaimed",
+        "IdempotentResponse",
+        "IdempotencyReleased",
     },
 )
 

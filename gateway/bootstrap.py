@@ -34,6 +34,7 @@ from domain.errors import InvalidError
 from domain.signals import SignalBus
 from domain.store import EventStore
 from gateway.auth import IdentityCache
+from gateway.idempotency import Idempotency
 from gateway.realtime.service import Realtime
 from gateway.settings import Settings
 from projections.cascade.relay import Relay, RelayStatus
@@ -241,6 +242,7 @@ class Services:
         self.projector_runtime = FollowerRuntime(self.events, self.projector)
         self.inline_projector = inline_projector
         self.ids = IdAllocator(self.events)
+        self.idempotency = Idempotency(self.events)
         self.passwords = Passwords(memory_kib=settings.password_memory_kib)
         self.users = UserHandlers(self.events, self.ids, self.passwords)
         self.user_sync = UserSync(self.users)

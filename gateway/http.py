@@ -264,11 +264,21 @@ def min_position(request: Request) -> int | None:
         raise InvalidError("X-Min-Position must be an integer event position") from None
 
 
+def idempotent(spec: RouteSpec) -> bool:
+    """``Idempotency-Key`` is honoured on every command-side POST but the login."""
+    return spec.method == "POST" and spec.side == "commands" and spec.rate != "login"
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def endpoint(
     spec: RouteSpec, services: Services, limiter: Any, metrics: Any
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a handler: auth, rate limit, decoding, read-your-writes, response encoding."""
     observe = metrics.route(f"{spec.method} {spec.path}")
+    keyed = idempotent(spec)
 
     async def run(request: Request) -> Response:
         started = time.perf_counter()
@@ -278,27 +288,27 @@ def endpoint(
             if spec.rate is not None:
                 limiter.check(spec.rate, request, user)
             ctx = Ctx(request, services, user)
-            if spec.side == "queries":
-                wanted = min_position(request)
-                if wanted is not None and not await services.wait_for(wanted):
-                    raise UnavailableError("The read models have not caught up yet; retry")
-            if spec.query is not None:
-                ctx.query = decode_query(request, spec.query)
-            if spec.body is not None:
-                ctx.body = await decode_body(request, spec.body)
-            result = await spec.handler(ctx)
-            headers: dict[str, str] = {}
-            if ctx.position is not None:
-                headers["X-Event-Position"] = str(ctx.position)
-                if services.inline_projector:
-                    await services.wait_for(ctx.position)
-            if isinstance(result, Response):
-                response = result
-                response.headers.update(headers)
-            elif result is None and spec.status in (200, 204):
-                response = Response(status_code=204, headers=headers)
-            else:
-                response = json_response(result, spec.status, headers)
+            # Every process honours it: command routes read models too (before deciding).
+            wanted = min_position(request)
+            if wanted is not None and not await services.wait_for(wanted):
+                raise UnavailableError("The read models have not caught up yet; retry")
+            claim = None
+            if keyed:
+                raw = b"" if spec.form is not None else await request.body()
+                caller = f"user:{user.id}" if user is not None else f"addr:{client_of(request)}"
+                begun = await services.idempotency.begin(request, caller, raw)
+                if isinstance(begun, Response):
+                    status = begun.status_code
+                    return begun
+                claim = begun
+            try:
+                response = await respond(ctx)
+            except BaseException:
+                if claim is not None:
+                    await services.idempotency.release(claim)
+                raise
+            if claim is not None:
+                await services.idempotency.finish(claim, response)
             status = response.status_code
             return response
         except BaseException as exc:
@@ -306,6 +316,27 @@ def endpoint(
             raise
         finally:
             observe(status, time.perf_counter() - started)
+
+    async def respond(ctx: Ctx) -> Response:
+        request = ctx.request
+        if spec.query is not None:
+            ctx.query = decode_query(request, spec.query)
+        if spec.body is not None:
+            ctx.body = await decode_body(request, spec.body)
+        result = await spec.handler(ctx)
+        headers: dict[str, str] = {}
+        if ctx.position is not None:
+            headers["X-Event-Position"] = str(ctx.position)
+            if services.inline_projector:
+                await services.wait_for(ctx.position)
+        if isinstance(result, Response):
+            response = result
+            response.headers.update(headers)
+        elif result is None and spec.status in (200, 204):
+            response = Response(status_code=204, headers=headers)
+        else:
+            response = json_response(result, spec.status, headers)
+        return response
 
     return run
 

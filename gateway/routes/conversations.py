@@ -9,6 +9,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from domain.errors import UnavailableError
+from gateway import command_views
 from gateway.http import Api, Ctx, json_response
 from gateway.schemas import Id
 from queries import conversations as q
@@ -64,17 +65,26 @@ def given(body: msgspec.Struct) -> dict[str, Any]:
     return {f: v for f in body.__struct_fields__ if (v := getattr(body, f)) is not UNSET}
 
 
-async def settle(ctx: Ctx, position: int | None) -> None:
-    """Record the write's position and wait until the read models include it."""
+async def settle(ctx: Ctx, position: int | None) -> bool:
+    """Record the write's position and wait until the read models include it. False when they
+    did not in time: the write is committed all the same, so the caller answers from the
+    command side (``gateway.command_views``), never with a 5xx."""
     if position is None:
-        return
+        return True
     ctx.position = position
-    if not await ctx.services.wait_for(position):
-        raise UnavailableError("The read models have not caught up yet; retry the read")
+    return await ctx.services.wait_for(position)
+
+
+async def caught_up(ctx: Ctx) -> None:
+    """Before refusing because a read model lacks something: wait until it includes everything
+    committed so far (the event store's head), so a lagging projector never decides a command."""
+    if not await ctx.services.wait_for(await ctx.services.events.head()):
+        raise UnavailableError("The read models have not caught up yet; retry")
 
 
 async def conversation_view(ctx: Ctx, cid: int, position: int | None) -> q.Conversation:
-    await settle(ctx, position)
+    if not await settle(ctx, position):
+        return await command_views.conversation(ctx.services, cid, ctx.me.id)
     return await q.get_for(ctx.services.read, cid, ctx.me.id, former_ok=True)
 
 
@@ -171,7 +181,8 @@ async def update_member(ctx: Ctx) -> q.Member:
         changes["muted_until"] = until.timestamp()
     chat = ctx.services.chat.conversations
     outcome = await chat.update_member(cid, ctx.me.id, target, changes)
-    await settle(ctx, outcome.position)
+    if not await settle(ctx, outcome.position):
+        return await command_views.member(ctx.services, cid, target)
     return await q.member(ctx.services.read, cid, ctx.me.id, target)
 
 

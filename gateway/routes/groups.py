@@ -12,6 +12,7 @@ from gateway.http import Api, Ctx
 from gateway.routes.conversations import (
     MembersAdd,
     add_members_to,
+    caught_up,
     conversation_view,
     remove_member_from,
     settle,
@@ -72,6 +73,9 @@ async def join(ctx: Ctx) -> q.Conversation:
     """Join a group with an invite code; expired, used up or full -> 400."""
     body: JoinRequest = ctx.body
     cid = await q.invite_conversation(ctx.services.read, body.invite_code)
+    if cid is None:  # a code just created may not be projected yet
+        await caught_up(ctx)
+        cid = await q.invite_conversation(ctx.services.read, body.invite_code)
     if cid is None:
         raise NotFoundError("Invite code not found")
     outcome = await ctx.services.chat.conversations.join(cid, ctx.me.id, body.invite_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -9,12 +10,16 @@ from msgspec import Meta
 
 from commands.sending import Draft
 from domain import messages as rules
-from domain.errors import InvalidError, NotFoundError
+from domain.errors import InvalidError, NotFoundError, UnavailableError
+from domain.events import Event
 from domain.files import valid_file_id
+from domain.store import RecordedEvent
 from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue, json_response
-from gateway.routes.conversations import settle
+from gateway.routes.conversations import caught_up, settle
 from gateway.schemas import Id, Limit200, Skip
-from projections.schema import MESSAGES
+from projections.messages import MessagesProjection
+from projections.schema import MESSAGES, MessageDoc
+from projections.store import Patch
 from queries import conversations as qc
 from queries import files as qf
 from queries import messages as q
@@ -91,7 +96,8 @@ async def _send(ctx: Ctx, draft: Draft, file_info: qf.FileInfo | None = None) ->
     if result.event is not None:
         ctx.position = result.position
         return q.sent_view(result.event, ctx.me, file_info)
-    await settle(ctx, result.position)  # a repeat: the original message, as it is now
+    if not await settle(ctx, result.position):  # a repeat: the original message, as it is now
+        raise UnavailableError("The read models have not caught up yet; retry")
     doc = await q.message_doc(ctx.services.read, result.message_id)
     return json_response((await q.message_views(ctx.services.read, [doc]))[0], 200)
 
@@ -100,6 +106,9 @@ async def _check_reply(ctx: Ctx, cid: int, reply_to_id: int | None) -> None:
     if reply_to_id is None:
         return
     doc = await ctx.services.read.get(MESSAGES, str(reply_to_id))
+    if doc is None:  # perhaps just sent: refuse only once the read models hold everything
+        await caught_up(ctx)
+        doc = await ctx.services.read.get(MESSAGES, str(reply_to_id))
     if doc is None or doc.conversation_id != cid:
         raise InvalidError("reply_to_id is not a message of this conversation")
 
@@ -130,6 +139,9 @@ async def send_file(ctx: Ctx) -> Any:
     view = None
     if valid_file_id(body.file_id):
         view = await qf.file_visible_to(ctx.services.read, body.file_id, ctx.me)
+        if view is None:  # perhaps just uploaded
+            await caught_up(ctx)
+            view = await qf.file_visible_to(ctx.services.read, body.file_id, ctx.me)
     if view is None:
         raise NotFoundError("File not found")
     info = qf.FileInfo(
@@ -205,7 +217,10 @@ async def mark_read(ctx: Ctx) -> None:
     if ids or body.seq is not None:
         seqs = [] if body.seq is None else [body.seq]
         if ids:
-            highest = await q.highest_seq_of(ctx.services.read, cid, ids, ctx.me.id)
+            read = ctx.services.read
+            if len(await read.get_many(MESSAGES, [str(i) for i in set(ids)])) < len(set(ids)):
+                await caught_up(ctx)  # some may be just sent
+            highest = await q.highest_seq_of(read, cid, ids, ctx.me.id)
             seqs += [] if highest is None else [highest]
         target = max(seqs, default=0)  # 0: nothing usable given, only the membership check
     position = await ctx.services.chat.messages.mark_read(cid, ctx.me.id, target)
@@ -225,34 +240,51 @@ async def get_message(ctx: Ctx) -> q.Message:
     return await q.get_message(ctx.services.read, ctx.path_int("message_id"), ctx.me.id)
 
 
-async def _ref(ctx: Ctx) -> rules.MessageRef:
-    doc = await q.message_doc(ctx.services.read, ctx.path_int("message_id"))
-    return rules.MessageRef(
+async def _ref(ctx: Ctx) -> tuple[rules.MessageRef, MessageDoc]:
+    message_id = ctx.path_int("message_id")
+    if await ctx.services.read.get(MESSAGES, str(message_id)) is None:  # perhaps just sent
+        await caught_up(ctx)
+    doc = await q.message_doc(ctx.services.read, message_id)
+    ref = rules.MessageRef(
         doc.id, doc.conversation_id, doc.seq, doc.sender_id, doc.message_type, doc.created_at
     )
+    return ref, doc
 
 
-async def _current(ctx: Ctx, message_id: int, position: int | None) -> q.Message:
-    await settle(ctx, position)
-    doc = await q.message_doc(ctx.services.read, message_id)
+async def _current(
+    ctx: Ctx, doc: MessageDoc, event: Event | None, position: int | None
+) -> q.Message:
+    if await settle(ctx, position):
+        doc = await q.message_doc(ctx.services.read, doc.id)
+    elif event is not None:  # committed, not projected in time: the change applied by hand
+        doc = _changed(doc, event, position or 0)
     return (await q.message_views(ctx.services.read, [doc]))[0]
+
+
+def _changed(doc: MessageDoc, event: Event, position: int) -> MessageDoc:
+    """The document with the event applied, by the messages projection's own rules."""
+    rec = RecordedEvent("", "", 0, position, "", b"", b"", time.time())
+    for op in MessagesProjection().handle(event, rec):
+        if isinstance(op, Patch):
+            doc = msgspec.structs.replace(doc, **op.set)
+    return doc
 
 
 @api.put("/{message_id:int}", body=MessageUpdate, response=q.Message)
 async def edit(ctx: Ctx) -> q.Message:
     """Edit a text message (sender only, within the edit window)."""
-    ref = await _ref(ctx)
+    ref, doc = await _ref(ctx)
     body: MessageUpdate = ctx.body
-    _, position = await ctx.services.chat.messages.edit(ref, ctx.me.id, body.content)
-    return await _current(ctx, ref.message_id, position)
+    event, position = await ctx.services.chat.messages.edit(ref, ctx.me.id, body.content)
+    return await _current(ctx, doc, event, position)
 
 
 @api.post("/{message_id:int}/recall", response=q.Message)
 async def recall(ctx: Ctx) -> q.Message:
     """Recall a message (sender within the window; a group's owner/admin any time)."""
-    ref = await _ref(ctx)
-    _, position = await ctx.services.chat.messages.recall(ref, ctx.me.id)
-    return await _current(ctx, ref.message_id, position)
+    ref, doc = await _ref(ctx)
+    event, position = await ctx.services.chat.messages.recall(ref, ctx.me.id)
+    return await _current(ctx, doc, event, position)
 
 
 @api.get("/{message_id:int}/read-receipts", response=q.Receipts)
