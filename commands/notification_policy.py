@@ -22,8 +22,9 @@ from typing import Protocol
 from commands.notifications import NotificationHandlers
 from domain import conversations as c
 from domain import notification_rules as rules
+from domain import tracing
 from domain.broadcasts import BroadcastSent
-from domain.codec import UnknownEventError
+from domain.codec import UnknownEventError, parse_metadata
 from domain.errors import DomainError
 from domain.events import Event
 from domain.notifications import Draft
@@ -33,6 +34,7 @@ from domain.store import EventStore, RecordedEvent
 log = logging.getLogger("im.notify")
 
 CHECKPOINT = "policy:notifications"
+ACTOR = tracing.Actor("system", "notification-policy")
 TYPES = frozenset({"MemberAdded", "MessageSent", "BroadcastSent", "EventReported"})
 SAVE_EVERY_S = 0.5
 WaitFor = Callable[[int], Awaitable[bool]]
@@ -123,7 +125,9 @@ class NotificationPolicy:
 
     async def _notify(self, rec: RecordedEvent, drafts: list[Draft]) -> None:
         ids = [rules.derived_event_id(rec.id, d.user_id) for d in drafts]
-        results = await self._handlers.create_many(drafts, ids)
+        correlation = parse_metadata(rec.metadata).correlation_id
+        with tracing.caused_by(rec.id, correlation, ACTOR):
+            results = await self._handlers.create_many(drafts, ids)
         for draft, result in zip(drafts, results, strict=True):
             if isinstance(result, DomainError):  # a draft no retry can fix: skip, never wedge
                 log.warning(

@@ -19,7 +19,8 @@ from commands.core import RETRIES, IdAllocator
 from domain import conversations as c
 from domain.conversation import check_can_send, require_exists
 from domain.errors import ConcurrencyError, DomainError, ForbiddenError, UnavailableError
-from domain.store import EventStore, NewEvent, new_event
+from domain.store import EventStore, NewEvent, traced_event
+from domain.tracing import Trace, current
 
 MAX_APPEND_BYTES = 512 * 1024  # of event data per append: half of KurrentDB's default limit
 
@@ -51,11 +52,13 @@ class SendResult(msgspec.Struct, frozen=True):
 
 
 class _Pending:
-    __slots__ = ("draft", "message_id", "future")
+    __slots__ = ("draft", "message_id", "future", "trace")
 
     def __init__(self, draft: Draft, message_id: int) -> None:
         self.draft = draft
         self.message_id = message_id
+        # The flusher runs in the first sender's context: each message keeps its own request's.
+        self.trace: Trace | None = current()
         self.future: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
 
     @property
@@ -150,7 +153,8 @@ class Sender:
             events, owners = self._decide(entry, batch, found)
             if not events:
                 return
-            new, events = _fitting([new_event(e) for e in events], events)
+            traced = [traced_event(e, p.trace) for e, p in zip(events, owners, strict=True)]
+            new, events = _fitting(traced, events)
             try:
                 position = await self._store.append(
                     c.messages_stream(entry.cid), new, entry.msg_version

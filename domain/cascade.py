@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 import msgspec
 
-from domain.codec import UnknownEventError
+from domain.codec import UnknownEventError, parse_metadata
 from domain.events import Event
 from domain.store import RecordedEvent
+from domain.tracing import Actor
 
 CONTENT_TYPE = "application/json"
 ROUTING_KEY_FORMAT = "<category>.<event_type>.<aggregate_id>"
@@ -188,7 +189,7 @@ def public_data(event: Event, rule: Rule) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k not in hidden}
 
 
-class Envelope(msgspec.Struct):
+class Envelope(msgspec.Struct, omit_defaults=True):
     """The default message body. ``version`` is the envelope format version."""
 
     id: str
@@ -199,10 +200,14 @@ class Envelope(msgspec.Struct):
     position: int
     occurred_at: str
     data: dict[str, Any]
+    actor: Actor | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
 
 
 class EnvelopeFormatter:
-    """``{id, type, version, stream, stream_version, position, occurred_at, data}`` as JSON."""
+    """``{id, type, version, stream, stream_version, position, occurred_at, data, actor,
+    correlation_id, causation_id}`` as JSON."""
 
     name = "envelope"
     version = 1
@@ -213,6 +218,7 @@ class EnvelopeFormatter:
     def format(self, rec: RecordedEvent, event: Event, rule: Rule) -> OutgoingMessage:
         at = occurred_at(rec, event)
         data = public_data(event, rule)
+        meta = parse_metadata(rec.metadata)
         body = Envelope(
             id=rec.id,
             type=rule.name,
@@ -222,6 +228,9 @@ class EnvelopeFormatter:
             position=rec.position,
             occurred_at=iso_utc(at),
             data=data,
+            actor=meta.actor,
+            correlation_id=meta.correlation_id,
+            causation_id=meta.causation_id,
         )
         return OutgoingMessage(
             message_id=rec.id,

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from domain.events import Event, event_class
+from domain.tracing import SYSTEM, Actor, Trace
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -33,8 +34,55 @@ def encode(event: Event) -> tuple[str, bytes]:
     return event.type_name(), data
 
 
-def metadata_for(event: Event) -> bytes:
-    return _encoder.encode({"schema_version": type(event).schema_version})
+class _Written(msgspec.Struct):
+    """Metadata as appended. The ``$``-keys are KurrentDB's own, so that its
+    ``$by_correlation_id`` projection works on our events; the store then seals each event
+    with ``prev_hash`` and ``hash`` (``domain.chain``)."""
+
+    schema_version: int
+    actor: Actor
+    correlation_id: str = msgspec.field(name="$correlationId")
+    causation_id: str | None = msgspec.field(name="$causationId")
+
+
+class EventMetadata(msgspec.Struct):
+    """Metadata as stored; every field is optional (old events carry only ``schema_version``)."""
+
+    schema_version: int | None = None
+    actor: Actor | None = None
+    correlation_id: str | None = msgspec.field(default=None, name="$correlationId")
+    causation_id: str | None = msgspec.field(default=None, name="$causationId")
+    prev_hash: str | None = None
+    hash: str | None = None
+
+
+class _Version(msgspec.Struct):
+    schema_version: int | None = None
+
+
+_meta_decoder = msgspec.json.Decoder(EventMetadata)
+_version_decoder = msgspec.json.Decoder(_Version)
+
+
+def metadata_for(event: Event, event_id: str, trace: Trace | None) -> bytes:
+    """Who appends ``event`` and why: the trace's actor and ids (a root event correlates to
+    itself, as KurrentDB does); no trace means the system acting on its own."""
+    if trace is None:
+        written = _Written(type(event).schema_version, SYSTEM, event_id, None)
+    else:
+        written = _Written(
+            type(event).schema_version,
+            trace.actor or SYSTEM,
+            trace.correlation_id,
+            trace.causation_id,
+        )
+    return _encoder.encode(written)
+
+
+def parse_metadata(metadata: bytes) -> EventMetadata:
+    if not metadata:
+        return EventMetadata()
+    return _meta_decoder.decode(metadata)
 
 
 def _decoder_for(cls: type[Event]) -> msgspec.json.Decoder[Any]:
@@ -65,6 +113,4 @@ def decode(type_name: str, data: bytes, schema_version: int | None = None) -> Ev
 def schema_version_of(metadata: bytes | None) -> int | None:
     if not metadata:
         return None
-    meta = _raw_decoder.decode(metadata)
-    v = meta.get("schema_version")
-    return v if isinstance(v, int) else None
+    return _version_decoder.decode(metadata).schema_version

@@ -12,6 +12,7 @@ import msgspec
 
 from domain import codec
 from domain.events import Event
+from domain.tracing import Trace, current
 
 NO_STREAM = -1
 """``expected_version`` meaning: the stream must not exist yet."""
@@ -61,8 +62,17 @@ def event_id() -> str:
 
 
 def new_event(event: Event) -> NewEvent:
+    """The event ready to append, attributed to the running request or reaction."""
+    return traced_event(event, current())
+
+
+def traced_event(event: Event, trace: Trace | None) -> NewEvent:
+    """The event ready to append, attributed to ``trace`` (captured earlier by the caller)."""
+    eid = event_id()
     type_name, data = codec.encode(event)
-    return NewEvent(id=event_id(), type=type_name, data=data, metadata=codec.metadata_for(event))
+    return NewEvent(
+        id=eid, type=type_name, data=data, metadata=codec.metadata_for(event, eid, trace)
+    )
 
 
 class EventStore(Protocol):

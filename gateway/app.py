@@ -24,6 +24,7 @@ from gateway.openapi import build_openapi
 from gateway.pages import page_routes
 from gateway.ratelimit import RateLimiter
 from gateway.realtime.endpoint import websocket_routes
+from gateway.request_id import RequestId
 from gateway.routes import (
     auth,
     broadcasts,
@@ -183,13 +184,20 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(RequestId),  # outermost: the access log sees the id it chose
             Middleware(AccessLog),
             Middleware(
                 CrossOrigin,
                 allow_origins=settings.cors_origin_list,
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=["X-Event-Position", "Retry-After", "ETag", "Content-Disposition"],
+                expose_headers=[
+                    "X-Event-Position",
+                    "X-Request-ID",
+                    "Retry-After",
+                    "ETag",
+                    "Content-Disposition",
+                ],
             ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import jwt
 from starlette.requests import HTTPConnection
 
 from commands.users import UserHandlers
+from domain import tracing
 from domain.errors import UnauthorizedError
 from domain.store import RecordedEvent
 from gateway.settings import Settings
@@ -112,6 +113,13 @@ class AuthSources(Protocol):
 
 
 async def user_for_token(token: str, services: AuthSources) -> User:
+    """The token's user, who becomes the actor of whatever this request appends."""
+    user = await _user_for_token(token, services)
+    tracing.set_actor(tracing.Actor("user", user.id))
+    return user
+
+
+async def _user_for_token(token: str, services: AuthSources) -> User:
     cache = services.identity
     user_id = cache.user_id(token, services.settings.jwt_secret)
     user = cache.user(user_id)

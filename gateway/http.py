@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from domain import errors
+from domain import errors, tracing
 from domain.errors import InvalidError, UnavailableError
 from gateway import auth, partners
 from gateway.bootstrap import Services
@@ -242,6 +242,7 @@ async def current_user(conn: HTTPConnection, services: Services, mode: str) -> U
     if mode == "partner":
         conn.state.partner = partners.partner_from(conn, services.settings)
         if conn.state.partner is not None:
+            tracing.set_actor(tracing.Actor("partner", conn.state.partner.name))
             return None
         mode = "superuser"
     user = await auth.user_from_header(conn, services)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 from kurrentdbclient import AsyncKurrentDBClient, StreamState
 from kurrentdbclient import NewEvent as KurrentNewEvent
@@ -35,6 +36,7 @@ from kurrentdbclient.exceptions import (
     WrongCurrentVersionError,
 )
 
+from domain.chain import GENESIS, last_hash, seal
 from domain.errors import ConcurrencyError, TooLargeError, UnavailableError
 from domain.store import NO_STREAM, NewEvent, RecordedEvent
 
@@ -45,6 +47,7 @@ _LOOKBACK = 1000  # how far back an any-version retry is looked for (the server'
 _APPEND_ATTEMPTS = 3  # an append that timed out is retried (idempotently) this many times in all
 _RESUBSCRIBE = 5  # consecutive dropped subscriptions without progress before the caller hears
 _RESUBSCRIBE_DELAY_S = 0.05
+_HEADS = 100_000  # streams whose (version, hash) head is remembered for the hash chain
 
 
 def _current_version(expected_version: int | None) -> int | StreamState:
@@ -69,6 +72,22 @@ def _available() -> Iterator[None]:
         raise UnavailableError(f"the event store is unavailable: {exc}") from exc
 
 
+def _sealed(events: Sequence[NewEvent], prev: bytes) -> tuple[list[KurrentNewEvent], bytes]:
+    batch = []
+    for e in events:
+        metadata, prev = seal(prev, e.type, e.data, e.metadata)
+        batch.append(
+            KurrentNewEvent(
+                type=e.type,
+                data=e.data,
+                metadata=metadata,
+                content_type="application/json",
+                id=uuid.UUID(e.id),
+            )
+        )
+    return batch, prev
+
+
 def _recorded(e: KurrentRecordedEvent) -> RecordedEvent:
     return RecordedEvent(
         id=str(e.id),
@@ -88,6 +107,10 @@ class KurrentDbEventStore:
     def __init__(self, url: str) -> None:
         self._url = url
         self._client: AsyncKurrentDBClient | None = None
+        # stream -> (version, hash, position) of its last event as this process appended it,
+        # so sealing the hash chain costs no read while this process is the stream's writer.
+        self._heads: dict[str, tuple[int, bytes, int]] = {}
+        self._locks: dict[str, list[Any]] = {}  # stream -> [lock, appends using it]
 
     def _kdb(self) -> AsyncKurrentDBClient:
         if self._client is None:
@@ -100,16 +123,75 @@ class KurrentDbEventStore:
     ) -> int:
         if not events:
             raise ValueError("append needs at least one event")
-        batch = [
-            KurrentNewEvent(
-                type=e.type,
-                data=e.data,
-                metadata=e.metadata,
-                content_type="application/json",
-                id=uuid.UUID(e.id),
-            )
-            for e in events
-        ]
+        # One append per stream at a time in this process, so each is sealed on the head the
+        # previous one left (no conflicts among ourselves).
+        held = self._locks.get(stream)
+        if held is None:
+            held = self._locks[stream] = [asyncio.Lock(), 0]
+        held[1] += 1
+        try:
+            async with held[0]:
+                return await self._append_sealed(stream, events, expected_version)
+        finally:
+            held[1] -= 1
+            if held[1] == 0:
+                del self._locks[stream]
+
+    async def _append_sealed(
+        self, stream: str, events: Sequence[NewEvent], expected_version: int | None
+    ) -> int:
+        version, prev, at, trusted = await self._head(stream, expected_version)
+        batch, last = _sealed(events, prev)
+        try:
+            position = await self._append(stream, events, batch, expected_version)
+        except ConcurrencyError:
+            self._heads.pop(stream, None)
+            raise
+        if position <= at:  # an idempotent repeat: nothing was written, the head stays
+            return position
+        if len(self._heads) >= _HEADS:
+            self._heads.clear()
+        if trusted:
+            self._heads[stream] = (version + len(events), last, position)
+        else:
+            self._heads.pop(stream, None)
+        return position
+
+    async def _head(
+        self, stream: str, expected_version: int | None
+    ) -> tuple[int, bytes, int, bool]:
+        """(version, hash, position) of the stream's last event, and whether the append will
+        continue from there. Remembered while this process writes the stream with expected
+        versions (the send path: no read); read once otherwise.
+
+        An any-version append keeps the server's idempotence by event id (a retried
+        notification is not written twice), so it is sealed on the head read just before it;
+        two processes appending to one stream with any version at the same instant could fork
+        the chain, which ``verify`` would then report. Our any-version streams have one writer.
+        """
+        if expected_version == NO_STREAM:
+            return NO_STREAM, GENESIS, 0, True
+        known = self._heads.get(stream)
+        if known is not None and expected_version is not None and expected_version == known[0]:
+            return known[0], known[1], known[2], True
+        rec = await self.last(stream)
+        if rec is None:
+            version, prev, at = NO_STREAM, GENESIS, 0
+        else:
+            version, prev, at = rec.version, last_hash(rec.metadata) or GENESIS, rec.position
+        if expected_version is not None and version != expected_version:
+            # Not where the caller expects: the server refuses, or (a retried append of the
+            # same ids) answers with the original position without writing these seals.
+            return expected_version, prev, at, False
+        return version, prev, at, True
+
+    async def _append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        batch: list[KurrentNewEvent],
+        expected_version: int | None,
+    ) -> int:
         # The server treats a repeat of the same event ids after the same expected version as
         # the same write (documented idempotence) and normally answers with the original position.
         current = _current_version(expected_version)

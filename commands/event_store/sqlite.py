@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from domain.chain import GENESIS, seal
 from domain.errors import ConcurrencyError
 from domain.store import NO_STREAM, NewEvent, RecordedEvent
 
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE TABLE IF NOT EXISTS streams (
     stream TEXT PRIMARY KEY,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    hash BLOB
 ) WITHOUT ROWID;
 """
 _COLUMNS = "id, stream, version, position, type, data, metadata, recorded_at"
@@ -84,6 +86,7 @@ class SqliteEventStore:
         self._local = threading.local()
         self._wconn = _connect(self._path)
         self._wconn.executescript(_SCHEMA)
+        _add_hash_column(self._wconn)
         self._queue: list[_Pending] = []
         self._flushing = False
         self._idle = asyncio.Event()
@@ -162,21 +165,25 @@ class SqliteEventStore:
         expected: int | None,
         now: float,
     ) -> int:
-        row = conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
+        row = conn.execute(
+            "SELECT version, hash FROM streams WHERE stream = ?", (stream,)
+        ).fetchone()
         current = NO_STREAM if row is None else int(row[0])
+        prev: bytes = GENESIS if row is None or row[1] is None else row[1]
         if expected is not None and expected != current:
             replay = _idempotent_replay(conn, stream, events)
             if replay is not None:
                 return replay
             raise ConcurrencyError(f"stream {stream} is at version {current}, expected {expected}")
+        rows = []
+        for i, e in enumerate(events):  # the hash chain: no read, the head hash is in `streams`
+            metadata, prev = seal(prev, e.type, e.data, e.metadata)
+            rows.append((e.id, stream, current + 1 + i, e.type, e.data, metadata, now))
         try:
             cur = conn.executemany(
                 "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (e.id, stream, current + 1 + i, e.type, e.data, e.metadata, now)
-                    for i, e in enumerate(events)
-                ],
+                rows,
             )
         except sqlite3.IntegrityError:
             replay = _idempotent_replay(conn, stream, events)
@@ -185,9 +192,9 @@ class SqliteEventStore:
             raise ConcurrencyError(f"stream {stream} changed concurrently") from None
         del cur
         conn.execute(
-            "INSERT INTO streams (stream, version) VALUES (?, ?)"
-            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version",
-            (stream, current + len(events)),
+            "INSERT INTO streams (stream, version, hash) VALUES (?, ?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET version = excluded.version, hash = excluded.hash",
+            (stream, current + len(events), prev),
         )
         (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
         return int(last)
@@ -382,6 +389,17 @@ class Wakeups:
             if self._sender is not None:
                 self._sender.close()
                 self._sender = None
+
+
+def _add_hash_column(conn: sqlite3.Connection) -> None:
+    """Files from before the hash chain: their streams continue it from ``GENESIS``."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(streams)")}
+    if "hash" not in columns:
+        try:
+            conn.execute("ALTER TABLE streams ADD COLUMN hash BLOB")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def _idempotent_replay(

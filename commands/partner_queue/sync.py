@@ -8,10 +8,12 @@ acked.
 from __future__ import annotations
 
 import logging
+import uuid
 
 import msgspec
 
 from commands.user_sync import MAX_USERS, SyncUsers, UserSync
+from domain import tracing
 
 log = logging.getLogger("im.cascade")
 
@@ -25,6 +27,7 @@ class PartnerOutcome(msgspec.Struct, frozen=True):
 
 
 _sync_decoder = msgspec.json.Decoder(SyncUsers)
+PARTNER_QUEUE = tracing.Actor("partner", "queue")  # the queue does not say which partner sent
 _encoder = msgspec.json.Encoder()
 
 
@@ -36,7 +39,8 @@ async def handle_partner_message(sync: UserSync, body: bytes) -> PartnerOutcome:
         return PartnerOutcome(dead_letter=True, detail=f"not a user sync message: {exc}")
     if len(cmd.users) > MAX_USERS:
         return PartnerOutcome(dead_letter=True, detail=f"more than {MAX_USERS} users")
-    result, _ = await sync.sync(cmd)
+    with tracing.traced(tracing.Trace(uuid.uuid4().hex, PARTNER_QUEUE)):
+        result, _ = await sync.sync(cmd)
     if result.errors:
         log.warning("partner sync: %d entries rejected: %s", len(result.errors), result.errors[:5])
     return PartnerOutcome(dead_letter=False, reply=_encoder.encode(result))

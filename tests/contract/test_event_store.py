@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from commands.event_store.kurrentdb import KurrentDbEventStore
 from commands.event_store.sqlite import SqliteEventStore
+from domain.chain import GENESIS, ChainState, unseal
 from domain.errors import ConcurrencyError
 from domain.store import NO_STREAM, EventStore, NewEvent, RecordedEvent
 from tests.contract.fake_kurrentdb import FakeKurrentDB, install
@@ -59,6 +60,8 @@ class EventBackend:
 
     def __init__(self, name: str, examples: int, local_notify: bool, url: str | None = None):
         self.name = name
+        # an any-version append is sealed and written in one transaction (else: head read first)
+        self.atomic_any_append = name == "sqlite"
         self.examples = examples
         self.local_notify = local_notify
         self._url = url
@@ -206,9 +209,10 @@ async def test_append_read_last_head(store: EventStore, space: Space) -> None:
     recs = await store.read(s)
     assert [r.id for r in recs] == [e.id for e in batch]
     assert [r.version for r in recs] == [0, 1, 2]
-    assert [(r.type, r.data, r.metadata) for r in recs] == [
-        (e.type, e.data, e.metadata) for e in batch
-    ]
+    assert [(r.type, r.data) for r in recs] == [(e.type, e.data) for e in batch]
+    # The metadata as given, sealed with the stream's hash chain (prev_hash, hash) at the end.
+    for r, e in zip(recs, batch, strict=True):
+        assert r.metadata.startswith(e.metadata[:-1] + b",")
     assert all(r.stream == s for r in recs)
     assert [r.position for r in recs] == sorted({r.position for r in recs})
     assert recs[-1].position == pos
@@ -493,3 +497,57 @@ async def _scenario(sp: Space, actions: list[tuple[str, int, int]]) -> None:
             with contextlib.suppress(Exception):
                 await f.stop()
         await store.close()
+
+
+# -- the hash chain --------------------------------------------------------------------------------
+
+
+def _chained(recs: list[RecordedEvent]) -> ChainState:
+    chain = ChainState()
+    for r in recs:
+        chain.check(r.stream, r.type, r.data, r.metadata)
+    return chain
+
+
+async def test_appends_are_hash_chained_across_writers(store: EventStore, space: Space) -> None:
+    s = space.stream("chain")
+    await store.append(s, [ev(n=1), ev(n=2)], NO_STREAM)
+    await store.append(s, [ev(n=3)], 1)
+    other = space.open()  # a second process appending to the same stream
+    try:
+        await other.append(s, [ev(n=4)], None)
+        await other.append(s, [ev(n=5), ev(n=6)], 3)
+    finally:
+        await other.close()
+    await store.append(s, [ev(n=7)], None)  # this writer's remembered head is stale now
+    with pytest.raises(ConcurrencyError):
+        await store.append(s, [ev(n=8)], 4)
+    await store.append(s, [ev(n=9)], 6)
+    recs = await store.read(s)
+    assert [r.version for r in recs] == list(range(8))
+    chain = _chained(recs)
+    assert chain.checked == 8 and chain.unchained == 0
+    found = unseal(recs[0].metadata)
+    assert found is not None and found[0] == GENESIS
+    # Any edit is caught at the edited event.
+    edited = [*recs]
+    edited[5] = msgspec.structs.replace(recs[5], data=recs[5].data.replace(b"6", b"7"))
+    with pytest.raises(Exception, match="content"):
+        _chained(edited)
+
+
+async def test_concurrent_any_version_appends_keep_one_chain(
+    store: EventStore, space: Space, backend: EventBackend
+) -> None:
+    if not backend.atomic_any_append:
+        pytest.skip("any-version appends from two processes at once may fork the chain here")
+    s = space.stream("race")
+    other = space.open()
+    try:
+        await asyncio.gather(
+            *[(store if i % 2 else other).append(s, [ev(n=i)], None) for i in range(20)]
+        )
+    finally:
+        await other.close()
+    recs = await store.read(s)
+    assert len(recs) == 20 and _chained(recs).checked == 20
