@@ -1,4 +1,5 @@
-"""Ephemeral signals (typing, ...): not events, never stored; handed to in-process listeners."""
+"""Ephemeral signals (typing, status changes): not events, never stored; handed to listeners
+(in this process; ``queries.realtime.redis_presence.RedisSignals`` in every query process)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 import msgspec
 
 
-class Typing(msgspec.Struct, frozen=True):
+class Typing(msgspec.Struct, frozen=True, tag=True):
     """``user_id`` is (or stopped) typing in ``conversation_id``; ``recipients`` are the others."""
 
     conversation_id: int
@@ -16,7 +17,14 @@ class Typing(msgspec.Struct, frozen=True):
     recipients: tuple[int, ...]
 
 
-Signal = Typing
+class StatusChanged(msgspec.Struct, frozen=True, tag=True):
+    """``user_id``'s first connection opened (``is_online``) or last one closed, anywhere."""
+
+    user_id: int
+    is_online: bool
+
+
+Signal = Typing | StatusChanged
 Listener = Callable[[Signal], None]
 
 
@@ -29,6 +37,12 @@ class SignalBus:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    async def start(self) -> None:
+        """Adapters that carry signals between processes connect here (this one: nothing)."""
+
+    async def stop(self) -> None:
+        """Counterpart of ``start``."""
 
     def publish(self, signal: Signal) -> None:
         for listener in list(self._listeners):

@@ -256,6 +256,11 @@ class Services:
         self.downloads = DownloadCounter(self.events, settings.download_count_flush_seconds)
         self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
+        if settings.redis_url:  # presence and typing shared by every query process
+            redis = importlib.import_module("queries.realtime.redis_presence")
+            ttl = settings.ws_idle_seconds + 30  # a live client sends a frame within the idle
+            self.presence = redis.RedisPresence(settings.redis_url, settings.redis_prefix, ttl)
+            self.signals = redis.RedisSignals(settings.redis_url, settings.redis_prefix)
         self.broadcasts = BroadcastHandlers(self.events, self.ids)
         self.notifications = NotificationHandlers(self.events, self.ids)
         self.templates = TemplateHandlers(self.events, self.ids)
@@ -317,6 +322,7 @@ class Services:
         await self.events.close()
         await self.read.close()
         await self.blobs.close()
+        await self.presence.close()
         self.passwords.close()
         gc.unfreeze()  # what start() froze is collectable again (several apps in one process)
 

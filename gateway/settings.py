@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, kw_only=True):
     ws_max_frame_bytes: int = 65536
     log_format: str = "text"
     log_level: str = "info"
+    redis_url: str | None = None
+    redis_prefix: str = "im:"
 
     @property
     def data_path(self) -> Path:
@@ -174,6 +176,8 @@ def _validate_realtime(s: Settings) -> None:
         raise SettingsError("IM_TYPING_TIMEOUT_SECONDS must be positive")
     if s.ws_max_frame_bytes < 1024:
         raise SettingsError("IM_WS_MAX_FRAME_BYTES must be >= 1024")
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("IM_REDIS_URL must be a redis://, rediss:// or unix:// URL")
 
 
 def _validate_cascade(s: Settings) -> None:

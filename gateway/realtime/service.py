@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import msgspec
 
-from domain.signals import SignalBus
+from domain.signals import Signal, SignalBus, StatusChanged, Typing
 from domain.store import EventStore
 from gateway.realtime.connection import CLOSE_RESYNC, CLOSE_SLOW, Connection
 from gateway.realtime.hub import Hub
@@ -51,6 +52,7 @@ class Realtime:
         membership: MembershipSource,
         resume_max_events: int,
         typing_timeout: float,
+        sweep_seconds: float = 30.0,
     ) -> None:
         self.hub = Hub()
         self.presence = presence
@@ -63,17 +65,44 @@ class Realtime:
         self.typing = TypingRelay(self.hub, typing_timeout)
         self.pusher.on_sent = self.typing.message_sent
         self._unsubscribe: Any = None
+        self._sweep_s = sweep_seconds
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.pusher_runtime.start()
-        self._unsubscribe = self._signals.subscribe(self.typing.on_signal)
+        self._unsubscribe = self._signals.subscribe(self._on_signal)
+        await self._signals.start()
+        self._sweeper = asyncio.create_task(self._sweep(), name="presence-sweep")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        await self._signals.stop()
         self.typing.stop()
         await self.pusher_runtime.stop()
+
+    def _on_signal(self, signal: Signal) -> None:
+        """Typing and status changes, from this process or (shared presence) any other."""
+        if isinstance(signal, Typing):
+            self.typing.on_signal(signal)
+        elif isinstance(signal, StatusChanged):
+            self._deliver_status(signal.user_id, signal.is_online)
+
+    async def _sweep(self) -> None:
+        """Announce offline the users whose connections died with another process."""
+        while True:
+            await asyncio.sleep(self._sweep_s)
+            try:
+                for user_id in await self.presence.sweep():
+                    self._signals.publish(StatusChanged(user_id=user_id, is_online=False))
+            except Exception:
+                log.exception("presence sweep failed")
 
     async def attach(self, conn: Connection, since: int | None) -> Attached:
         """Register ``conn`` at a consistent cut of the pusher (see ``Pusher.lock``).
@@ -140,6 +169,9 @@ class Realtime:
             self._status_changed(conn.user_id, False)
 
     def _status_changed(self, user_id: int, online: bool) -> None:
+        self._signals.publish(StatusChanged(user_id=user_id, is_online=online))
+
+    def _deliver_status(self, user_id: int, online: bool) -> None:
         peers = self.pusher.index.peers_of(user_id)
         if peers:
             data = {"user_id": user_id, "is_online": online}

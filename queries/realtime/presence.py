@@ -33,6 +33,13 @@ class Presence(Protocol):
 
     async def connection_count(self) -> int: ...
 
+    async def sweep(self) -> list[int]:
+        """Users whose last connection vanished without a disconnect (a process died), each
+        reported to one caller only, who announces them offline."""
+        ...
+
+    async def close(self) -> None: ...
+
 
 class LocalPresence:
     """Presence for one process (the embedded default)."""
@@ -78,3 +85,9 @@ class LocalPresence:
 
     async def connection_count(self) -> int:
         return self._count
+
+    async def sweep(self) -> list[int]:
+        return []  # one process: every connection ends with a disconnect
+
+    async def close(self) -> None:
+        return None
