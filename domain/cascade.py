@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from domain import legacy_cascade as _legacy  # noqa: F401  (registers its events)
 from domain.codec import UnknownEventError, parse_metadata
 from domain.events import Event
 from domain.store import RecordedEvent
@@ -109,6 +110,8 @@ MAPPING = CascadeMapping(
         _rule("FileUploaded", "file"),
         _rule("FileDeleted", "file"),
         _rule("BroadcastSent", "broadcast"),
+        _rule("WaterMarkUpdated", "watermark", "id"),
+        _rule("PlatformMqUpdated", "platform", "platform_id"),
     ],
     # Bookkeeping of the command side: id blocks, uniqueness claims, download-counter flushes.
     internal={
@@ -135,6 +138,7 @@ class OutgoingMessage(msgspec.Struct, frozen=True):
     position: int
     content_type: str = CONTENT_TYPE
     headers: dict[str, str | int] = {}
+    exchange: str = ""  # empty: the publisher's own exchange
 
 
 class Formatter(Protocol):

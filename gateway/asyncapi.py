@@ -121,6 +121,15 @@ class BroadcastReceived(Frame):
     created_at: str
 
 
+class WatermarkUpdated(Frame):
+    watermark_id: int
+    mark: bool
+    transparency: int
+    name: bool
+    phone: bool
+    date: bool
+
+
 class Typing(Frame):
     conversation_id: int
     user_id: int
@@ -161,6 +170,11 @@ SERVER_FRAMES: dict[str, tuple[Any, bool, str]] = {
         "A notification for the user, when their preferences allow push",
     ),
     "broadcast_received": (BroadcastReceived, True, "A broadcast to everyone or to the user"),
+    "watermark_updated": (
+        WatermarkUpdated,
+        True,
+        "The center changed the watermark settings (legacy RabbitMQ update_water_mark), to all",
+    ),
     "typing": (Typing, False, "Someone in a shared conversation is (no longer) typing"),
     "user_status_changed": (
         UserStatus,
@@ -306,7 +320,7 @@ def build_asyncapi(settings: Settings, version: str) -> dict[str, Any]:
         }
         ws_messages[name] = {"$ref": f"#/components/messages/{name}"}
 
-    fmt = formatter(settings.cascade_format)
+    fmt = formatter(settings.envelope_format_name)
     event_messages: dict[str, Any] = {}
     for cls in events:
         name = cls.type_name()

@@ -9,6 +9,7 @@ import importlib
 import logging
 import os
 import time
+import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,6 +24,7 @@ from commands.notification_policy import CHECKPOINT as POLICY_CHECKPOINT
 from commands.notification_policy import NotificationPolicy
 from commands.notification_templates import TemplateHandlers
 from commands.notifications import NotificationHandlers
+from commands.partner_queue.legacy import LegacyInbound
 from commands.partner_queue.sync import handle_partner_message
 from commands.passwords import Passwords
 from commands.reports import ReportHandlers
@@ -37,6 +39,7 @@ from gateway.auth import IdentityCache
 from gateway.idempotency import Idempotency
 from gateway.realtime.service import Realtime
 from gateway.settings import Settings
+from projections.cascade.legacy import INBOUND_ROUTING_KEY, LegacyNames, LegacyRenderer
 from projections.cascade.relay import Relay, RelayStatus
 from projections.checkpoint import ReadStoreCheckpoint
 from projections.follower import FollowerRuntime
@@ -97,14 +100,27 @@ def relay_checkpoint_name(settings: Settings) -> str:
     return f"cascade-relay:{settings.amqp_exchange}"
 
 
+def legacy_checkpoint_name(settings: Settings) -> str:
+    return f"cascade-legacy:{LegacyNames(settings.cascade_legacy_prefix).base}"
+
+
 class Cascade:
-    """The relay plus the partner consumer on one robust AMQP connection."""
+    """The relays and partner consumers on one robust AMQP connection: the envelope relay and
+    the partner user queue, and/or the previous system's protocol (``IM_CASCADE_FORMAT``)."""
 
     def __init__(
-        self, settings: Settings, events: EventStore, read: ReadStore, sync: UserSync
+        self,
+        settings: Settings,
+        events: EventStore,
+        read: ReadStore,
+        sync: UserSync,
+        *,
+        users: UserHandlers,
+        presence: Presence,
+        wait_for: Callable[[int], Awaitable[bool]],
     ) -> None:
         from commands.partner_queue.amqp import AmqpPartnerConsumer
-        from projections.cascade.amqp import AmqpBroker, AmqpPublisher
+        from projections.cascade.amqp import AmqpBroker, AmqpPublisher, AmqpTopology
 
         assert settings.amqp_url is not None
         self.broker = AmqpBroker(
@@ -112,34 +128,79 @@ class Cascade:
             name=f"im cascade {settings.amqp_exchange} pid {os.getpid()}",
             reconnect_seconds=settings.amqp_reconnect_seconds,
         )
-        publisher = AmqpPublisher(
-            self.broker,
-            settings.amqp_exchange,
-            confirm_timeout=settings.amqp_confirm_timeout_seconds,
-        )
-        self.checkpoint = ReadStoreCheckpoint(read, relay_checkpoint_name(settings))
-        self.relay = Relay(self.checkpoint, publisher, MAPPING, formatter(settings.cascade_format))
-        self.runtime = FollowerRuntime(events, self.relay, jitter=True, log_tracebacks=False)
-        self.consumer = (
-            AmqpPartnerConsumer(
-                self.broker,
-                settings.amqp_partner_queue,
-                settings.dead_letter_queue,
-                functools.partial(handle_partner_message, sync),
+        timeout = settings.amqp_confirm_timeout_seconds
+        self.legs: list[tuple[Relay, FollowerRuntime, ReadStoreCheckpoint]] = []
+        self.consumers: list[AmqpPartnerConsumer] = []
+        if settings.envelope_cascade:
+            publisher = AmqpPublisher(self.broker, settings.amqp_exchange, confirm_timeout=timeout)
+            checkpoint = ReadStoreCheckpoint(read, relay_checkpoint_name(settings))
+            fmt = formatter(settings.envelope_format_name)
+            relay = Relay(checkpoint, publisher, MAPPING, fmt)
+            runtime = FollowerRuntime(events, relay, jitter=True, log_tracebacks=False)
+            self.legs.append((relay, runtime, checkpoint))
+            if settings.amqp_partner_queue:  # empty: no partner queue, only the relay
+                self.consumers.append(
+                    AmqpPartnerConsumer(
+                        self.broker,
+                        settings.amqp_partner_queue,
+                        settings.dead_letter_queue,
+                        functools.partial(handle_partner_message, sync),
+                    )
+                )
+        if settings.legacy_cascade:
+            names = LegacyNames(settings.cascade_legacy_prefix)
+            self.topology = AmqpTopology(self.broker)
+            publisher = AmqpPublisher(
+                self.broker, names.base, confirm_timeout=timeout, also=[names.incoming]
             )
-            if settings.amqp_partner_queue  # empty: no partner queue, only the relay
-            else None
-        )
-        self._consumer_task: asyncio.Task[None] | None = None
+            checkpoint = ReadStoreCheckpoint(read, legacy_checkpoint_name(settings))
+            render = LegacyRenderer(
+                read,
+                self.topology,
+                names,
+                wait_for,
+                zoneinfo.ZoneInfo(settings.cascade_legacy_timezone),
+            )
+            relay = Relay(
+                checkpoint,
+                publisher,
+                MAPPING,
+                formatter("envelope"),
+                render=render,
+                name="legacy-relay",
+            )
+            runtime = FollowerRuntime(events, relay, jitter=True, log_tracebacks=False)
+            self.legs.append((relay, runtime, checkpoint))
+            inbound = LegacyInbound(events, users, sync, presence)
+            self.consumers.append(
+                AmqpPartnerConsumer(
+                    self.broker,
+                    names.queue,
+                    names.dead_letter_queue,
+                    inbound.handle,
+                    bind=(names.base, INBOUND_ROUTING_KEY),
+                    reason_header=True,
+                )
+            )
+        self.relay, self.runtime, self.checkpoint = self.legs[0]
+        self._consumer_tasks: list[asyncio.Task[None]] = []
 
     def status(self) -> RelayStatus:
         return self.relay.status(self.runtime.status())
 
+    def statuses(self) -> list[tuple[str, RelayStatus]]:
+        return [(relay.name, relay.status(runtime.status())) for relay, runtime, _ in self.legs]
+
+    @property
+    def runtimes(self) -> list[FollowerRuntime]:
+        return [runtime for _, runtime, _ in self.legs]
+
     async def start(self) -> None:
-        await self.runtime.start()
-        if self.consumer is not None:
-            self._consumer_task = asyncio.create_task(
-                self._start_consumer(self.consumer), name="partner-queue"
+        for runtime in self.runtimes:
+            await runtime.start()
+        for consumer in self.consumers:
+            self._consumer_tasks.append(
+                asyncio.create_task(self._start_consumer(consumer), name="partner-queue")
             )
 
     async def _start_consumer(self, consumer: AmqpPartnerConsumer) -> None:
@@ -154,16 +215,22 @@ class Cascade:
                 delay = min(delay * 2, 10.0)
 
     async def stop(self) -> None:
-        if self._consumer_task is not None:
-            self._consumer_task.cancel()
+        for task in self._consumer_tasks:
+            task.cancel()
             try:
-                await self._consumer_task
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
-        if self.consumer is not None:
-            await self.consumer.close()
-        await self.runtime.stop()
-        await self.relay.close()
+        self._consumer_tasks = []
+        for consumer in self.consumers:
+            await consumer.close()
+        for runtime in self.runtimes:
+            await runtime.stop()
+        topology = getattr(self, "topology", None)
+        if topology is not None:
+            await topology.close()
+        for relay, _, _ in self.legs:
+            await relay.close()
 
 
 class ReadDirectory:
@@ -247,14 +314,24 @@ class Services:
         self.users = UserHandlers(self.events, self.ids, self.passwords)
         self.user_sync = UserSync(self.users)
         # The relay and partner queue run here only when asked (im serve, im relay).
+        self.presence: Presence = LocalPresence()
         self.cascade = (
-            Cascade(settings, self.events, self.read, self.user_sync) if settings.amqp_url else None
+            Cascade(
+                settings,
+                self.events,
+                self.read,
+                self.user_sync,
+                users=self.users,
+                presence=self.presence,
+                wait_for=self.wait_for,
+            )
+            if settings.amqp_url
+            else None
         )
         self.run_cascade = cascade and self.cascade is not None
         self.blobs = LocalBlobStore(settings.blob_path)
         self.files = FileHandlers(self.events, self.ids, self.blobs)
         self.downloads = DownloadCounter(self.events, settings.download_count_flush_seconds)
-        self.presence: Presence = LocalPresence()
         self.signals = SignalBus()
         if settings.redis_url:  # presence and typing shared by every query process
             redis = importlib.import_module("queries.realtime.redis_presence")
@@ -366,7 +443,7 @@ class Services:
         """The followers of the event log running in this process (for /ready and /metrics)."""
         runtimes = [self.projector_runtime, self.policy_runtime, self.realtime.pusher_runtime]
         if self.run_cascade and self.cascade is not None:
-            runtimes.append(self.cascade.runtime)
+            runtimes.extend(self.cascade.runtimes)
         return [r for r in runtimes if r.running]
 
     async def projected_position(self) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,6 +48,8 @@ class Settings(msgspec.Struct, kw_only=True):
     amqp_confirm_timeout_seconds: float = 30.0
     amqp_reconnect_seconds: float = 1.0
     cascade_format: str = "envelope"
+    cascade_legacy_prefix: str = ""
+    cascade_legacy_timezone: str = "UTC"
     partner_api_keys: str = ""
     partner_jwt_secret: str = ""
     max_upload_bytes: int = 104857600
@@ -75,6 +79,20 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def envelope_cascade(self) -> bool:
+        """The relay publishes the versioned envelope (``IM_CASCADE_FORMAT`` envelope or both)."""
+        return self.cascade_format != "legacy"
+
+    @property
+    def legacy_cascade(self) -> bool:
+        """The previous system's protocol runs (``IM_CASCADE_FORMAT`` legacy or both)."""
+        return self.cascade_format in ("legacy", "both")
+
+    @property
+    def envelope_format_name(self) -> str:
+        return "envelope" if self.cascade_format in ("legacy", "both") else self.cascade_format
 
     @property
     def dead_letter_queue(self) -> str:
@@ -185,9 +203,19 @@ def _validate_cascade(s: Settings) -> None:
 
     if s.amqp_url and not s.amqp_url.startswith(("amqp://", "amqps://")):
         raise SettingsError("IM_AMQP_URL must be an amqp:// or amqps:// URL")
-    if s.cascade_format not in FORMATTERS:
-        valid = ", ".join(sorted(FORMATTERS))
+    if s.cascade_format not in {*FORMATTERS, "legacy", "both"}:
+        valid = ", ".join(sorted({*FORMATTERS, "legacy", "both"}))
         raise SettingsError(f"IM_CASCADE_FORMAT={s.cascade_format!r} is unknown; valid: {valid}")
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{0,64}", s.cascade_legacy_prefix):
+        raise SettingsError(
+            "IM_CASCADE_LEGACY_PREFIX must be at most 64 letters, digits or _ . : -"
+        )
+    try:
+        zoneinfo.ZoneInfo(s.cascade_legacy_timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"IM_CASCADE_LEGACY_TIMEZONE={s.cascade_legacy_timezone!r} is not an IANA time zone"
+        ) from None
     if s.partner_jwt_secret and len(s.partner_jwt_secret) < 32:
         raise SettingsError("IM_PARTNER_JWT_SECRET must be at least 32 characters")
     if any(len(k) < 16 for k in s.partner_api_key_list):

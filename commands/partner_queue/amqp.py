@@ -13,7 +13,12 @@ from typing import Any, Protocol
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    ExchangeType,
+)
 
 from commands.partner_queue.sync import PartnerOutcome
 
@@ -56,8 +61,16 @@ class AmqpPartnerConsumer:
         *,
         attempts: int = 5,
         prefetch: int = 16,
+        bind: tuple[str, str] | None = None,
+        reason_header: bool = False,
     ) -> None:
+        """``bind``: (topic exchange, routing key) to declare and bind the queue to.
+        ``reason_header``: dead-letter by publishing a copy to the dead-letter queue with the
+        reason in its ``x-im-dead-letter-reason`` header (confirmed, then the original is
+        acked) instead of rejecting it (whose ``x-death`` says only "rejected")."""
         self._broker = broker
+        self._bind = bind
+        self._reason_header = reason_header
         self._queue = queue
         self._dlq = dead_letter_queue
         self._handler = handler
@@ -79,6 +92,10 @@ class AmqpPartnerConsumer:
             durable=True,
             arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self._dlq},
         )
+        if self._bind is not None:
+            exchange, routing_key = self._bind
+            declared = await channel.declare_exchange(exchange, ExchangeType.TOPIC, durable=True)
+            await queue.bind(declared, routing_key)
         self._channel = channel  # before consuming: the first message may want to reply
         await queue.consume(self._on_message)
 
@@ -94,7 +111,10 @@ class AmqpPartnerConsumer:
                 log.warning(
                     "partner message %s dead-lettered: %s", message.message_id, outcome.detail
                 )
-                await message.reject(requeue=False)
+                if self._reason_header and self._channel is not None:
+                    await self._dead_letter_with_reason(message, outcome.detail)
+                else:
+                    await message.reject(requeue=False)
                 self.dead_lettered += 1
                 return
             if message.reply_to and outcome.reply is not None and self._channel is not None:
@@ -106,6 +126,25 @@ class AmqpPartnerConsumer:
                 await self._channel.default_exchange.publish(reply, routing_key=message.reply_to)
             await message.ack()
             self.processed += 1
+
+    async def _dead_letter_with_reason(self, message: AbstractIncomingMessage, reason: str) -> None:
+        assert self._channel is not None
+        headers = dict(message.headers or {})
+        headers["x-im-dead-letter-reason"] = reason[:1000]
+        headers["x-im-original-queue"] = self._queue
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+            type=message.type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        # confirmed before the ack: a crash in between leaves a duplicate, never a loss
+        await self._channel.default_exchange.publish(copy, routing_key=self._dlq)
+        await message.ack()
 
     async def _handle(self, body: bytes) -> PartnerOutcome:
         delay = 0.1

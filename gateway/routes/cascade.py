@@ -64,10 +64,10 @@ async def mq_info(settings: Settings) -> MqInfo:
         if settings.amqp_public_url:
             username = unquote(parts.username) if parts.username else None
             password = unquote(parts.password) if parts.password else None
-    fmt = formatter(settings.cascade_format)
+    fmt = formatter(settings.envelope_format_name)
     schema = await asyncio.to_thread(_schema, fmt.name)
     return MqInfo(
-        enabled=settings.amqp_url is not None,
+        enabled=settings.amqp_url is not None and settings.envelope_cascade,
         host=host,
         port=port,
         vhost=vhost,

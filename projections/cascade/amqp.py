@@ -67,11 +67,20 @@ class AmqpBroker:
 
 
 class AmqpPublisher:
-    """Publishes to a durable topic exchange: confirms, persistent, mandatory."""
+    """Publishes to a durable topic exchange: confirms, persistent, mandatory. A message naming
+    its own ``exchange`` goes there (one of ``also``, declared too as durable topic exchanges)."""
 
-    def __init__(self, broker: AmqpBroker, exchange: str, *, confirm_timeout: float) -> None:
+    def __init__(
+        self,
+        broker: AmqpBroker,
+        exchange: str,
+        *,
+        confirm_timeout: float,
+        also: Sequence[str] = (),
+    ) -> None:
         self._broker = broker
         self._exchange = exchange
+        self._also = tuple(also)
         self._timeout = confirm_timeout
         self._channel: AbstractRobustChannel | None = None
         self._raw: aiormq.Channel | None = None
@@ -87,7 +96,8 @@ class AmqpPublisher:
             conn = await self._broker.connection()
             channel = await conn.channel(publisher_confirms=True, on_return_raises=False)
             assert isinstance(channel, AbstractRobustChannel)
-            await channel.declare_exchange(self._exchange, ExchangeType.TOPIC, durable=True)
+            for name in (self._exchange, *self._also):
+                await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
             self._channel = channel
         await self._channel.ready()
         raw = await self._channel.get_underlay_channel()
@@ -176,7 +186,7 @@ async def _write_batch(
                 futures.append(future)
                 frames.append(
                     aiormq.spec.Basic.Publish(
-                        exchange=exchange, routing_key=m.routing_key, mandatory=True
+                        exchange=m.exchange or exchange, routing_key=m.routing_key, mandatory=True
                     )
                 )
                 frames.append(ContentHeader(properties=_properties(m), body_size=len(m.body)))
@@ -203,3 +213,31 @@ def _body_frames(body: bytes, max_size: int) -> list[ContentBody]:
     if not body:
         return []
     return [ContentBody(body[i : i + max_size]) for i in range(0, len(body), max_size)]
+
+
+class AmqpTopology:
+    """Declares per-conversation fanout exchanges and binds them from the incoming exchange
+    (the legacy protocol's ``exchange_c_{id}`` fed from ``conversation.incoming``)."""
+
+    def __init__(self, broker: AmqpBroker) -> None:
+        self._broker = broker
+        self._channel: AbstractRobustChannel | None = None
+
+    async def fanout_from(self, source: str, exchange: str, routing_key: str) -> None:
+        """Declare durable fanout ``exchange`` and bind it from topic ``source`` on the key; both
+        are idempotent, and both are confirmed before this returns."""
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            conn = await self._broker.connection()
+            opened = await conn.channel(publisher_confirms=False)
+            assert isinstance(opened, AbstractRobustChannel)
+            channel = self._channel = opened
+        await channel.ready()
+        src = await channel.declare_exchange(source, ExchangeType.TOPIC, durable=True)
+        dst = await channel.declare_exchange(exchange, ExchangeType.FANOUT, durable=True)
+        await dst.bind(src, routing_key)
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await _quietly(self._channel.close())
+        self._channel = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -67,6 +67,11 @@ class RelayStatus(msgspec.Struct):
 _Inflight = tuple[int, int, "asyncio.Future[int]"]  # (last position, messages, confirmation)
 
 
+Render = Callable[[Sequence[RecordedEvent]], Awaitable[list[OutgoingMessage]]]
+"""Another protocol's messages for a batch, in order (the legacy protocol's, which needs
+lookups); without one the relay formats each published event with ``fmt``."""
+
+
 class Relay:
     name = "relay"
 
@@ -79,7 +84,11 @@ class Relay:
         *,
         window: int = 8,
         save_interval: float = 0.2,
+        render: Render | None = None,
+        name: str = "relay",
     ) -> None:
+        self.name = name
+        self._render = render
         self._checkpoint = checkpoint
         self._publisher = publisher
         self._mapping = mapping
@@ -124,9 +133,12 @@ class Relay:
         self._inflight = asyncio.Queue(maxsize=self._window)
 
     async def handle(self, batch: Sequence[RecordedEvent]) -> None:
-        messages, undecodable = messages_for(batch, self._mapping, self._fmt)
-        for rec in undecodable:
-            log.warning("relay: no event class for %s at %d", rec.type, rec.position)
+        if self._render is not None:
+            messages = await self._render(batch)
+        else:
+            messages, undecodable = messages_for(batch, self._mapping, self._fmt)
+            for rec in undecodable:
+                log.warning("relay: no event class for %s at %d", rec.type, rec.position)
         if messages:
             confirmation = self._publisher.publish(messages)
         else:

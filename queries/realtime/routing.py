@@ -9,6 +9,7 @@ import msgspec
 from domain import broadcasts as b
 from domain import conversations as c
 from domain.events import Event
+from domain.legacy_cascade import WaterMarkUpdated
 from domain.notifications import NotificationCreated
 from queries.notifications import created_view
 from queries.views import iso
@@ -60,6 +61,7 @@ ROUTED_TYPES = frozenset(
         "ReadMarked",
         "BroadcastSent",
         "NotificationCreated",
+        "WaterMarkUpdated",
     }
 )
 """Stored type names worth decoding; anything else is skipped without decoding."""
@@ -130,6 +132,16 @@ def route(event: Event) -> Route | None:
             return Route("role_changed", event.conversation_id, data, members=True)
         case b.BroadcastSent():
             return _broadcast(event)
+        case WaterMarkUpdated():  # from the center (legacy RabbitMQ ``update_water_mark``)
+            data = {
+                "watermark_id": event.id,
+                "mark": event.mark,
+                "transparency": event.transparency,
+                "name": event.name,
+                "phone": event.phone,
+                "date": event.date,
+            }
+            return Route("watermark_updated", data=data, everyone=True)
         case NotificationCreated(push=True):  # ``push``: the recipient's preferences allowed it
             data = msgspec.to_builtins(created_view(event))
             return Route("notification_created", data=data, users=(event.user_id,))
