@@ -38,10 +38,8 @@ from domain.codec import UnknownEventError
 from domain.events import Event
 from domain.reports import EventReported
 from domain.store import RecordedEvent
-from projections.conversations import CONVERSATIONS
-from projections.files import FILES
+from projections.schema import CONVERSATIONS, FILES, USERS
 from projections.store import ReadStore
-from projections.users import USERS
 
 WaitFor = Callable[[int], Awaitable[bool]]
 _TYPES = frozenset(
@@ -120,20 +118,18 @@ class Directory:
             if len(self._people) > 100_000:
                 self._people.clear()
             for d in await self._read.get_many(USERS, [str(i) for i in missing]):
-                self._people[d["id"]] = Person(d["id"], d["standard_id"])
+                self._people[d.id] = Person(d.id, d.standard_id)
         return self._people
 
     async def members(self, conversation_ids: Iterable[int]) -> dict[int, list[int]]:
         keys = [str(i) for i in sorted(set(conversation_ids))]
         docs = await self._read.get_many(CONVERSATIONS, keys) if keys else []
-        return {d["id"]: list(d["member_ids"]) for d in docs}
+        return {d.id: list(d.member_ids) for d in docs}
 
     async def files(self, file_ids: Iterable[str]) -> dict[str, FileFacts]:
         keys = sorted(set(file_ids))
         docs = await self._read.get_many(FILES, keys) if keys else []
-        return {
-            d["file_id"]: FileFacts(d["id"], d["file_id"], d["name"], d["mime_type"]) for d in docs
-        }
+        return {d.file_id: FileFacts(d.id, d.file_id, d.name, d.mime_type) for d in docs}
 
 
 class LegacyRenderer:
