@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Protocol
 
 import msgspec
@@ -28,10 +29,12 @@ from commands.partner_queue.sync import PartnerOutcome
 from commands.user_sync import SyncUser, SyncUsers, UserSync
 from commands.users import UserHandlers
 from domain import legacy_cascade as lc
+from domain import tracing
 from domain.events import Event
 from domain.store import NO_STREAM, EventStore
 
 log = logging.getLogger("im.cascade.legacy")
+CENTER = tracing.Actor("partner", "legacy-center")  # the events' actor: the center's queue
 
 
 class PresenceFeed(Protocol):
@@ -57,6 +60,11 @@ class LegacyInbound:
             cmd = lc.decode_inbound(body)
         except msgspec.MsgspecError as exc:
             return PartnerOutcome(dead_letter=True, detail=f"not a legacy command: {exc}")
+        with tracing.traced(tracing.Trace(uuid.uuid4().hex, CENTER)):
+            await self._apply(cmd)
+        return PartnerOutcome(dead_letter=False)
+
+    async def _apply(self, cmd: lc.Inbound) -> None:
         match cmd:
             case lc.UserImport():
                 await self._import(cmd.data)
@@ -86,7 +94,6 @@ class LegacyInbound:
                         at=time.time(),
                     )
                     await self._append_if_changed(lc.platform_stream(p.platform_id), platform)
-        return PartnerOutcome(dead_letter=False)
 
     async def _import(self, people: list[lc.ImportedUser]) -> None:
         items = [SyncUser(p.standard_id, p.name, platform_id=p.platform_id) for p in people]

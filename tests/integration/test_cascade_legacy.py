@@ -96,13 +96,13 @@ class Legacy:
             await self.channel.exchange_delete(ex)
 
 
-def legacy_env(prefix: str) -> dict[str, str]:
+def legacy_env(prefix: str, fmt: str = "legacy") -> dict[str, str]:
     return {
         "IM_AMQP_URL": AMQP_URL,
         "IM_AMQP_EXCHANGE": prefix + "envelope",
         "IM_AMQP_PARTNER_QUEUE": "",
         "IM_AMQP_RECONNECT_SECONDS": "0.2",
-        "IM_CASCADE_FORMAT": "legacy",
+        "IM_CASCADE_FORMAT": fmt,
         "IM_CASCADE_LEGACY_PREFIX": prefix,
         "IM_CASCADE_LEGACY_TIMEZONE": "Asia/Shanghai",
     }
@@ -121,11 +121,13 @@ async def broker() -> AsyncIterator[tuple[aio_pika.abc.AbstractChannel, str]]:
 
 @pytest.fixture
 async def world(
-    tmp_path: Path, broker: tuple[aio_pika.abc.AbstractChannel, str]
+    tmp_path: Path, broker: tuple[aio_pika.abc.AbstractChannel, str], request: Any
 ) -> AsyncIterator[tuple[Legacy, ServerProcess, httpx.AsyncClient]]:
     channel, prefix = broker
     legacy = Legacy(channel, prefix)
-    server = ServerProcess(tmp_path / "srv", **legacy_env(prefix)).start()
+    legacy.exchanges.append(prefix + "envelope")
+    fmt = getattr(request, "param", "legacy")
+    server = ServerProcess(tmp_path / "srv", **legacy_env(prefix, fmt)).start()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             yield legacy, server, http
@@ -299,10 +301,13 @@ async def head(http: httpx.AsyncClient) -> int:
     return int((await http.get("/ready")).json()["head"])
 
 
+@pytest.mark.parametrize("world", ["both"], indirect=True)
 async def test_inbound_commands(world: tuple[Legacy, ServerProcess, httpx.AsyncClient]) -> None:
+    """With ``IM_CASCADE_FORMAT=both``: the envelope relay runs next to the legacy one."""
     legacy, server, http = world
     me, hm = await new_user(http)
     watermarks = await legacy._queue(f"{legacy.prefix}exchange_instant_base", "u_.water_mark")
+    envelopes = await legacy._queue(f"{legacy.prefix}envelope", "watermark.#")
     sid = unique("c")[:20]
     imported = [{"standard_id": sid, "name": "中心用户", "sex": 1, "platform_id": "p1"}]
     body = json.dumps({"cmd": "user_import", "data": imported}).encode()
@@ -333,6 +338,9 @@ async def test_inbound_commands(world: tuple[Legacy, ServerProcess, httpx.AsyncC
             "date": True,
         }
     assert await head(http) == before + 1  # only the watermark: the repeat import changed nothing
+    (envelope,) = await legacy.wait(envelopes, 1)  # the same event as the envelope, attributed
+    assert envelope["type"] == "WaterMarkUpdated" and envelope["data"]["transparency"] == 40
+    assert envelope["actor"] == {"kind": "partner", "id": "legacy-center"}
     assert [u["name"] for u in await found()] == ["中心用户"]
     # a renamed import updates
     renamed = [{"standard_id": sid, "name": "改名", "sex": 1, "platform_id": "p1"}]
