@@ -139,6 +139,24 @@ class UserHandlers:
 
         return await with_retry(attempt)
 
+    async def set_auditor(
+        self, user_id: int, is_auditor: bool, operator_id: int | None
+    ) -> int | None:
+        """Grant or revoke the auditor role; None when the user already is (or is not) one."""
+
+        async def attempt() -> int | None:
+            stream = u.user_stream(user_id)
+            state, version = await load(self._store, stream, u.evolve, u.User())
+            u.require(state)
+            if state.is_auditor == is_auditor:
+                return None
+            event = u.UserAuditorChanged(
+                user_id=user_id, is_auditor=is_auditor, operator_id=operator_id, at=time.time()
+            )
+            return await append(self._store, stream, [event], version)
+
+        return await with_retry(attempt)
+
 
 _ORPHAN_AFTER_S = 30.0  # a claim whose user is still missing after this was left by a crash
 

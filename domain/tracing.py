@@ -11,6 +11,7 @@ which runs after the request opened it, can fill the actor in.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Literal
@@ -42,6 +43,11 @@ class Trace:
         self.correlation_id = correlation_id
         self.causation_id = causation_id
         self.actor = actor
+
+
+def new_id() -> str:
+    """A fresh correlation id (what a request without ``X-Request-ID`` gets)."""
+    return uuid.uuid4().hex
 
 
 _current: ContextVar[Trace | None] = ContextVar("im_trace", default=None)

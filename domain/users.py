@@ -48,6 +48,15 @@ class UserSuperuserChanged(Event, frozen=True, tag="UserSuperuserChanged"):
     at: float = 0.0
 
 
+class UserAuditorChanged(Event, frozen=True, tag="UserAuditorChanged"):
+    """A superuser granted (or revoked) the right to read the event log through ``/audit``."""
+
+    user_id: int
+    is_auditor: bool
+    operator_id: int | None = None
+    at: float = 0.0
+
+
 class StandardIdClaimed(Event, frozen=True, tag="StandardIdClaimed"):
     """The first event of ``standardid-<lowercased id>``: whoever appends it owns the id."""
 
@@ -61,6 +70,7 @@ UserEvent = (
     | UserActivationChanged
     | UserPasswordChanged
     | UserSuperuserChanged
+    | UserAuditorChanged
 )
 
 
@@ -74,6 +84,7 @@ class User(msgspec.Struct):
     is_active: bool = False
     is_superuser: bool = False
     registered_at: float = 0.0
+    is_auditor: bool = False
 
     @property
     def exists(self) -> bool:
@@ -108,6 +119,8 @@ def evolve(state: User, event: Event) -> User:
             return msgspec.structs.replace(state, password_hash=event.password_hash)
         case UserSuperuserChanged():
             return msgspec.structs.replace(state, is_superuser=event.is_superuser)
+        case UserAuditorChanged():
+            return msgspec.structs.replace(state, is_auditor=event.is_auditor)
     return state
 
 

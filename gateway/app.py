@@ -26,6 +26,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.realtime.endpoint import websocket_routes
 from gateway.request_id import RequestId
 from gateway.routes import (
+    audit,
     auth,
     broadcasts,
     cascade,
@@ -55,6 +56,7 @@ ROUTE_MODULES = [
     broadcasts,
     events,
     cascade,
+    audit,
 ]
 READY_LAG_EVENTS = 10_000
 LAG_COUNT_LIMIT = 100_000  # lags are counted by the event store up to this many events

@@ -139,6 +139,7 @@ async def _user_for_token(token: str, services: AuthSources) -> User:
             is_active=state.is_active,
             is_superuser=state.is_superuser,
             created_at=iso(state.registered_at) or "",
+            is_auditor=state.is_auditor,
         )
     if not doc.is_active:
         raise UnauthorizedError("Could not validate credentials")

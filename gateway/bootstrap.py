@@ -31,6 +31,7 @@ from commands.reports import ReportHandlers
 from commands.sending import Sender
 from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
+from domain.audit import EventLog
 from domain.cascade import MAPPING, formatter
 from domain.errors import InvalidError
 from domain.signals import SignalBus
@@ -71,6 +72,10 @@ _EVENT_STORES = {
     "sqlite": "commands.event_store.sqlite:SqliteEventStore",
     "kurrentdb": "commands.event_store.kurrentdb:KurrentDbEventStore",
 }
+_EVENT_LOGS = {
+    "sqlite": "commands.event_store.sqlite_log:SqliteEventLog",
+    "kurrentdb": "commands.event_store.kurrentdb_log:KurrentDbEventLog",
+}
 _READ_STORES = {
     "sqlite": "projections.read_store.sqlite:SqliteReadStore",
     "mongo": "projections.read_store.mongo:MongoReadStore",
@@ -87,6 +92,14 @@ def build_event_store(settings: Settings) -> EventStore:
     if settings.event_store == "kurrentdb":
         return cast(EventStore, cls(settings.kurrentdb_url))
     return cast(EventStore, cls(settings.data_path / "events.sqlite3"))
+
+
+def build_event_log(settings: Settings) -> EventLog:
+    """The auditors' view of the configured event store (its own connections)."""
+    cls = _load(_EVENT_LOGS[settings.event_store])
+    if settings.event_store == "kurrentdb":
+        return cast(EventLog, cls(settings.kurrentdb_url))
+    return cast(EventLog, cls(settings.data_path / "events.sqlite3"))
 
 
 def build_read_store(settings: Settings) -> ReadStore:
@@ -367,6 +380,14 @@ class Services:
             self.events, self.read, self.ids, self.users, self.signals, self.wait_for, settings
         )
         self.started_at = time.time()
+        self._log: EventLog | None = None
+
+    @property
+    def log(self) -> EventLog:
+        """The event log as auditors read it, opened on first use."""
+        if self._log is None:
+            self._log = build_event_log(self.settings)
+        return self._log
 
     def _membership_source(self) -> MembershipSource:
         if any(p.name == CONVERSATIONS_PROJECTION for p in self.projections):
@@ -397,6 +418,8 @@ class Services:
         await self.policy_runtime.stop()
         await self.projector_runtime.stop()
         await self.events.close()
+        if self._log is not None:
+            await self._log.close()
         await self.read.close()
         await self.blobs.close()
         await self.presence.close()

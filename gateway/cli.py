@@ -380,6 +380,9 @@ def main(argv: list[str] | None = None) -> None:
     pt.add_argument("name", help="the partner's name (the token's sub)")
     pt.add_argument("--days", type=float, default=365.0, help="lifetime in days")
     pt.set_defaults(fn=cmd_partner_token)
+    from gateway.audit_cli import register
+
+    register(sub, admin, _settings)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["test"]:  # everything after ``test`` is pytest's, options included
         run_tests(argv[1:])

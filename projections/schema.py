@@ -34,6 +34,7 @@ class UserDoc(ReadModel, kw_only=True):
     created_at: float
     platform_id: str | None = None
     search_text: str = ""
+    is_auditor: bool = False
 
 
 USERS = Collection(

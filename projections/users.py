@@ -46,4 +46,7 @@ class UsersProjection:
             case u.UserSuperuserChanged():
                 superuser = {"is_superuser": event.is_superuser}
                 return [USERS.patch(str(event.user_id), set=superuser, upsert=False)]
+            case u.UserAuditorChanged():
+                auditor = {"is_auditor": event.is_auditor}
+                return [USERS.patch(str(event.user_id), set=auditor, upsert=False)]
         return []

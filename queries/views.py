@@ -42,6 +42,7 @@ class User(msgspec.Struct):
     is_active: bool
     is_superuser: bool
     created_at: str
+    is_auditor: bool = False
 
 
 def user_view(doc: UserDoc) -> User:
@@ -52,4 +53,5 @@ def user_view(doc: UserDoc) -> User:
         is_active=doc.is_active,
         is_superuser=doc.is_superuser,
         created_at=iso(doc.created_at) or "",
+        is_auditor=doc.is_auditor,
     )

@@ -84,3 +84,25 @@ async def statuses(ctx: Ctx) -> UserStatusResponse:
 async def get_user(ctx: Ctx) -> User:
     """One user by id."""
     return await q.get_user(ctx.services.read, ctx.path_int("user_id"))
+
+
+class AuditorChange(msgspec.Struct, forbid_unknown_fields=True):
+    is_auditor: bool
+
+
+@api.put("/{user_id:int}/auditor", body=AuditorChange, response=User, auth="superuser")
+async def set_auditor(ctx: Ctx) -> User:
+    """Grant or revoke the auditor role (superusers; recorded as an event)."""
+    body: AuditorChange = ctx.body
+    user_id = ctx.path_int("user_id")
+    ctx.position = await ctx.services.users.set_auditor(user_id, body.is_auditor, ctx.me.id)
+    state = await ctx.services.users.get(user_id)
+    return User(
+        id=state.user_id,
+        standard_id=state.standard_id,
+        name=state.name,
+        is_active=state.is_active,
+        is_superuser=state.is_superuser,
+        created_at=iso(state.registered_at) or "",
+        is_auditor=state.is_auditor,
+    )
