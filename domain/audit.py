@@ -102,8 +102,17 @@ class _Head(msgspec.Struct):
 _head_encoder = msgspec.json.Encoder()
 
 
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    """``2026-11-25T18:34:10.123Z`` (the whole second formatted once, then reused)."""
+    whole = int(ts)
+    sec, text = _second[0]
+    if whole != sec:
+        text = dt.datetime.fromtimestamp(whole, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0] = (whole, text)
+    return f"{text}.{int((ts - whole) * 1000):03d}Z"
 
 
 def audit_metadata(stored: bytes) -> bytes:

@@ -47,6 +47,7 @@ from projections.follower import FollowerRuntime
 from projections.registry import all_projections
 from projections.runtime import Projector
 from projections.store import ReadStore
+from queries.audit_state import TimeTravel
 from queries.messages import find_sent, users_by_id
 from queries.notification_facts import ReadFacts
 from queries.realtime.presence import LocalPresence, Presence
@@ -381,6 +382,7 @@ class Services:
         )
         self.started_at = time.time()
         self._log: EventLog | None = None
+        self._time_travel: TimeTravel | None = None
 
     @property
     def log(self) -> EventLog:
@@ -388,6 +390,13 @@ class Services:
         if self._log is None:
             self._log = build_event_log(self.settings)
         return self._log
+
+    @property
+    def time_travel(self) -> TimeTravel:
+        """Conversation states at past positions, with the folds kept in memory."""
+        if self._time_travel is None:
+            self._time_travel = TimeTravel(self.log, self.read)
+        return self._time_travel
 
     def _membership_source(self) -> MembershipSource:
         if any(p.name == CONVERSATIONS_PROJECTION for p in self.projections):

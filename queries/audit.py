@@ -6,6 +6,7 @@ the record. Pages go by version (one stream) or position (the whole log).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import msgspec
@@ -79,18 +80,48 @@ async def streams(
 async def export(
     log: EventLog, scan: Scan, progress: Progress | None = None
 ) -> AsyncIterator[bytes]:
-    """NDJSON chunks of every matching event, one page in memory at a time."""
+    """NDJSON chunks of every matching event, one page (plus the next, read ahead) in memory."""
     done = 0
-    while True:
-        recs, more = await log.scan(scan, _EXPORT_PAGE)
-        if recs:
-            done += len(recs)
-            yield b"\n".join(audit_line(r) for r in recs) + b"\n"
-            if progress is not None:
-                progress(done, recs[-1].position)
-        if more is None:
-            return
-        scan = msgspec.structs.replace(scan, after_position=more)
+    ahead = asyncio.ensure_future(log.scan(scan, _EXPORT_PAGE))
+    try:
+        while True:
+            recs, more = await ahead
+            if more is not None:
+                scan = msgspec.structs.replace(scan, after_position=more)
+                ahead = asyncio.ensure_future(log.scan(scan, _EXPORT_PAGE))
+            if recs:
+                done += len(recs)
+                yield b"\n".join([audit_line(r) for r in recs]) + b"\n"
+                if progress is not None:
+                    progress(done, recs[-1].position)
+            if more is None:
+                return
+    finally:
+        ahead.cancel()
+
+
+async def _pages(log: EventLog, stream: str | None) -> AsyncIterator[list[RecordedEvent]]:
+    """The whole log by position, or one stream by version, with the next page read ahead."""
+
+    async def page(after: int, version: int) -> tuple[list[RecordedEvent], bool]:
+        if stream is None:
+            recs, more = await log.scan(Scan(after_position=after), _VERIFY_PAGE)
+            return recs, more is not None
+        recs = await log.stream_page(stream, version, _VERIFY_PAGE)
+        return recs, len(recs) == _VERIFY_PAGE
+
+    ahead = asyncio.ensure_future(page(0, 0))
+    try:
+        while True:
+            recs, more = await ahead
+            if more and recs:
+                ahead = asyncio.ensure_future(page(recs[-1].position, recs[-1].version + 1))
+            if recs:
+                yield recs
+            if not more or not recs:
+                return
+    finally:
+        ahead.cancel()
 
 
 async def verify(
@@ -99,13 +130,7 @@ async def verify(
     """Walk one stream (by version) or the whole log (by position) and check every link."""
     chain = ChainState()
     last: RecordedEvent | None = None
-    after, version = 0, 0
-    while True:
-        if stream is None:
-            recs, more = await log.scan(Scan(after_position=after), _VERIFY_PAGE)
-        else:
-            recs = await log.stream_page(stream, version, _VERIFY_PAGE)
-            more = None if len(recs) < _VERIFY_PAGE else recs[-1].position
+    async for recs in _pages(log, stream):
         check = chain.check
         for rec in recs:
             try:
@@ -113,12 +138,10 @@ async def verify(
             except Break as exc:
                 where = ChainBreak(rec.stream, rec.version, rec.position, exc.reason, rec.id)
                 return _result(chain, last, where)
-            last = rec
-        if progress is not None and recs:
-            progress(chain.checked, recs[-1].position)
-        if more is None or not recs:
-            return _result(chain, last, None)
-        after, version = recs[-1].position, recs[-1].version + 1
+        last = recs[-1]
+        if progress is not None:
+            progress(chain.checked, last.position)
+    return _result(chain, last, None)
 
 
 def _result(

@@ -8,6 +8,7 @@ written twice: what the live read models would have said then is what this says.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Iterable
 from typing import Any
@@ -114,8 +115,128 @@ def _fold(docs: Docs, recs: Iterable[RecordedEvent], projection: Any) -> None:
         docs.apply(projection.handle(event, rec))
 
 
-async def _stream(log: EventLog, stream: str, until: int) -> list[RecordedEvent]:
-    return await log.stream_page(stream, 0, _ALL, until)
+async def _stream(
+    log: EventLog, stream: str, until: int, from_version: int = 0
+) -> list[RecordedEvent]:
+    return await log.stream_page(stream, from_version, _ALL, until)
+
+
+class _Snapshot:
+    """The conversation's documents after folding every event up to ``position``."""
+
+    __slots__ = ("position", "colls", "versions", "members", "last_at")
+
+    def __init__(
+        self,
+        position: int,
+        colls: dict[str, dict[str, Doc]],
+        versions: dict[str, int],
+        members: dict[int, None],
+        last_at: float,
+    ) -> None:
+        self.position = position
+        self.colls = colls  # documents are never changed in place (ops replace them)
+        self.versions = versions  # stream -> next version to read
+        self.members = members  # everyone who was ever a member (their reads streams)
+        self.last_at = last_at
+
+
+class TimeTravel:
+    """Folds of conversations kept in memory as snapshots every ``every`` events, so a state at
+    any position folds at most that many events after the first request folded the history."""
+
+    def __init__(self, log: EventLog, read: ReadStore, every: int = 2000, size: int = 64) -> None:
+        self._log = log
+        self._read = read
+        self._every = every
+        self._size = size
+        self._folds: dict[int, list[_Snapshot]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def state(
+        self, cid: int, position: int, at_time: float | None, after_seq: int = 0, limit: int = 50
+    ) -> ConversationState:
+        """``at_time``: the instant asked for (None when a position was: then the time of the
+        conversation's last event up to it); mutes are judged at that instant."""
+        lock = self._locks.setdefault(cid, asyncio.Lock())
+        async with lock:
+            snap = await self._fold_to(cid, position)
+        conv = snap.colls.get(CONVERSATIONS, {}).get(str(cid))
+        if conv is None:
+            raise NotFoundError("The conversation did not exist at that point")
+        when = snap.last_at if at_time is None else at_time
+        members = snap.colls.get(MEMBERS, {}).values()
+        ordered = sorted(members, key=lambda d: (d["joined_at"], d["user_id"]))
+        page = await self._page(cid, position, after_seq, limit)
+        return ConversationState(
+            conversation=_conversation(conv),
+            members=[_member(d, when) for d in ordered],
+            messages=await _messages_then(self._log, self._read, page, position),
+            position=position,
+            at=iso(when),
+        )
+
+    async def _fold_to(self, cid: int, position: int) -> _Snapshot:
+        snaps = self._folds.pop(cid, None)
+        if snaps is None:
+            snaps = [_Snapshot(0, {}, {}, {}, 0.0)]
+            while len(self._folds) >= self._size:
+                self._folds.pop(next(iter(self._folds)))
+        self._folds[cid] = snaps  # most recently used last
+        base = max((s for s in snaps if s.position <= position), key=lambda s: s.position)
+        extending = base is snaps[-1]
+        docs = Docs()
+        docs.colls = {k: dict(v) for k, v in base.colls.items()}
+        versions, members = dict(base.versions), dict(base.members)
+        log, conv_stream = self._log, c.conversation_stream(cid)
+        head = await _stream(log, conv_stream, position, versions.get(conv_stream, 0))
+        for rec in head:
+            event = rec.decode()
+            if isinstance(event, c.ConversationCreated):
+                members.update(dict.fromkeys(event.member_ids))
+            elif isinstance(event, c.MemberAdded):
+                members.update(dict.fromkeys(event.user_ids))
+        streams = [c.messages_stream(cid)] + [c.reads_stream(cid, u) for u in members]
+        others = [await _stream(log, s, position, versions.get(s, 0)) for s in streams]
+        last_at, folded = base.last_at, 0
+        for rec in heapq.merge(head, *others, key=lambda r: r.position):
+            try:
+                event = rec.decode()
+            except UnknownEventError:
+                continue
+            docs.apply(_conversations.handle(event, rec))
+            versions[rec.stream] = rec.version + 1
+            last_at = rec.recorded_at
+            folded += 1
+            if extending and folded % self._every == 0:
+                snaps.append(self._snap(rec.position, docs, versions, members, last_at))
+        return self._snap(position, docs, versions, members, last_at)
+
+    @staticmethod
+    def _snap(
+        position: int,
+        docs: Docs,
+        versions: dict[str, int],
+        members: dict[int, None],
+        last_at: float,
+    ) -> _Snapshot:
+        colls = {k: dict(v) for k, v in docs.colls.items()}
+        return _Snapshot(position, colls, dict(versions), dict(members), last_at)
+
+    async def _page(
+        self, cid: int, position: int, after_seq: int, limit: int
+    ) -> list[RecordedEvent]:
+        """Messages with seq > after_seq, sent by ``position`` (seq n is version n - 1)."""
+        out: list[RecordedEvent] = []
+        version = after_seq
+        while len(out) < limit:
+            wanted = limit - len(out)
+            recs = await self._log.stream_page(c.messages_stream(cid), version, wanted, position)
+            out.extend(r for r in recs if _seq(r) > after_seq)
+            if len(recs) < wanted:
+                break
+            version = recs[-1].version + 1
+        return out[:limit]
 
 
 async def state_at(
@@ -127,37 +248,8 @@ async def state_at(
     after_seq: int = 0,
     limit: int = 50,
 ) -> ConversationState:
-    """``at_time``: the instant asked for (None when a position was: then the time of the
-    conversation's last event up to it); mutes are judged at that instant."""
-    head = await _stream(log, c.conversation_stream(cid), position)
-    if not head:
-        raise NotFoundError("The conversation did not exist at that point")
-    ever: dict[int, None] = {}
-    for rec in head:
-        event = rec.decode()
-        if isinstance(event, c.ConversationCreated):
-            ever.update(dict.fromkeys(event.member_ids))
-        elif isinstance(event, c.MemberAdded):
-            ever.update(dict.fromkeys(event.user_ids))
-    reads = [await _stream(log, c.reads_stream(cid, u), position) for u in ever]
-    sent = await _stream(log, c.messages_stream(cid), position)
-    docs = Docs()
-    merged = heapq.merge(head, sent, *reads, key=lambda r: r.position)
-    _fold(docs, merged, _conversations)
-    conv = docs.get(CONVERSATIONS).get(str(cid))
-    if conv is None:
-        raise NotFoundError("The conversation did not exist at that point")
-    if at_time is None:
-        at_time = max(r.recorded_at for r in [*head[-1:], *sent[-1:], *(r[-1] for r in reads if r)])
-    members = sorted(docs.get(MEMBERS).values(), key=lambda d: (d["joined_at"], d["user_id"]))
-    page = [r for r in sent if _seq(r) > after_seq][:limit]
-    return ConversationState(
-        conversation=_conversation(conv),
-        members=[_member(d, at_time) for d in members],
-        messages=await _messages_then(log, read, page, position),
-        position=position,
-        at=iso(at_time),
-    )
+    """One state, folded from scratch (the CLI; the server keeps a ``TimeTravel``)."""
+    return await TimeTravel(log, read).state(cid, position, at_time, after_seq, limit)
 
 
 def _seq(rec: RecordedEvent) -> int:

@@ -16,7 +16,7 @@ from domain.errors import ForbiddenError, InvalidError
 from gateway.http import Api, Ctx
 from gateway.schemas import Skip
 from queries import audit as q
-from queries.audit_state import ConversationState, state_at
+from queries.audit_state import ConversationState
 
 api = Api("/api/v1/audit", tag="audit")
 Position = Annotated[int, Meta(ge=0, le=2**62)]
@@ -156,17 +156,9 @@ async def conversation_state(ctx: Ctx) -> ConversationState:
     messages with their content then, their original text, edits and recall."""
     await _auditor(ctx, "GET /audit/conversations/{id}/state")
     qry: StateQuery = ctx.query
-    log = ctx.services.log
     position, at_time = await _resolve_at(ctx, qry.at)
-    return await state_at(
-        log,
-        ctx.services.read,
-        ctx.path_int("conversation_id"),
-        position,
-        at_time,
-        qry.after_seq,
-        qry.limit,
-    )
+    cid = ctx.path_int("conversation_id")
+    return await ctx.services.time_travel.state(cid, position, at_time, qry.after_seq, qry.limit)
 
 
 async def _resolve_at(ctx: Ctx, at: str) -> tuple[int, float | None]:

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
+from queries.audit_state import TimeTravel
 from tests.conftest import make_settings
 from tests.e2e.audit_helpers import AUDIT, ROOT
 from tests.helpers import API, PASSWORD, new_user, token_for
@@ -47,6 +48,9 @@ class Live:
         self.c = httpx.AsyncClient(transport=transport, base_url="http://live")
         self.users, self.h = self.run(self._users())
         self.count = 0
+        # Snapshots every 3 events (not 2000), so states between and beyond them are exercised.
+        svc = self.app.state.services
+        svc._time_travel = TimeTravel(svc.log, svc.read, every=3)
 
     async def _users(self) -> tuple[list[Any], list[dict[str, str]]]:
         pairs = [await new_user(self.c) for _ in range(N + 1)]
@@ -148,7 +152,8 @@ async def _history(live: Live, steps: list[tuple[Any, ...]]) -> None:
         # A write that changes nothing answers with an older position: the moment is the latest.
         position = max(position, await _apply(live, cid, op, sent) or 0)
         moments.append((position, await _snapshot(live, cid)))
-    for position, (members, messages) in moments:
+    # Forwards (the fold extends), then backwards (from the snapshots it left).
+    for position, (members, messages) in moments + moments[::-1]:
         state = await _state(live, cid, position)
         got = sorted(
             ({k: m[k] for k in MEMBER_FIELDS} for m in state["members"]), key=lambda m: m["user_id"]
