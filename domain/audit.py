@@ -107,12 +107,12 @@ _second: list[tuple[int, str]] = [(-1, "")]
 
 def iso(ts: float) -> str:
     """``2026-11-25T18:34:10.123Z`` (the whole second formatted once, then reused)."""
-    whole = int(ts)
+    whole, ms = divmod(round(ts * 1000), 1000)  # rounded: parsing it back gives it again
     sec, text = _second[0]
     if whole != sec:
         text = dt.datetime.fromtimestamp(whole, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _second[0] = (whole, text)
-    return f"{text}.{int((ts - whole) * 1000):03d}Z"
+    return f"{text}.{ms:03d}Z"
 
 
 def audit_metadata(stored: bytes) -> bytes:

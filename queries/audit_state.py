@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -20,20 +20,23 @@ from domain.audit import EventLog, iso
 from domain.codec import UnknownEventError
 from domain.errors import NotFoundError
 from domain.store import RecordedEvent
-from projections.conversations import CONVERSATIONS, MEMBERS, ConversationsProjection
-from projections.messages import MESSAGES, MessagesProjection
-from projections.store import Delete, Op, Patch, Put, ReadStore, apply_patch
+from projections.conversations import ConversationsProjection
+from projections.messages import MessagesProjection
+from projections.schema import CONVERSATIONS, MEMBERS, MESSAGES, ConversationDoc, MemberDoc
+from projections.store import Collection, Delete, Op, Patch, Put, ReadStore, apply_patch, as_dict
 from queries.conversations import Member, member_view
 from queries.messages import Message, message_views, users_by_id
 
 Doc = dict[str, Any]
+D = TypeVar("D")
 _ALL = 2**62
 _conversations = ConversationsProjection()
 _messages = MessagesProjection()
 
 
 class Docs:
-    """Read-model documents in memory, written by projection ops with the port's semantics."""
+    """Read-model documents in memory, written by projection ops with the port's semantics
+    (``apply_patch``, as the adapters apply them), read back as the collection's Structs."""
 
     def __init__(self) -> None:
         self.colls: dict[str, dict[str, Doc]] = {}
@@ -43,7 +46,7 @@ class Docs:
             coll = self.colls.setdefault(op.coll, {})
             match op:
                 case Put():
-                    coll[op.key] = dict(op.doc)
+                    coll[op.key] = as_dict(op.doc)
                 case Patch():
                     doc = apply_patch(coll.get(op.key), op)
                     if doc is not None:
@@ -51,8 +54,9 @@ class Docs:
                 case Delete():
                     coll.pop(op.key, None)
 
-    def get(self, coll: str) -> dict[str, Doc]:
-        return self.colls.get(coll, {})
+    def get(self, coll: Collection[D]) -> dict[str, D]:
+        found = self.colls.get(coll.name, {})
+        return {k: msgspec.convert(v, coll.doc) for k, v in found.items()}
 
 
 class Edit(msgspec.Struct):
@@ -161,12 +165,13 @@ class TimeTravel:
         lock = self._locks.setdefault(cid, asyncio.Lock())
         async with lock:
             snap = await self._fold_to(cid, position)
-        conv = snap.colls.get(CONVERSATIONS, {}).get(str(cid))
-        if conv is None:
+        raw = snap.colls.get(CONVERSATIONS.name, {}).get(str(cid))
+        if raw is None:
             raise NotFoundError("The conversation did not exist at that point")
+        conv = msgspec.convert(raw, CONVERSATIONS.doc)
         when = snap.last_at if at_time is None else at_time
-        members = snap.colls.get(MEMBERS, {}).values()
-        ordered = sorted(members, key=lambda d: (d["joined_at"], d["user_id"]))
+        members = [msgspec.convert(d, MemberDoc) for d in snap.colls.get(MEMBERS.name, {}).values()]
+        ordered = sorted(members, key=lambda d: (d.joined_at, d.user_id))
         page = await self._page(cid, position, after_seq, limit)
         return ConversationState(
             conversation=_conversation(conv),
@@ -258,30 +263,30 @@ def _seq(rec: RecordedEvent) -> int:
     return event.seq
 
 
-def _conversation(d: Doc) -> AuditConversation:
+def _conversation(d: ConversationDoc) -> AuditConversation:
     return AuditConversation(
-        id=d["id"],
-        type=d["type"],
-        name=d["name"],
-        description=d.get("description"),
-        avatar=d.get("avatar"),
-        status=d["status"],
-        creator_id=d["creator_id"],
-        owner_id=d.get("owner_id"),
-        member_ids=list(d.get("member_ids") or []),
-        max_members=d["max_members"],
-        allow_invite=d["allow_invite"],
-        allow_member_modify=d["allow_member_modify"],
-        is_public=d["is_public"],
-        created_at=iso(d["created_at"]),
-        updated_at=iso(d["updated_at"]),
-        last_seq=d["last_seq"],
-        last_message_id=d.get("last_message_id"),
-        last_message_at=iso(d["last_message_at"]) if d.get("last_message_at") else None,
+        id=d.id,
+        type=d.type,
+        name=d.name,
+        description=d.description,
+        avatar=d.avatar,
+        status=d.status,
+        creator_id=d.creator_id,
+        owner_id=d.owner_id,
+        member_ids=list(d.member_ids),
+        max_members=d.max_members,
+        allow_invite=d.allow_invite,
+        allow_member_modify=d.allow_member_modify,
+        is_public=d.is_public,
+        created_at=iso(d.created_at),
+        updated_at=iso(d.updated_at),
+        last_seq=d.last_seq,
+        last_message_id=d.last_message_id,
+        last_message_at=iso(d.last_message_at) if d.last_message_at else None,
     )
 
 
-def _member(d: Doc, now: float) -> AuditMember:
+def _member(d: MemberDoc, now: float) -> AuditMember:
     view: Member = member_view(d, None, now)
     return AuditMember(
         user_id=view.user_id,
@@ -311,8 +316,8 @@ async def _messages_then(
             ev = r.decode()
             if isinstance(ev, c.MessageEdited):
                 edits.setdefault(sent.message_id, []).append(Edit(ev.content, iso(ev.at)))
-    ordered = sorted(docs.get(MESSAGES).values(), key=lambda d: d["seq"])
-    users = await users_by_id(read, [d["sender_id"] for d in ordered])
+    ordered = sorted(docs.get(MESSAGES).values(), key=lambda d: d.seq)
+    users = await users_by_id(read, [d.sender_id for d in ordered])
     views = await message_views(read, ordered, users)
     return [
         AuditMessage(
