@@ -35,9 +35,10 @@ from domain import tracing
 from domain.audit import Scan
 from domain.store import new_event
 from projections.read_store.sqlite import SqliteReadStore
+from projections.time_travel import TimeTravel
 from projections.users import UsersProjection
 from queries.audit import export, verify
-from queries.audit_state import TimeTravel
+from queries.audit_state import state_at
 
 BATCH = 200
 LONG = 1  # the long conversation's id
@@ -145,11 +146,11 @@ async def phase_state(path: Path, samples: int) -> str:
     log = SqliteEventLog(path)
     read = SqliteReadStore(path.parent / "read.sqlite3")
     await read.declare(UsersProjection.collections)
-    travel = TimeTravel(log, read)
+    travel = TimeTravel(log)
     page = await log.stream_page(c.messages_stream(LONG), 0, 10**9)
     positions = [r.position for r in page]
     started = time.perf_counter()
-    await travel.state(LONG, positions[-1], None)
+    await state_at(travel, read, LONG, positions[-1], None)
     cold = time.perf_counter() - started
     rnd = random.Random(3)
     times = []
@@ -157,7 +158,7 @@ async def phase_state(path: Path, samples: int) -> str:
         i = rnd.randrange(len(positions))
         after = max(0, i - rnd.randrange(0, 500))
         t = time.perf_counter()
-        state = await travel.state(LONG, positions[i], None, after_seq=after, limit=50)
+        state = await state_at(travel, read, LONG, positions[i], None, after, 50)
         times.append(time.perf_counter() - t)
         assert state.messages and state.conversation.last_seq == i + 1
     await log.close()

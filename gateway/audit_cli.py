@@ -224,6 +224,7 @@ async def export_to(settings: Settings, scan: Scan, out: str | None) -> int:
 
 async def audit_state(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.bootstrap import build_read_store
+    from projections.time_travel import TimeTravel
     from queries.audit_state import state_at
 
     async def run(log: EventLog) -> int:
@@ -235,8 +236,9 @@ async def audit_state(args: argparse.Namespace, settings: Settings) -> int:
             position = await log.position_at(at_time)
         read = build_read_store(settings)
         try:
+            travel = TimeTravel(log)
             state = await state_at(
-                log, read, args.conversation, position, at_time, args.after_seq, args.limit
+                travel, read, args.conversation, position, at_time, args.after_seq, args.limit
             )
         finally:
             await read.close()

@@ -47,7 +47,7 @@ from projections.follower import FollowerRuntime
 from projections.registry import all_projections
 from projections.runtime import Projector
 from projections.store import ReadStore
-from queries.audit_state import TimeTravel
+from projections.time_travel import TimeTravel
 from queries.messages import find_sent, users_by_id
 from queries.notification_facts import ReadFacts
 from queries.realtime.presence import LocalPresence, Presence
@@ -395,7 +395,7 @@ class Services:
     def time_travel(self) -> TimeTravel:
         """Conversation states at past positions, with the folds kept in memory."""
         if self._time_travel is None:
-            self._time_travel = TimeTravel(self.log, self.read)
+            self._time_travel = TimeTravel(self.log)
         return self._time_travel
 
     def _membership_source(self) -> MembershipSource:

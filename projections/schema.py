@@ -334,3 +334,21 @@ ALL_COLLECTIONS: tuple[Collection[Any], ...] = (
     RECIPIENTS,
     REPORTS,
 )
+
+
+# -- time travel (projections/time_travel.py): documents as they stood at a past position ---------
+class ConversationThen(msgspec.Struct):
+    conversation: ConversationDoc
+    members: list[MemberDoc]
+    last_at: float  # when the last event folded in was recorded
+
+
+class Edit(msgspec.Struct):
+    content: str
+    at: float
+
+
+class MessageThen(msgspec.Struct):
+    doc: MessageDoc
+    original_content: str
+    edits: list[Edit]

@@ -16,7 +16,7 @@ from domain.errors import ForbiddenError, InvalidError
 from gateway.http import Api, Ctx
 from gateway.schemas import Skip
 from queries import audit as q
-from queries.audit_state import ConversationState
+from queries.audit_state import ConversationState, state_at
 
 api = Api("/api/v1/audit", tag="audit")
 Position = Annotated[int, Meta(ge=0, le=2**62)]
@@ -158,7 +158,10 @@ async def conversation_state(ctx: Ctx) -> ConversationState:
     qry: StateQuery = ctx.query
     position, at_time = await _resolve_at(ctx, qry.at)
     cid = ctx.path_int("conversation_id")
-    return await ctx.services.time_travel.state(cid, position, at_time, qry.after_seq, qry.limit)
+    svc = ctx.services
+    return await state_at(
+        svc.time_travel, svc.read, cid, position, at_time, qry.after_seq, qry.limit
+    )
 
 
 async def _resolve_at(ctx: Ctx, at: str) -> tuple[int, float | None]:

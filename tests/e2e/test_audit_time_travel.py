@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
-from queries.audit_state import TimeTravel
+from projections.time_travel import TimeTravel
 from tests.conftest import make_settings
 from tests.e2e.audit_helpers import AUDIT, ROOT
 from tests.helpers import API, PASSWORD, new_user, token_for
@@ -50,7 +50,7 @@ class Live:
         self.count = 0
         # Snapshots every 3 events (not 2000), so states between and beyond them are exercised.
         svc = self.app.state.services
-        svc._time_travel = TimeTravel(svc.log, svc.read, every=3)
+        svc._time_travel = TimeTravel(svc.log, every=3)
 
     async def _users(self) -> tuple[list[Any], list[dict[str, str]]]:
         pairs = [await new_user(self.c) for _ in range(N + 1)]
