@@ -7,8 +7,11 @@ round-robin sender with its own token and a unique ``client_msg_id``. Afterwards
 conversations' ``last_seq`` is checked against the 201s wrk counted.
 
 Needs ``wrk``. Run: .venv/bin/python -m bench.chat_send [--seconds 15]
-The server runs with IM_RATE_LIMIT_ENABLED=false (the per-address write limit would cap one
-client machine) and IM_PASSWORD_MEMORY_KIB=1024 (only to register the senders quickly).
+[--synchronous full,normal] [--rounds 1]. With several ``IM_SQLITE_SYNCHRONOUS`` settings each
+scenario runs on a fresh server per setting (interleaved over ``--rounds``) and a comparison of
+the best round of each follows. The server runs with IM_RATE_LIMIT_ENABLED=false (the
+per-address write limit would cap one client machine) and IM_PASSWORD_MEMORY_KIB=1024 (only to
+register the senders quickly).
 """
 
 from __future__ import annotations
@@ -89,10 +92,14 @@ def _body(cid: int, k: int) -> str:
     )
 
 
-def run(seconds: int) -> None:
+def run(seconds: int, synchronous: str = "full") -> tuple[dict[str, Any], dict[str, Any]]:
     with tempfile.TemporaryDirectory() as d:
         data = Path(d) / "data"
-        env = {"IM_RATE_LIMIT_ENABLED": "false", "IM_PASSWORD_MEMORY_KIB": "1024"}
+        env = {
+            "IM_RATE_LIMIT_ENABLED": "false",
+            "IM_PASSWORD_MEMORY_KIB": "1024",
+            "IM_SQLITE_SYNCHRONOUS": synchronous,
+        }
         server = ServerProcess(data, **env).start()
         script = Path(d) / "send.lua"
         script.write_text(LUA)
@@ -109,7 +116,7 @@ def run(seconds: int) -> None:
                 a = _wrk(server.url, script, lines, 50, seconds)
                 last = c.get(f"{API}/conversations/{gid_}", headers=_auth(group[0][1])).json()
                 a["stored"] = last["last_seq"] - 1
-                print(f"50 senders, 1 group:           {_fmt(a)}")
+                print(f"[{synchronous}] 50 senders, 1 group:           {_fmt(a)}", flush=True)
 
                 pairs = _register(c, 200, "p")
                 rows = []
@@ -131,9 +138,10 @@ def run(seconds: int) -> None:
                     c.get(f"{API}/conversations/{cid}", headers=_auth(t)).json()["last_seq"]
                     for cid, t in cids
                 )
-                print(f"200 senders, 100 conversations: {_fmt(b)}")
+                print(f"[{synchronous}] 200 senders, 100 conversations: {_fmt(b)}", flush=True)
         finally:
             server.stop()
+    return a, b
 
 
 def _fmt(r: dict[str, Any]) -> str:
@@ -146,7 +154,30 @@ def _fmt(r: dict[str, Any]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=int, default=15)
-    run(p.parse_args().seconds)
+    p.add_argument("--synchronous", default="full", help="comma-separated: full,normal")
+    p.add_argument("--rounds", type=int, default=1)
+    args = p.parse_args()
+    settings = [s.strip() for s in args.synchronous.split(",") if s.strip()]
+    best: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(args.rounds):
+        for sync in settings:
+            a, b = run(args.seconds, sync)
+            prev = best.get(sync)
+            best[sync] = [
+                x if prev is None or x["per_second"] > prev[i]["per_second"] else prev[i]
+                for i, x in enumerate((a, b))
+            ]
+    if len(settings) > 1:
+        base = settings[-1]
+        print(f"\nbest of {args.rounds} round(s), against {base}:")
+        for i, name in enumerate(("50 senders, 1 group", "200 senders, 100 conversations")):
+            for sync in settings:
+                r = best[sync][i]
+                delta = r["per_second"] / best[base][i]["per_second"] - 1
+                print(
+                    f"  {name:<32} {sync:<7} {r['per_second']:8,.0f} msg/s ({delta:+.1%})"
+                    f"  p99 {r['p99']}"
+                )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ class Checkpoint(Protocol):
 
     async def save(self, position: int) -> None: ...
 
+    async def rewind(self, position: int) -> None:
+        """Move the checkpoint back (``save`` only moves it forward)."""
+        ...
+
 
 class Facts(Protocol):
     """What the policy looks up in the read models."""
@@ -94,6 +98,17 @@ class NotificationPolicy:
             await self._save(self.position)
         else:
             self.position = self.saved = stored - 1
+            head = await self._events.head()
+            if self.position > head:  # the log lost its tail: what is past it never happened
+                log.warning(
+                    "notification policy checkpoint %d is beyond the event store head %d;"
+                    " continuing from the head",
+                    self.position,
+                    head,
+                )
+                self.position = head
+                await self._checkpoint.rewind(head + 1)
+                self.saved = head
         return self.position
 
     async def resume(self) -> None:

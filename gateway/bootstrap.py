@@ -92,7 +92,7 @@ def build_event_store(settings: Settings) -> EventStore:
     cls = _load(_EVENT_STORES[settings.event_store])
     if settings.event_store == "kurrentdb":
         return cast(EventStore, cls(settings.kurrentdb_url))
-    return cast(EventStore, cls(settings.data_path / "events.sqlite3"))
+    return cast(EventStore, cls(settings.data_path / "events.sqlite3", settings.sqlite_synchronous))
 
 
 def build_event_log(settings: Settings) -> EventLog:

@@ -15,6 +15,7 @@ EVENT_STORES = ("sqlite", "kurrentdb")
 READ_STORES = ("sqlite", "mongo")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+SQLITE_SYNCHRONOUS = ("full", "normal")
 
 
 class SettingsError(Exception):
@@ -36,6 +37,7 @@ class Settings(msgspec.Struct, kw_only=True):
     rate_limit_address_writes_per_minute: int = 60000
     cors_origins: str = "*"
     event_store: str = "sqlite"
+    sqlite_synchronous: str = "full"
     kurrentdb_url: str | None = None
     read_store: str = "sqlite"
     mongo_url: str | None = None
@@ -143,6 +145,11 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             f"IM_READ_STORE={s.read_store!r} is unknown; valid: {', '.join(READ_STORES)}"
         )
+    if s.sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+        raise SettingsError(
+            f"IM_SQLITE_SYNCHRONOUS={s.sqlite_synchronous!r} is unknown;"
+            f" valid: {', '.join(SQLITE_SYNCHRONOUS)}"
+        )
     if s.event_store == "kurrentdb" and not s.kurrentdb_url:
         raise SettingsError("IM_EVENT_STORE=kurrentdb needs IM_KURRENTDB_URL (esdb://host:2113)")
     if s.read_store == "mongo" and not s.mongo_url:
@@ -231,11 +238,26 @@ def ensure_jwt_secret(s: Settings) -> Settings:
     if s.jwt_secret:
         return s
     path = s.data_path / "jwt_secret"
-    if path.exists():
-        secret = path.read_text().strip()
-    else:
+    secret = path.read_text().strip() if path.exists() else ""
+    if len(secret) < 32:  # none yet (or a torn write from before writes were atomic)
         s.data_path.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(48)
-        path.write_text(secret)
-        path.chmod(0o600)
+        _write_durably(path, secret)
     return msgspec.structs.replace(s, jwt_secret=secret)
+
+
+def _write_durably(path: Path, text: str) -> None:
+    """Write a small file so that after a power cut it is either absent or complete."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -17,3 +17,8 @@ class ReadStoreCheckpoint:
 
     async def save(self, position: int) -> None:
         await self._read.save_checkpoint(self.name, position)
+
+    async def rewind(self, position: int) -> None:
+        """Move the checkpoint back (``save`` only moves it forward)."""
+        await self._read.reset(self.name, [])
+        await self.save(position)

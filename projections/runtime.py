@@ -69,9 +69,34 @@ class Projector:
             self._checkpoints[p.name] = 0
         self._position = 0
 
+    async def repair(self) -> list[str]:
+        """Rebuild every projection whose checkpoint is beyond the event store's head.
+
+        That happens when the log lost its tail (a power cut with ``synchronous=NORMAL``, or a
+        restored older copy of the event store) while the read models kept it: they show events
+        that no longer exist, and the positions after the head will be given to new events,
+        which the projection would skip. Returns the names of the projections rebuilt.
+        """
+        head = await self._events.head()
+        ahead = [p for p in self._projections if self._checkpoints.get(p.name, 0) > head]
+        for p in ahead:
+            log.warning(
+                "projection %s is at position %d but the event store ends at %d (the log lost"
+                " its tail, or an older copy was restored); rebuilding it from the log",
+                p.name,
+                self._checkpoints[p.name],
+                head,
+            )
+            await self._read.reset(p.name, [c.name for c in p.collections])
+            self._checkpoints[p.name] = 0
+        if ahead:
+            self._position = min(self._checkpoints.values(), default=0)
+        return [p.name for p in ahead]
+
     # -- as a follower -----------------------------------------------------------------------
     async def start_at(self) -> int:
         await self.prepare()
+        await self.repair()
         return self._position
 
     async def resume(self) -> None:

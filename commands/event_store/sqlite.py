@@ -52,10 +52,17 @@ T = TypeVar("T")
 _Pending = tuple[str, Sequence[NewEvent], int | None, "asyncio.Future[int]"]
 
 
-def _connect(path: str) -> sqlite3.Connection:
+# What a commit survives (https://sqlite.org/pragma.html#pragma_synchronous, WAL mode):
+# FULL syncs the WAL at every commit, so an acknowledged append survives an OS crash or a power
+# cut; NORMAL syncs only at checkpoints, so it survives a process crash but the last commits
+# may roll back after a power cut (and their positions are then handed to other events).
+SYNCHRONOUS = {"full": 2, "normal": 1}
+
+
+def _connect(path: str, synchronous: str = "full") -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
 
@@ -71,8 +78,17 @@ class SqliteEventStore:
     visible strictly in commit order even with several processes writing the same file.
     """
 
-    def __init__(self, path: str | Path, *, fallback_poll: float = _FALLBACK_POLL_S) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        synchronous: str = "full",
+        *,
+        fallback_poll: float = _FALLBACK_POLL_S,
+    ) -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self._path = str(path)
+        self._sync = synchronous
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._wakeups = (
@@ -84,7 +100,8 @@ class SqliteEventStore:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="es-writer")
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="es-reader")
         self._local = threading.local()
-        self._wconn = _connect(self._path)
+        self._rconns: list[sqlite3.Connection] = []  # the reader threads' own, closed with us
+        self._wconn = _connect(self._path, synchronous)
         self._wconn.executescript(_SCHEMA)
         _add_hash_column(self._wconn)
         self._queue: list[_Pending] = []
@@ -203,8 +220,15 @@ class SqliteEventStore:
     def _rconn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = _connect(self._path)
+            conn = self._local.conn = _connect(self._path, self._sync)
+            self._rconns.append(conn)
         return conn
+
+    @property
+    def synchronous(self) -> str:
+        """The ``PRAGMA synchronous`` appends commit with, as SQLite reports it."""
+        (level,) = self._wconn.execute("PRAGMA synchronous").fetchone()
+        return {v: k for k, v in SYNCHRONOUS.items()}.get(int(level), str(level))
 
     def _read_stream(self, stream: str, from_version: int) -> list[RecordedEvent]:
         rows = self._rconn().execute(
@@ -308,6 +332,8 @@ class SqliteEventStore:
             self._wakeups.close()
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        for conn in self._rconns:
+            conn.close()
         self._wconn.close()
 
 

@@ -53,6 +53,10 @@ class Checkpoint(Protocol):
 
     async def save(self, position: int) -> None: ...
 
+    async def rewind(self, position: int) -> None:
+        """Move the checkpoint back (``save`` only moves it forward)."""
+        ...
+
 
 class RelayStatus(msgspec.Struct):
     position: int  # every event up to here is confirmed by the broker
@@ -122,7 +126,17 @@ class Relay:
 
     # -- as a follower ---------------------------------------------------------------------------
     async def start_at(self) -> int:
-        self._confirmed = self._saved = await self._checkpoint.load()
+        saved = await self._checkpoint.load()
+        head = await self._events.head()
+        if saved > head:  # the log lost its tail: new events will reuse those positions
+            log.warning(
+                "relay checkpoint %d is beyond the event store head %d; continuing from the head",
+                saved,
+                head,
+            )
+            await self._checkpoint.rewind(head)
+            saved = head
+        self._confirmed = self._saved = saved
         return self._confirmed
 
     async def resume(self) -> None:

@@ -76,6 +76,9 @@ class MemoryCheckpoint:
         assert position >= self.saved
         self.saved = position
 
+    async def rewind(self, position: int) -> None:
+        self.saved = position
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteEventStore]:
@@ -266,5 +269,23 @@ async def test_another_formatter_plugs_in(store: SqliteEventStore) -> None:
             "data": {"user_id": 1, "name": "n0", "at": 1.0, "standard_id": ""},
         }
         assert pub.sent[0].routing_key == "legacy.user_renamed"
+    finally:
+        await relay.stop()
+
+
+async def test_a_checkpoint_beyond_the_head_is_moved_back_to_it(store: SqliteEventStore) -> None:
+    # The log lost its tail (power cut, older copy restored): the positions after the head
+    # will be given to new events, which must still be published.
+    events = await fill(store, users=2, per_user=3)
+    pub, cp = FakePublisher(), MemoryCheckpoint()
+    cp.saved = events[-1].position + 50
+    relay = relay_for(store, pub, cp)
+    await relay.start()
+    try:
+        assert cp.saved == events[-1].position
+        ev = u.UserRenamed(user_id=9, name="after", at=9.0)
+        pos = await store.append(u.user_stream(9), [new_event(ev)], NO_STREAM)
+        await wait_until(lambda: _at(cp, pos))
+        assert [json.loads(m.body)["position"] for m in pub.sent] == [pos]
     finally:
         await relay.stop()
