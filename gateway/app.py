@@ -19,6 +19,7 @@ from gateway.errors import EXCEPTION_HANDLERS
 from gateway.http import RouteSpec, json_response, routes_for
 from gateway.legacy import legacy_specs
 from gateway.logs import AccessLog
+from gateway.limits import RequestLimits
 from gateway.metrics import Metrics
 from gateway.openapi import build_openapi
 from gateway.pages import page_routes
@@ -65,6 +66,11 @@ try:
     VERSION = version("im-server")
 except PackageNotFoundError:  # running from a source tree
     VERSION = "0.0.0"
+
+
+def _has_own_body_limit(path: str) -> bool:
+    """Uploads stream to disk under IM_MAX_UPLOAD_BYTES instead of the JSON body limit."""
+    return path.rstrip("/").endswith("/files/upload")
 
 
 def all_specs() -> list[RouteSpec]:
@@ -188,6 +194,11 @@ def create_app(
         middleware=[
             Middleware(RequestId),  # outermost: the access log sees the id it chose
             Middleware(AccessLog),
+            Middleware(
+                RequestLimits,
+                max_body_bytes=settings.max_json_bytes,
+                exempt=_has_own_body_limit,
+            ),
             Middleware(
                 CrossOrigin,
                 allow_origins=settings.cors_origin_list,

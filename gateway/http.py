@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import msgspec
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -16,6 +16,7 @@ from domain import errors, tracing
 from domain.errors import InvalidError, UnavailableError
 from gateway import auth, partners
 from gateway.bootstrap import Services
+from gateway.limits import MAX_JSON_DEPTH, check_json_depth
 from queries.views import User
 
 Side = Literal["commands", "queries"]
@@ -42,6 +43,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 
 def status_for(exc: BaseException) -> int:
+    if isinstance(exc, ClientDisconnect):
+        return 499  # the client went away (nginx's code); nobody reads this answer
     if isinstance(exc, ValidationFailed):
         return 422
     if isinstance(exc, HTTPException):
@@ -212,11 +215,14 @@ class Api:
 
 
 async def decode_body(request: Request, typ: Any) -> Any:
-    raw = await request.body()
+    raw = await request.body()  # bounded by IM_MAX_JSON_BYTES (gateway.limits)
+    check_json_depth(raw)
     try:
         return msgspec.json.decode(raw, type=typ)
     except msgspec.MsgspecError as exc:
         raise ValidationFailed([_issue_from(exc, "body")]) from None
+    except RecursionError:
+        raise InvalidError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
 
 
 def decode_query(request: Request, typ: Any) -> Any:

@@ -55,6 +55,7 @@ class Settings(msgspec.Struct, kw_only=True):
     partner_api_keys: str = ""
     partner_jwt_secret: str = ""
     max_upload_bytes: int = 104857600
+    max_json_bytes: int = 1048576
     blob_dir: str | None = None
     download_count_flush_seconds: float = 1.0
     public_base_url: str | None = None
@@ -169,6 +170,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             f"IM_LOG_LEVEL={s.log_level!r} is unknown; valid: {', '.join(LOG_LEVELS)}"
         )
+    if s.max_json_bytes < 1024:
+        raise SettingsError("IM_MAX_JSON_BYTES must be at least 1024 bytes")
     if s.max_upload_bytes < 1:
         raise SettingsError("IM_MAX_UPLOAD_BYTES must be a positive number of bytes")
     if s.download_count_flush_seconds <= 0:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import msgspec
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError, MultipartParseError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from commands.files import FileHandlers, RegisterUpload
@@ -103,13 +103,18 @@ class UploadReceiver:
             if request.headers.get("expect", "").lower() != "100-continue":
                 await _discard_rest(stream)
             raise TooLargeError(f"File exceeds the upload limit of {self.max_bytes} bytes")
-        parser = MultipartParser(boundary, self._callbacks())  # type: ignore[arg-type]
+        try:
+            parser = MultipartParser(boundary, self._callbacks())  # type: ignore[arg-type]
+        except FormParserError as exc:  # e.g. a boundary longer than the parser accepts
+            raise InvalidError(f"Malformed multipart body: {exc}") from None
         try:
             async for chunk in stream:
                 parser.write(chunk)
                 await self._drain_events()
             parser.finalize()
             await self._drain_events()
+            if parser.state != MultipartState.END:  # cut short: no closing boundary
+                raise MultipartParseError("the body ends before its closing boundary")
             return await self._finish()
         except TooLargeError:
             await self._abort()

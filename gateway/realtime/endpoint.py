@@ -13,8 +13,9 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from domain.errors import UnauthorizedError
+from domain.errors import InvalidError, UnauthorizedError
 from gateway.auth import AuthSources, user_for_token
+from gateway.limits import check_json_depth
 from gateway.realtime.connection import (
     CLOSE_BAD_REQUEST,
     CLOSE_IDLE,
@@ -135,8 +136,12 @@ class RealtimeEndpoint:
 
     def _answer(self, conn: Connection, raw: str | bytes) -> None:
         try:
+            check_json_depth(raw)
             kind = _decoder.decode(raw).get("type")
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except InvalidError as exc:  # too deeply nested: say so, keep the socket
+            conn.push(make_frame("error", {"detail": exc.detail}))
+            return
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             kind = None
         if kind == "ping":
             conn.push(make_frame(_PONG, {}))

@@ -1,0 +1,161 @@
+"""Limits on what one request may make the server hold: headers, bodies, JSON nesting.
+
+``RequestLimits`` is the outermost HTTP middleware. It answers before the app runs:
+- 431 when the request headers exceed ``MAX_HEADER_BYTES``;
+- 413 when ``Content-Length`` announces a body over the limit (nothing of it is read);
+- 400 for a ``multipart`` boundary longer than RFC 2046's 70 characters.
+While the app reads a body without a (truthful) ``Content-Length``, the count of bytes received
+is checked chunk by chunk, and the read fails with 413 as soon as it passes the limit, so memory
+never holds more than the limit. Uploads (``/files/upload``) have their own, larger limit and are
+passed through. A client that goes away mid-request is a client abort: logged at debug level,
+never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+
+import msgspec
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.errors import InvalidError, TooLargeError
+
+log = logging.getLogger("im.http")
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 64
+MAX_BOUNDARY = 70  # RFC 2046 section 5.1.1
+# Before a 413, read (and drop) at most this much of what the client is still sending, so a
+# client that writes its whole body before reading sees the answer instead of a reset.
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_IDLE_SECONDS = 0.5
+
+# A JSON string (with escapes) or a bracket; strings are skipped so brackets inside them
+# do not count.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+
+
+def check_json_depth(raw: bytes | str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``InvalidError`` (400) when JSON nests arrays/objects deeper than ``limit``.
+
+    Cheap for ordinary bodies: it scans only when there are more opening brackets than the
+    limit, and then one C-speed regex pass over strings and brackets.
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return
+    depth = 0
+    for m in _TOKENS.finditer(data):
+        tok = m.group()
+        if tok in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise InvalidError(f"JSON is nested deeper than {limit} levels")
+        elif tok in (b"]", b"}"):
+            depth -= 1
+
+
+class BodyTooLarge(TooLargeError):
+    """The body passed the limit while it was being read."""
+
+
+class RequestLimits:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        exempt: Callable[[str], bool] = lambda path: False,
+    ) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+            await _answer(scope, send, 431, f"Request headers exceed {MAX_HEADER_BYTES} bytes")
+            return
+        length = b""
+        ctype = b""
+        for k, v in headers:
+            if k == b"content-length":
+                length = v
+            elif k == b"content-type":
+                ctype = v
+        if ctype.lower().startswith(b"multipart/"):
+            boundary = parse_options_header(ctype)[1].get(b"boundary", b"")
+            if len(boundary) > MAX_BOUNDARY:
+                await _answer(
+                    scope, send, 400, f"The multipart boundary exceeds {MAX_BOUNDARY} characters"
+                )
+                return
+        limited = not self.exempt(scope["path"])
+        if limited and length.isdigit() and int(length) > self.max_body:
+            if not _expects_continue(headers):  # those wait for our answer before sending
+                await _drain(receive)
+            await _answer(scope, send, 413, self._too_large())
+            return
+        try:
+            await self.app(scope, self._counting(receive) if limited else receive, send)
+        except ClientDisconnect:
+            log.debug("client aborted %s %s", scope["method"], scope["path"])
+
+    def _too_large(self) -> str:
+        return f"The request body exceeds the limit of {self.max_body} bytes"
+
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    if message.get("more_body"):
+                        await _drain(receive)
+                    raise BodyTooLarge(self._too_large())
+            return message
+
+        return counted
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"expect" and v.lower() == b"100-continue" for k, v in headers)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop up to ``DRAIN_BYTES`` of the body; stop early when the client pauses."""
+    read = 0
+    while read < DRAIN_BYTES:
+        try:
+            async with asyncio.timeout(DRAIN_IDLE_SECONDS):
+                message = await receive()
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
+
+
+async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
+    """Answer without reading the body, and close the connection (its body is unread)."""
+    body = msgspec.json.encode({"detail": detail, "message": detail})  # as gateway.errors
+    response = Response(body, status, {"Connection": "close"}, media_type="application/json")
+    await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
