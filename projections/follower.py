@@ -70,6 +70,13 @@ class Pipelined(Protocol):
         ...
 
 
+@runtime_checkable
+class Rewindable(Protocol):
+    """A follower whose saved position can be moved back to the event store's head."""
+
+    async def rewind(self, position: int) -> None: ...
+
+
 class FollowerStatus(msgspec.Struct):
     name: str
     position: int
@@ -127,6 +134,17 @@ class FollowerRuntime:
 
     async def start(self) -> None:
         await self.follower.start_at()
+        if isinstance(self.follower, Rewindable):
+            head = await self._events.head()
+            if self.follower.position > head:
+                log.warning(
+                    "%s is at position %d but the event store ends at %d (the log lost its"
+                    " tail, or an older copy was restored); continuing from the head",
+                    self.follower.name,
+                    self.follower.position,
+                    head,
+                )
+                await self.follower.rewind(head)
         self._task = asyncio.create_task(self._run(), name=self.follower.name)
 
     async def stop(self) -> None:

@@ -126,18 +126,13 @@ class Relay:
 
     # -- as a follower ---------------------------------------------------------------------------
     async def start_at(self) -> int:
-        saved = await self._checkpoint.load()
-        head = await self._events.head()
-        if saved > head:  # the log lost its tail: new events will reuse those positions
-            log.warning(
-                "relay checkpoint %d is beyond the event store head %d; continuing from the head",
-                saved,
-                head,
-            )
-            await self._checkpoint.rewind(head)
-            saved = head
-        self._confirmed = self._saved = saved
+        self._confirmed = self._saved = await self._checkpoint.load()
         return self._confirmed
+
+    async def rewind(self, position: int) -> None:
+        """The log lost its tail: continue from its head (new events reuse those positions)."""
+        await self._checkpoint.rewind(position)
+        self._confirmed = self._saved = position
 
     async def resume(self) -> None:
         return None

@@ -203,44 +203,49 @@ async def test_a_client_that_disconnects_mid_body_is_an_abort_not_a_500(
         (f"{API}/auth/login/access-token", b"application/x-www-form-urlencoded"),
         (f"{API}/files/upload", b"multipart/form-data; boundary=xyz"),
     ):
-        messages = [
-            {"type": "http.request", "body": b'{"conversation_id": 1, ', "more_body": True},
-            {"type": "http.disconnect"},
-        ]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"t"),
-                (b"authorization", token),
-                (b"content-type", ctype),
-                (b"content-length", b"1000"),
-            ],
-            "client": ("127.0.0.1", 5000),
-            "server": ("t", 80),
-            "state": {},
-        }
         caplog.clear()
         with caplog.at_level(logging.ERROR):
-            await app(scope, receive, send)  # raises nothing
-        statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+            statuses = await aborted_request(app, path, ctype, token)  # raises nothing
         assert all(s < 500 for s in statuses), (path, statuses)
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR], path
+
+
+async def aborted_request(app: Starlette, path: str, ctype: bytes, token: bytes) -> list[int]:
+    """Send part of a body, then disconnect; returns the statuses the app tried to answer."""
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"conversation_id": 1, ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"t"),
+            (b"authorization", token),
+            (b"content-type", ctype),
+            (b"content-length", b"1000"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("t", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    return [m["status"] for m in sent if m["type"] == "http.response.start"]
 
 
 async def test_a_normal_json_request_still_works(http: httpx.AsyncClient) -> None:
