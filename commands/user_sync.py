@@ -51,7 +51,7 @@ class SyncResult(msgspec.Struct):
 
 
 def _validate(item: SyncUser) -> None:
-    if not u.STANDARD_ID.match(item.standard_id):
+    if not u.STANDARD_ID.fullmatch(item.standard_id):
         raise InvalidError("standard_id must be 1-20 characters of letters, digits and _")
     if not 1 <= len(item.name.strip()) <= 100 or len(item.name) > 100:
         raise InvalidError("name must be 1-100 characters")

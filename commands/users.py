@@ -93,7 +93,7 @@ class UserHandlers:
         """The active user with these credentials, or None. Always spends one hash's time."""
         owner, _ = (
             await self.owner_of(standard_id)
-            if u.STANDARD_ID.match(standard_id)
+            if u.STANDARD_ID.fullmatch(standard_id)
             else (
                 None,
                 NO_STREAM,

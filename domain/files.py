@@ -95,7 +95,7 @@ def decide_delete(state: File, user_id: int, is_superuser: bool, at: float) -> F
 
 
 def valid_file_id(file_id: str) -> bool:
-    return bool(FILE_ID.match(file_id))
+    return bool(FILE_ID.fullmatch(file_id))
 
 
 def display_name(raw: str | None) -> str:

@@ -215,7 +215,7 @@ def validate_preferences(p: Preferences) -> Preferences:
         ("quiet_hours_start", p.quiet_hours_start),
         ("quiet_hours_end", p.quiet_hours_end),
     ):
-        if value is not None and not HHMM.match(value):
+        if value is not None and not HHMM.fullmatch(value):
             raise InvalidError(f"{label} must be a time as HH:MM (00:00-23:59)")
     if (p.quiet_hours_start is None) != (p.quiet_hours_end is None):
         raise InvalidError("quiet_hours_start and quiet_hours_end must be set together")

@@ -125,7 +125,7 @@ def evolve(state: User, event: Event) -> User:
 
 
 def validate_new_user(standard_id: str, name: str, password: str) -> None:
-    if not STANDARD_ID.match(standard_id):
+    if not STANDARD_ID.fullmatch(standard_id):
         raise InvalidError("standard_id must be 1-20 characters of letters, digits and _")
     if not 1 <= len(name.strip()) <= 100 or len(name) > 100:
         raise InvalidError("name must be 1-100 characters")

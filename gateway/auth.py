@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from commands.users import UserHandlers
 from domain import tracing
 from domain.errors import UnauthorizedError
+from domain.ids import canonical_id
 from domain.store import RecordedEvent
 from gateway.settings import Settings
 from projections.schema import USERS
@@ -45,11 +46,10 @@ def decode_claims(token: str, secret: str) -> tuple[int, int]:
             token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
         )
         sub, exp = claims["sub"], claims["exp"]
-        if not isinstance(sub, str) or not sub.isdigit() or len(sub) > 16:
+        user_id = canonical_id(sub) if isinstance(sub, str) else None
+        if user_id is None or not isinstance(exp, int) or isinstance(exp, bool):
             raise UnauthorizedError("Could not validate credentials")
-        if not isinstance(exp, int):
-            raise UnauthorizedError("Could not validate credentials")
-        return int(sub), exp
+        return user_id, exp
     except jwt.ExpiredSignatureError:
         raise UnauthorizedError("Token expired") from None
     except (jwt.PyJWTError, UnicodeError, ValueError):

@@ -39,7 +39,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec or size == 0:
         return None
-    m = _RANGE.match(spec)
+    m = _RANGE.fullmatch(spec)
     if m is None or (not m.group(1) and not m.group(2)):
         return None
     first, last = m.group(1), m.group(2)

@@ -26,7 +26,7 @@ async def search_users(read: ReadStore, keyword: str, skip: int, limit: int) -> 
     if not keyword:
         return []
     found: list[User] = []
-    if keyword.isdigit() and len(keyword) < 17:
+    if keyword.isascii() and keyword.isdigit() and len(keyword) < 17:
         doc = await read.get(USERS, str(int(keyword)))
         if doc is not None:
             found.append(user_view(doc))

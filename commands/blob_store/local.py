@@ -24,7 +24,7 @@ log = logging.getLogger("im.blobs")
 
 
 def _check(key: str) -> str:
-    if not BLOB_KEY.match(key):
+    if not BLOB_KEY.fullmatch(key):
         raise ValueError(f"invalid blob key {key!r}")
     return key
 

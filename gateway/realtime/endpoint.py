@@ -46,7 +46,7 @@ def _since(ws: WebSocket) -> int | None:
     raw = ws.query_params.get("since")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ValueError("since must be a non-negative integer event position")
     return int(raw)
 

@@ -74,7 +74,7 @@ _TYPES = TypeRegistry([_PlainInt()])
 
 
 def _name(n: str) -> str:
-    if not _NAME.match(n):
+    if not _NAME.fullmatch(n):
         raise ValueError(f"bad collection or field name {n!r}")
     return n
 

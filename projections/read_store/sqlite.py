@@ -47,7 +47,7 @@ def _decoder(doc_type: type[D]) -> msgspec.json.Decoder[D]:
 
 @functools.cache
 def _name(n: str) -> str:
-    if not _NAME.match(n):
+    if not _NAME.fullmatch(n):
         raise ValueError(f"bad collection or field name {n!r}")
     return n
 
