@@ -18,7 +18,7 @@ from commands.core import RETRIES, IdAllocator, append
 from commands.sending import Draft, Sender
 from domain import conversations as c
 from domain import membership as m
-from domain.conversation import Conversation, evolve, evolve_all, require_exists
+from domain.conversation import Conversation, Invite, evolve, evolve_all, require_exists
 from domain.errors import ConcurrencyError, NotFoundError, UnavailableError
 from domain.events import Event
 from domain.messages import system_text, system_user_ids
@@ -155,6 +155,21 @@ class ConversationHandlers:
 
         outcome = await self._mutate(cid, decide)
         return out[0], outcome.position
+
+    async def revoke_invite(self, cid: int, operator_id: int, code: str) -> Outcome:
+        return await self._mutate(
+            cid, lambda s, _: m.decide_revoke_invite(s, operator_id, code, _now())
+        )
+
+    async def invites(self, cid: int, operator_id: int) -> list[tuple[str, Invite]]:
+        """The group's invite codes that were not revoked, oldest first (owner/admin only)."""
+        entry = await self._cache.get(cid)
+        require_exists(entry.state)
+        async with entry.lock:
+            await self._cache.refresh(entry)  # codes made or revoked by another process
+            m.require_invite_manager(entry.state, operator_id)
+            live = [(code, i) for code, i in entry.state.invites.items() if not i.revoked]
+        return sorted(live, key=lambda ci: ci[1].created_at)
 
     async def join(self, cid: int, user_id: int, code: str) -> Outcome:
         return await self._mutate(cid, lambda s, seq: m.decide_join(s, user_id, code, seq, _now()))

@@ -103,6 +103,7 @@ MAPPING = CascadeMapping(
         _conversation("MemberRoleChanged"),
         _conversation("MemberUpdated"),
         _conversation("InviteCodeCreated", redact={"code"}),  # a capability to join
+        _conversation("InviteCodeRevoked", redact={"code"}),
         _conversation("MessageSent"),
         _conversation("MessageEdited"),
         _conversation("MessageRecalled"),

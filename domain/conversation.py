@@ -6,7 +6,7 @@ conversation's current ``seq`` in where a decision records it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import msgspec
@@ -40,9 +40,16 @@ class Member(msgspec.Struct):
 
 
 class Invite(msgspec.Struct):
+    """An invite code. It dies for good (``revoked``) when an owner or admin revokes it, when
+    its creator loses the right to invite (leaves, is removed, is demoted while the group does
+    not allow members to invite) or when the group turns ``allow_invite`` off."""
+
     expires_at: float
     max_uses: int | None = None
     uses: int = 0
+    created_by: int = 0
+    created_at: float = 0.0
+    revoked: bool = False
 
 
 class Conversation(msgspec.Struct):
@@ -61,6 +68,9 @@ class Conversation(msgspec.Struct):
     members: dict[int, Member] = {}
     invites: dict[str, Invite] = {}
     hidden: frozenset[int] = frozenset()
+    # Removed by someone else: no invite code lets them back in until an owner or admin adds
+    # them again.
+    barred: frozenset[int] = frozenset()
 
     @property
     def exists(self) -> bool:
@@ -117,12 +127,19 @@ def evolve(state: Conversation, event: Event) -> Conversation:
                 invites[event.invite_code] = msgspec.structs.replace(
                     inv, uses=inv.uses + len(event.user_ids)
                 )
-            return msgspec.structs.replace(state, members=members, invites=invites)
+            barred = state.barred - set(event.user_ids)
+            return msgspec.structs.replace(state, members=members, invites=invites, barred=barred)
         case c.MemberRemoved():
             members = {u: m for u, m in state.members.items() if u != event.user_id}
-            return msgspec.structs.replace(state, members=members)
+            removed_by_other = event.operator_id != event.user_id and not event.is_self_exit
+            barred = state.barred | {event.user_id} if removed_by_other else state.barred
+            state = msgspec.structs.replace(state, members=members, barred=barred)
+            return _revoke_invites(state, lambda code, inv: inv.created_by == event.user_id)
         case c.MemberRoleChanged() if event.user_id in state.members:
-            return _replace_member(state, event.user_id, role=event.new_role)
+            state = _replace_member(state, event.user_id, role=event.new_role)
+            if event.new_role in MANAGERS or state.allow_invite:
+                return state
+            return _revoke_invites(state, lambda code, inv: inv.created_by == event.user_id)
         case c.MemberUpdated() if event.user_id in state.members:
             return _replace_member(
                 state,
@@ -133,7 +150,9 @@ def evolve(state: Conversation, event: Event) -> Conversation:
             )
         case c.ConversationUpdated():
             values = {f: getattr(event, f) for f in SETTINGS_FIELDS}
-            return msgspec.structs.replace(state, **values)
+            turned_off = state.allow_invite and not event.allow_invite
+            state = msgspec.structs.replace(state, **values)
+            return _revoke_invites(state, lambda code, inv: True) if turned_off else state
         case c.ConversationDissolved():
             return msgspec.structs.replace(state, status="dissolved")
         case c.ConversationHidden():
@@ -142,9 +161,26 @@ def evolve(state: Conversation, event: Event) -> Conversation:
             return msgspec.structs.replace(state, hidden=state.hidden - {event.user_id})
         case c.InviteCodeCreated():
             invites = dict(state.invites)
-            invites[event.code] = Invite(expires_at=event.expires_at, max_uses=event.max_uses)
+            invites[event.code] = Invite(
+                expires_at=event.expires_at,
+                max_uses=event.max_uses,
+                created_by=event.operator_id,
+                created_at=event.at,
+            )
             return msgspec.structs.replace(state, invites=invites)
+        case c.InviteCodeRevoked():
+            return _revoke_invites(state, lambda code, inv: code == event.code)
     return state
+
+
+def _revoke_invites(state: Conversation, which: Callable[[str, Invite], bool]) -> Conversation:
+    hit = [code for code, inv in state.invites.items() if not inv.revoked and which(code, inv)]
+    if not hit:
+        return state
+    invites = dict(state.invites)
+    for code in hit:
+        invites[code] = msgspec.structs.replace(invites[code], revoked=True)
+    return msgspec.structs.replace(state, invites=invites)
 
 
 def evolve_all(state: Conversation, events: Iterable[Event]) -> Conversation:

@@ -186,6 +186,15 @@ class InviteCodeCreated(Event, frozen=True, tag="InviteCodeCreated"):
     at: float = 0.0
 
 
+class InviteCodeRevoked(Event, frozen=True, tag="InviteCodeRevoked"):
+    """An owner or admin withdrew an invite code; it never works again."""
+
+    conversation_id: int
+    code: str
+    operator_id: int
+    at: float = 0.0
+
+
 # -- messages-{id}, message-{id}, reads-{id}-{user} ---------------------------------------------
 
 
@@ -250,5 +259,6 @@ ConversationEvent = (
     | ConversationUnhidden
     | HistoryCleared
     | InviteCodeCreated
+    | InviteCodeRevoked
 )
 MessageEvent = MessageSent | MessageEdited | MessageRecalled | ReadMarked

@@ -82,6 +82,10 @@ def decide_add_members(
     new = tuple(u for u in dict.fromkeys(user_ids) if u not in state.members)
     if not new:
         return []
+    if op.role not in MANAGERS and any(u in state.barred for u in new):
+        raise ForbiddenError(
+            "Someone removed from this group can be added back only by its owner or an admin"
+        )
     if len(state.members) + len(new) > state.max_members:
         raise InvalidError(f"The group is full (max_members {state.max_members})")
     return [
@@ -294,6 +298,12 @@ def decide_join(state: Conversation, user_id: int, code: str, seq: int, at: floa
     if user_id in state.members:
         return []
     require_active(state)
+    if user_id in state.barred:
+        raise ForbiddenError(
+            "You were removed from this group; only its owner or an admin can add you again"
+        )
+    if invite.revoked:
+        raise InvalidError("The invite code is no longer valid")
     if invite.expires_at <= at:
         raise InvalidError("The invite code has expired")
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
@@ -310,3 +320,24 @@ def decide_join(state: Conversation, user_id: int, code: str, seq: int, at: floa
             at=at,
         )
     ]
+
+
+def decide_revoke_invite(
+    state: Conversation, operator_id: int, code: str, at: float
+) -> list[Event]:
+    require_group(state, "invite codes")
+    op = require_member(state, operator_id)
+    if op.role not in MANAGERS:
+        raise ForbiddenError("Only the owner or an admin may revoke invite codes")
+    invite = state.invites.get(code)
+    if invite is None:
+        raise NotFoundError("Invite code not found")
+    if invite.revoked:
+        return []
+    return [c.InviteCodeRevoked(state.conversation_id, code, operator_id, at=at)]
+
+
+def require_invite_manager(state: Conversation, operator_id: int) -> None:
+    require_group(state, "invite codes")
+    if require_member(state, operator_id).role not in MANAGERS:
+        raise ForbiddenError("Only the owner or an admin may list invite codes")

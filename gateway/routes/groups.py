@@ -68,6 +68,35 @@ async def create_invite(ctx: Ctx) -> InviteCode:
     return InviteCode(event.code, iso(event.expires_at) or "", event.max_uses)
 
 
+class InviteCodeInfo(msgspec.Struct):
+    invite_code: str
+    created_by: int
+    expires_at: str
+    max_uses: int | None
+    uses: int
+
+
+@api.get("/{conversation_id:int}/invite-codes", response=list[InviteCodeInfo])
+async def list_invites(ctx: Ctx) -> list[InviteCodeInfo]:
+    """The group's invite codes that were not revoked, oldest first (owner/admin)."""
+    chat = ctx.services.chat.conversations
+    codes = await chat.invites(ctx.path_int("conversation_id"), ctx.me.id)
+    return [
+        InviteCodeInfo(code, i.created_by, iso(i.expires_at) or "", i.max_uses, i.uses)
+        for code, i in codes
+    ]
+
+
+@api.delete("/{conversation_id:int}/invite-codes/{invite_code}", status=204)
+async def revoke_invite(ctx: Ctx) -> None:
+    """Revoke an invite code (owner/admin); it never works again."""
+    chat = ctx.services.chat.conversations
+    outcome = await chat.revoke_invite(
+        ctx.path_int("conversation_id"), ctx.me.id, ctx.path_str("invite_code")
+    )
+    await settle(ctx, outcome.position)
+
+
 @api.post("/join", body=JoinRequest, response=q.Conversation)
 async def join(ctx: Ctx) -> q.Conversation:
     """Join a group with an invite code; expired, used up or full -> 400."""
