@@ -21,6 +21,7 @@ class Passwords:
     def __init__(self, memory_kib: int = 19456, time_cost: int = 2, workers: int = 2) -> None:
         self._hasher = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=1)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(
@@ -37,6 +38,17 @@ class Passwords:
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, self._verify, hashed, password
         )
+
+    async def check(self, hashed: str | None, password: str) -> bool:
+        """``verify``, but without a usable hash (unknown user, an account made without a
+        password) spend the same time on a hash of this hasher's own cost, then say False: how
+        long a login takes tells nothing about the account."""
+        if hashed and hashed.startswith("$argon2"):
+            return await self.verify(hashed, password)
+        if self._dummy is None:
+            self._dummy = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(self._dummy, password)
+        return False
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
