@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator, Iterable
 from importlib.metadata import PackageNotFoundError, version
 
@@ -16,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.asyncapi import build_asyncapi
 from gateway.bootstrap import Services
 from gateway.errors import EXCEPTION_HANDLERS
-from gateway.http import RouteSpec, json_response, routes_for
+from gateway.http import RouteSpec, error_body, json_response, routes_for
 from gateway.legacy import legacy_specs
 from gateway.logs import AccessLog
 from gateway.limits import RequestLimits
@@ -66,6 +67,11 @@ try:
     VERSION = version("im-server")
 except PackageNotFoundError:  # running from a source tree
     VERSION = "0.0.0"
+
+
+def _bearer_is(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
 
 
 def _has_own_body_limit(path: str) -> bool:
@@ -144,6 +150,12 @@ def create_app(
         return json_response(body)
 
     async def metrics_endpoint(request: Request) -> Response:
+        if settings.metrics_token and not _bearer_is(request, settings.metrics_token):
+            return json_response(
+                error_body("/metrics needs Authorization: Bearer <IM_METRICS_TOKEN>"),
+                401,
+                {"WWW-Authenticate": "Bearer"},
+            )
         head = await svc.events.head()
         projected = await svc.projected_position()
         relay = await svc.relay_status()

@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, kw_only=True):
     partner_jwt_secret: str = ""
     max_upload_bytes: int = 104857600
     max_json_bytes: int = 1048576
+    metrics_token: str = ""
     blob_dir: str | None = None
     download_count_flush_seconds: float = 1.0
     public_base_url: str | None = None
