@@ -374,6 +374,7 @@ class Services:
             membership=self._membership_source(),
             resume_max_events=settings.ws_resume_max_events,
             typing_timeout=settings.typing_timeout_seconds,
+            max_per_user=settings.ws_max_per_user,
         )
         self.identity = IdentityCache(inline=inline_projector)
         self.projector.listeners.append(self.identity.on_events)

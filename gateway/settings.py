@@ -79,6 +79,7 @@ class Settings(msgspec.Struct, kw_only=True):
     log_level: str = "info"
     redis_url: str | None = None
     redis_prefix: str = "im:"
+    ws_max_per_user: int = 20
 
     @property
     def data_path(self) -> Path:
@@ -203,6 +204,8 @@ def _validate_realtime(s: Settings) -> None:
         raise SettingsError("IM_WS_RESUME_MAX_EVENTS must be >= 0")
     if s.typing_timeout_seconds <= 0:
         raise SettingsError("IM_TYPING_TIMEOUT_SECONDS must be positive")
+    if s.ws_max_per_user < 1:
+        raise SettingsError("IM_WS_MAX_PER_USER must be >= 1")
     if s.ws_max_frame_bytes < 1024:
         raise SettingsError("IM_WS_MAX_FRAME_BYTES must be >= 1024")
     if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):

@@ -20,6 +20,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 CLOSE_IDLE = 4408
 CLOSE_RESYNC = 4409
+CLOSE_TOO_MANY = 4429  # IM_WS_MAX_PER_USER connections of this user are open already
 CLOSE_SLOW = 1013  # "try again later": reconnect with ?since= and nothing is lost
 CLOSE_GOING_AWAY = 1001
 _CLOSE_TIMEOUT_S = 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from domain.errors import InvalidError, UnauthorizedError
-from gateway.auth import AuthSources, user_for_token
+from gateway.auth import AuthSources, decode_claims, user_for_token
 from gateway.limits import check_json_depth
 from gateway.realtime.connection import (
     CLOSE_BAD_REQUEST,
@@ -65,7 +66,7 @@ class RealtimeEndpoint:
         ws = WebSocket(scope, receive, send)
         await ws.accept()
         try:
-            user_id = await self._authenticate(ws)
+            user_id, expires_at = await self._authenticate(ws)
         except UnauthorizedError as exc:
             await ws.close(CLOSE_UNAUTHORIZED, exc.detail)
             return
@@ -81,9 +82,19 @@ class RealtimeEndpoint:
         except Refused as exc:
             await ws.close(exc.code, exc.reason)
             return
-        await self._serve(ws, conn, since, attached)
+        # The socket lives no longer than its token: then 4401, and the client logs in again.
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()),
+            conn.fail,
+            CLOSE_UNAUTHORIZED,
+            "the token expired; log in again",
+        )
+        try:
+            await self._serve(ws, conn, since, attached)
+        finally:
+            expiry.cancel()
 
-    async def _authenticate(self, ws: WebSocket) -> int:
+    async def _authenticate(self, ws: WebSocket) -> tuple[int, float]:
         token = ws.query_params.get("token") or ""
         if not token:
             scheme, _, value = ws.headers.get("authorization", "").partition(" ")
@@ -94,7 +105,8 @@ class RealtimeEndpoint:
         wanted = ws.path_params.get("user_id")
         if wanted is not None and wanted != user.id:
             raise UnauthorizedError("The token does not belong to this user id")
-        return user.id
+        _, expires_at = decode_claims(token, self._services.settings.jwt_secret)
+        return user.id, float(expires_at)
 
     async def _serve(self, ws: WebSocket, conn: Connection, since: int | None, at: Any) -> None:
         rt = self._realtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.realtime.connection import CLOSE_SLOW, Connection
+from gateway.realtime.connection import CLOSE_SLOW, CLOSE_UNAUTHORIZED, Connection
 from queries.realtime.frames import Frame
 
 
@@ -53,6 +53,13 @@ class Hub:
     def connected(self, user_ids: Iterable[int]) -> list[int]:
         by_user = self._by_user
         return [uid for uid in user_ids if uid in by_user]
+
+    def end_sessions(self, user_id: int, reason: str) -> None:
+        for conn in list(self._by_user.get(user_id, ())):
+            conn.fail(CLOSE_UNAUTHORIZED, reason)
+
+    def count_of(self, user_id: int) -> int:
+        return len(self._by_user.get(user_id, ()))
 
     def connections(self) -> list[Connection]:
         return [c for conns in self._by_user.values() for c in conns]

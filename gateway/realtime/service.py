@@ -11,7 +11,7 @@ import msgspec
 
 from domain.signals import Signal, SignalBus, StatusChanged, Typing
 from domain.store import EventStore
-from gateway.realtime.connection import CLOSE_RESYNC, CLOSE_SLOW, Connection
+from gateway.realtime.connection import CLOSE_RESYNC, CLOSE_SLOW, CLOSE_TOO_MANY, Connection
 from gateway.realtime.hub import Hub
 from gateway.realtime.typing import TypingRelay
 from projections.follower import FollowerRuntime
@@ -53,6 +53,7 @@ class Realtime:
         resume_max_events: int,
         typing_timeout: float,
         sweep_seconds: float = 30.0,
+        max_per_user: int = 20,
     ) -> None:
         self.hub = Hub()
         self.presence = presence
@@ -60,6 +61,7 @@ class Realtime:
         self._views = views
         self._signals = signals
         self._horizon = resume_max_events
+        self._max_per_user = max_per_user
         self.pusher = Pusher(events, views, self.hub, wait_for, membership)
         self.pusher_runtime = FollowerRuntime(events, self.pusher)
         self.typing = TypingRelay(self.hub, typing_timeout)
@@ -119,6 +121,11 @@ class Realtime:
             raise Refused(CLOSE_SLOW, "the server is still starting; retry") from None
         head = await self._events.head() if since is None else 0
         async with self.pusher.lock:
+            if self.hub.count_of(conn.user_id) >= self._max_per_user:
+                raise Refused(
+                    CLOSE_TOO_MANY,
+                    f"too many connections: at most {self._max_per_user} per user",
+                )
             until = self.pusher.position
             if since is not None:
                 await self._check_since(since, until)

@@ -13,6 +13,7 @@ from domain.codec import UnknownEventError
 from domain.conversations import MessageEdited, MessageRecalled, MessageSent, ReadMarked
 from domain.events import Event
 from domain.store import EventStore, RecordedEvent
+from domain.users import UserActivationChanged
 from queries.realtime.frames import Frame, make_frame
 from queries.realtime.membership import MembershipIndex
 from queries.realtime.routing import MARK_READ_MAX_IDS, ROUTED_TYPES, Route, route
@@ -65,6 +66,25 @@ class Sink(Protocol):
     def deliver_everyone(self, frame: Frame) -> None: ...
 
     def connected(self, user_ids: Iterable[int]) -> list[int]: ...
+
+    def end_sessions(self, user_id: int, reason: str) -> None:
+        """Close every connection of this user (their access ended)."""
+        ...
+
+
+def deactivated_users(batch: Sequence[RecordedEvent], after: int) -> list[int]:
+    """Users deactivated by the batch's events after position ``after``."""
+    out: list[int] = []
+    for rec in batch:
+        if rec.type != "UserActivationChanged" or rec.position <= after:
+            continue
+        try:
+            event = rec.decode()
+        except UnknownEventError:
+            continue
+        if isinstance(event, UserActivationChanged) and not event.is_active:
+            out.append(event.user_id)
+    return out
 
 
 def decode_routed(batch: Sequence[RecordedEvent]) -> list[Routed]:
@@ -205,6 +225,8 @@ class Pusher:
                         self.on_pushed(rec.recorded_at)
                 self.index.after(r)
             self.position = last
+            for user_id in deactivated_users(batch, self.start_head):
+                self._sink.end_sessions(user_id, "the account was deactivated")
         if last >= self.start_head:
             self._ready.set()
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
+import jwt
+import pytest
+import websockets
 
 from gateway.app import create_app
 from tests.conftest import make_settings
+from tests.e2e.chat_helpers import group, sent, users
+from tests.helpers import API, ServerProcess, new_user
+from tests.ws import EPHEMERAL, Live, close_code, live, ws_url
 
 METRICS_TOKEN = "metrics-" + "m" * 24
 
@@ -33,3 +42,99 @@ async def test_metrics_are_public_without_a_token(tmp_path: Path) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             assert (await c.get("/metrics")).status_code == 200
+
+
+# -- 2. sockets end with their access; 8. a cap per user --------------------------------------
+API_KEY = "partner-key-" + "k" * 20
+JWT_SECRET = "test-secret-" + "x" * 40  # tests.helpers.server_env
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(
+        tmp_path_factory.mktemp("access"),
+        IM_PARTNER_API_KEYS=API_KEY,
+        IM_WS_MAX_PER_USER="3",
+    ).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+def bearer(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def closed_with(ws: Live, timeout: float = 5.0) -> int:
+    """Read (ignoring frames) until the server closes; the close code."""
+    try:
+        while True:
+            await ws.next(timeout)
+    except websockets.ConnectionClosed as exc:
+        assert exc.rcvd is not None, "closed without a close frame"
+        return exc.rcvd.code
+
+
+async def test_a_deactivated_users_socket_is_closed_with_4401(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    user, headers = await new_user(http)
+    async with live(server.url, bearer(headers)) as ws:
+        r = await http.post(
+            f"{API}/cascade/sync/users",
+            json={"users": [{"standard_id": user["standard_id"], "name": "x", "is_active": False}]},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert r.status_code == 200 and r.json()["updated"] == 1, r.text
+        assert await closed_with(ws) == 4401
+    code, _ = await close_code(ws_url(server.url, bearer(headers)))
+    assert code == 4401  # and it cannot come back
+
+
+async def test_a_socket_is_closed_with_4401_when_its_token_expires(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    user, _ = await new_user(http)
+    now = int(time.time())
+    token = jwt.encode({"sub": str(user["id"]), "iat": now, "exp": now + 2}, JWT_SECRET)
+    async with live(server.url, token) as ws:
+        started = time.monotonic()
+        assert await closed_with(ws, timeout=10) == 4401
+        assert time.monotonic() - started < 5
+
+
+async def test_removal_ends_that_conversation_on_the_socket_and_keeps_the_others(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    (owner, ho), (member, hm) = await users(http, 2)
+    a = await group(http, ho, [member["id"]], name="A")
+    b = await group(http, ho, [member["id"]], name="B")
+    async with live(server.url, bearer(hm)) as ws:
+        r = await http.delete(f"{API}/conversations/{a['id']}/members/{member['id']}", headers=ho)
+        assert r.status_code == 200
+        removed = await ws.expect("member_removed")
+        assert removed["data"]["conversation_id"] == a["id"]
+        await sent(http, ho, a["id"], "after the removal")
+        await sent(http, ho, b["id"], "still here")
+        frame = await ws.expect("new_message", skip=(*EPHEMERAL, "message_sent"))
+        assert frame["data"]["conversation_id"] == b["id"], frame
+        await ws.quiet(0.5)
+
+
+async def test_at_most_ws_max_per_user_sockets_per_user(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    _, headers = await new_user(http)
+    url = ws_url(server.url, bearer(headers))
+    async with AsyncExitStack() as stack:
+        for _ in range(3):
+            await stack.enter_async_context(live(server.url, bearer(headers)))
+        code, _ = await close_code(url)
+        assert code == 4429
+    async with live(server.url, bearer(headers)) as ws:  # room again once they are gone
+        assert (await ws.ping())["type"] == "pong"
