@@ -10,6 +10,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from domain.errors import UnavailableError
 from gateway import command_views
+from gateway.dates import epoch
 from gateway.http import Api, Ctx, json_response
 from gateway.schemas import Id
 from queries import conversations as q
@@ -176,9 +177,7 @@ async def update_member(ctx: Ctx) -> q.Member:
     changes = given(ctx.body)
     until = changes.get("muted_until")
     if isinstance(until, dt.datetime):
-        if until.tzinfo is None:
-            until = until.replace(tzinfo=dt.UTC)
-        changes["muted_until"] = until.timestamp()
+        changes["muted_until"] = epoch(until, "muted_until")
     chat = ctx.services.chat.conversations
     outcome = await chat.update_member(cid, ctx.me.id, target, changes)
     if not await settle(ctx, outcome.position):

@@ -11,9 +11,9 @@ from msgspec import Meta
 from commands.reports import ReportEvent
 from domain import reports as r
 from domain.errors import ForbiddenError
+from gateway.dates import epoch
 from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue
 from gateway.routes.broadcasts import FileId, check_attachments
-from gateway.routes.notifications import epoch
 from gateway.schemas import Id, Limit200, Skip
 from queries import reports as q
 from queries.views import iso
@@ -72,7 +72,7 @@ async def report(ctx: Ctx) -> q.ReportView:
         longitude=longitude,
         address=body.address,
         attachments=attachments,
-        occurred_at=epoch(body.occurred_at),
+        occurred_at=epoch(body.occurred_at, "occurred_at"),
     )
     event, ctx.position = await ctx.services.reports.report(cmd)
     return q.ReportView(
@@ -104,8 +104,8 @@ async def list_events(ctx: Ctx) -> list[q.ReportView]:
         ctx.services.read,
         reporter_id=reporter,
         event_type=qry.event_type,
-        since=epoch(qry.since),
-        until=epoch(qry.until),
+        since=epoch(qry.since, "since"),
+        until=epoch(qry.until, "until"),
         skip=qry.skip,
         limit=qry.limit,
     )

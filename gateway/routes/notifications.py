@@ -16,6 +16,7 @@ from msgspec import UNSET, Meta, UnsetType
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import DomainError, InvalidError, UnavailableError
+from gateway.dates import epoch
 from gateway.http import Api, Ctx
 from gateway.schemas import Id, Limit200, Skip
 from projections.schema import USERS
@@ -103,15 +104,6 @@ class PreferencesUpdate(msgspec.Struct):
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] | UnsetType = UNSET
 
 
-def epoch(value: dt.datetime | None) -> float | None:
-    """A request datetime as epoch seconds; one without an offset is taken as UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
-
-
 async def caught_up(ctx: Ctx, position: int | None) -> None:
     """Set the response position and wait until the read models include it."""
     if position is None:
@@ -155,7 +147,7 @@ async def create(ctx: Ctx) -> q.Notification:
         kind=body.type,
         priority=body.priority,
         data=body.data,
-        scheduled_at=epoch(body.scheduled_at),
+        scheduled_at=epoch(body.scheduled_at, "scheduled_at"),
     )
     event, ctx.position = await ctx.services.notifications.create(draft)
     return q.created_view(event)
