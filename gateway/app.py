@@ -19,8 +19,8 @@ from gateway.bootstrap import Services
 from gateway.errors import EXCEPTION_HANDLERS
 from gateway.http import RouteSpec, error_body, json_response, routes_for
 from gateway.legacy import legacy_specs
-from gateway.logs import AccessLog
 from gateway.limits import RequestLimits
+from gateway.logs import AccessLog
 from gateway.metrics import Metrics
 from gateway.openapi import build_openapi
 from gateway.pages import page_routes
