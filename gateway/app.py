@@ -210,6 +210,7 @@ def create_app(
                 RequestLimits,
                 max_body_bytes=settings.max_json_bytes,
                 exempt=_has_own_body_limit,
+                body_timeout=settings.body_timeout_seconds,
             ),
             Middleware(
                 CrossOrigin,

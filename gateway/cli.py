@@ -58,6 +58,7 @@ def _serve(settings: Settings, sides: tuple[str, ...], inline: bool, process: st
     import uvicorn
 
     from gateway.app import VERSION, create_app
+    from gateway.serving import guarded_protocol
 
     sock = _listen(settings)
     app = create_app(settings, sides=sides, inline_projector=inline)
@@ -68,6 +69,7 @@ def _serve(settings: Settings, sides: tuple[str, ...], inline: bool, process: st
         roles.append("websocket")
     config = uvicorn.Config(
         app,
+        http=guarded_protocol(settings.header_timeout_seconds),
         log_config=None,  # ours (gateway.logs): one format for every line
         ws_ping_interval=None,
         ws_per_message_deflate=settings.ws_per_message_deflate,

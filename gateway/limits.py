@@ -65,6 +65,10 @@ class BodyTooLarge(TooLargeError):
     """The body passed the limit while it was being read."""
 
 
+class BodyTimeout(Exception):
+    """The client stopped sending its body (no chunk within the body timeout)."""
+
+
 class RequestLimits:
     def __init__(
         self,
@@ -72,10 +76,12 @@ class RequestLimits:
         *,
         max_body_bytes: int,
         exempt: Callable[[str], bool] = lambda path: False,
+        body_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.exempt = exempt
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,10 +111,43 @@ class RequestLimits:
                 await _drain(receive)
             await _answer(scope, send, 413, self._too_large())
             return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        timed = self._timed(receive)
         try:
-            await self.app(scope, self._counting(receive) if limited else receive, send)
+            await self.app(scope, self._counting(timed) if limited else timed, tracked)
         except ClientDisconnect:
             log.debug("client aborted %s %s", scope["method"], scope["path"])
+        except BodyTimeout as exc:
+            log.info("%s %s: %s", scope["method"], scope["path"], exc)
+            if not started:
+                await _answer(scope, send, 408, str(exc))
+
+    def _timed(self, receive: Receive) -> Receive:
+        """``receive`` with a deadline per chunk while the body is incomplete (afterwards the
+        app may wait on it for a disconnect as long as it likes)."""
+        done = False
+
+        async def timed() -> Message:
+            nonlocal done
+            if done:
+                return await receive()
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(
+                    f"no part of the request body arrived for {self.body_timeout:g} s"
+                ) from None
+            done = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        return timed
 
     def _too_large(self) -> str:
         return f"The request body exceeds the limit of {self.max_body} bytes"

@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, kw_only=True):
     max_upload_bytes: int = 104857600
     max_json_bytes: int = 1048576
     metrics_token: str = ""
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     blob_dir: str | None = None
     download_count_flush_seconds: float = 1.0
     public_base_url: str | None = None
@@ -171,6 +173,10 @@ def _validate(s: Settings) -> None:
     if s.log_level.lower() not in LOG_LEVELS:
         raise SettingsError(
             f"IM_LOG_LEVEL={s.log_level!r} is unknown; valid: {', '.join(LOG_LEVELS)}"
+        )
+    if s.header_timeout_seconds <= 0 or s.body_timeout_seconds <= 0:
+        raise SettingsError(
+            "IM_HEADER_TIMEOUT_SECONDS and IM_BODY_TIMEOUT_SECONDS must be positive"
         )
     if s.max_json_bytes < 1024:
         raise SettingsError("IM_MAX_JSON_BYTES must be at least 1024 bytes")
