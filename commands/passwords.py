@@ -16,16 +16,23 @@ def unusable_password_hash() -> str:
 
 
 class Passwords:
-    """Hashes and verifies in a dedicated small pool so logins never stall the loop."""
+    """Hashes and verifies off the event loop, in two pools: logins (verify) have their own
+    workers, so a flood of registrations (hash) queues behind itself, never in front of a login.
+    """
 
-    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, workers: int = 2) -> None:
+    def __init__(
+        self, memory_kib: int = 19456, time_cost: int = 2, workers: int = 2, hash_workers: int = 1
+    ) -> None:
         self._hasher = PasswordHasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=1)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2-login")
+        self._hash_pool = ThreadPoolExecutor(
+            max_workers=hash_workers, thread_name_prefix="argon2-hash"
+        )
         self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
         return await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._hasher.hash, password
+            self._hash_pool, self._hasher.hash, password
         )
 
     def _verify(self, hashed: str, password: str) -> bool:
@@ -45,10 +52,13 @@ class Passwords:
         long a login takes tells nothing about the account."""
         if hashed and hashed.startswith("$argon2"):
             return await self.verify(hashed, password)
-        if self._dummy is None:
-            self._dummy = await self.hash(secrets.token_urlsafe(16))
+        if self._dummy is None:  # made in the login pool: never behind registrations
+            self._dummy = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._hasher.hash, secrets.token_urlsafe(16)
+            )
         await self.verify(self._dummy, password)
         return False
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._hash_pool.shutdown(wait=False)

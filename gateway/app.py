@@ -231,4 +231,5 @@ def create_app(
     )
     app.router = FastRouter(routes, lifespan=lifespan)
     app.state.services = svc
+    app.state.limiter = limiter
     return app

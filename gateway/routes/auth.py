@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import msgspec
+from starlette.requests import ClientDisconnect
 
-from domain.errors import InvalidError
+from domain.errors import InvalidError, TooLargeError
 from gateway.auth import issue_token
 from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue
+from gateway.limits import BodyTimeout
 
 api = Api("/api/v1/auth", tag="auth")
 
@@ -44,6 +46,8 @@ async def login(ctx: Ctx) -> Token:
         )
     try:
         form = await ctx.request.form()
+    except (TooLargeError, ClientDisconnect, BodyTimeout):
+        raise  # 413, an abort, 408: not a malformed form
     except Exception:
         raise ValidationFailed(
             [ValidationIssue(loc=["body"], msg="expected a form body", type="value_error")]
@@ -58,8 +62,11 @@ async def login(ctx: Ctx) -> Token:
             fields[name] = value
     if issues:
         raise ValidationFailed(issues)
+    limiter = ctx.request.app.state.limiter
+    limiter.check_account(fields["username"])  # an account under attack: 429, no hashing
     user = await ctx.services.users.authenticate(fields["username"], fields["password"][:1024])
     if user is None:
+        limiter.login_failed(fields["username"])
         raise InvalidError("Incorrect username or password")
     s = ctx.services.settings
     return Token(access_token=issue_token(user.user_id, s.jwt_secret, s.access_token_minutes))

@@ -37,7 +37,7 @@ class UserStatusResponse(msgspec.Struct):
     statuses: dict[str, bool]
 
 
-@api.post("/", body=UserCreate, response=User, status=201, auth="optional")
+@api.post("/", body=UserCreate, response=User, status=201, auth="optional", rate="register")
 async def create_user(ctx: Ctx) -> User:
     """Register a user (open registration, or superusers only when it is turned off)."""
     if not ctx.services.settings.open_registration:
