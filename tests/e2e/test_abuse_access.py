@@ -138,3 +138,24 @@ async def test_at_most_ws_max_per_user_sockets_per_user(
         assert code == 4429
     async with live(server.url, bearer(headers)) as ws:  # room again once they are gone
         assert (await ws.ping())["type"] == "pong"
+
+
+async def test_typing_floods_are_coalesced_per_conversation_and_user(
+    server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    (a, ha), (b, hb) = await users(http, 2)
+    g = await group(http, ha, [b["id"]])
+    async with live(server.url, bearer(hb)) as wb:
+        body = {"conversation_id": g["id"], "is_typing": True}
+        for _ in range(200):
+            r = await http.post(f"{API}/messages/typing", json=body, headers=ha)
+            assert r.status_code == 204
+        await sent(http, ha, g["id"], "done typing")
+        typing: list[bool] = []
+        while (frame := await wb.next())["type"] != "new_message":
+            if frame["type"] == "typing":
+                typing.append(frame["data"]["is_typing"])
+        # One "typing" (maybe a refresh if the machine is slow), not 200; the send ends it.
+        assert 1 <= typing.count(True) <= 3, typing
+        off = await wb.expect("typing", skip=("user_status_changed", "notification_created"))
+        assert off["data"]["is_typing"] is False
