@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -37,6 +38,7 @@ class FileHandlers:
         self._store = store
         self._ids = ids
         self.blobs = blobs
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def open_upload(self) -> tuple[str, BlobWriter]:
         """A fresh file id and a writer for its bytes (random: never the client's filename)."""
@@ -64,6 +66,44 @@ class FileHandlers:
             await asyncio.shield(self.blobs.delete(cmd.file_id))
             raise
         return event, position
+
+    async def sweep_orphans(self, grace_seconds: float) -> int:
+        """Remove blobs no live file refers to, older than ``grace_seconds``: left by a crash
+        between the blob's rename and its ``FileUploaded`` append, or between ``FileDeleted``
+        and the unlink. The event store decides (the file's own stream), never a read model."""
+        removed = 0
+        for key in await self.blobs.keys_older_than(grace_seconds):
+            if not f.valid_file_id(key):
+                continue
+            state, _ = await load(self._store, f.file_stream(key), f.evolve, f.File())
+            if not state.exists:
+                await self.blobs.delete(key)
+                removed += 1
+        if removed:
+            log.warning("removed %d orphaned blob(s) older than %g s", removed, grace_seconds)
+        return removed
+
+    def start_sweeper(self, interval: float, grace_seconds: float) -> None:
+        """Sweep now (in the background) and then every ``interval`` seconds."""
+
+        async def run() -> None:
+            while True:
+                try:
+                    await self.sweep_orphans(grace_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the store may be unreachable for a while; next time
+                    log.warning("blob sweep failed", exc_info=True)
+                await asyncio.sleep(interval)
+
+        self._sweeper = asyncio.create_task(run(), name="blob-sweeper")
+
+    async def stop_sweeper(self) -> None:
+        task, self._sweeper = self._sweeper, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def delete_file(self, file_id: str, user_id: int, is_superuser: bool) -> int:
         """Record the deletion (uploader or superuser), then drop the bytes."""

@@ -57,4 +57,9 @@ class BlobStore(Protocol):
         """Remove the blob; a missing key is not an error."""
         ...
 
+    async def keys_older_than(self, seconds: float) -> list[str]:
+        """Keys of committed blobs last written more than ``seconds`` ago (for the orphan
+        sweep)."""
+        ...
+
     async def close(self) -> None: ...

@@ -413,6 +413,9 @@ class Services:
         if self.inline_projector:
             await self.policy_runtime.start()
         self.downloads.start()
+        self.files.start_sweeper(
+            self.settings.blob_sweep_seconds, self.settings.blob_orphan_grace_seconds
+        )
         if self.run_cascade and self.cascade is not None:
             await self.cascade.start()
         # What start-up built lives as long as the process: keep it out of the cyclic GC's
@@ -423,6 +426,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.downloads.stop()
+        await self.files.stop_sweeper()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.stop()
         await self.policy_runtime.stop()

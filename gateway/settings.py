@@ -63,6 +63,8 @@ class Settings(msgspec.Struct, kw_only=True):
     body_timeout_seconds: float = 30.0
     blob_dir: str | None = None
     download_count_flush_seconds: float = 1.0
+    blob_sweep_seconds: float = 3600.0
+    blob_orphan_grace_seconds: float = 3600.0
     public_base_url: str | None = None
     dev_mode: bool = True
     password_memory_kib: int = 19456
@@ -184,6 +186,10 @@ def _validate(s: Settings) -> None:
         raise SettingsError("IM_MAX_JSON_BYTES must be at least 1024 bytes")
     if s.max_upload_bytes < 1:
         raise SettingsError("IM_MAX_UPLOAD_BYTES must be a positive number of bytes")
+    if s.blob_sweep_seconds <= 0 or s.blob_orphan_grace_seconds < 0:
+        raise SettingsError(
+            "IM_BLOB_SWEEP_SECONDS must be positive and IM_BLOB_ORPHAN_GRACE_SECONDS >= 0"
+        )
     if s.download_count_flush_seconds <= 0:
         raise SettingsError("IM_DOWNLOAD_COUNT_FLUSH_SECONDS must be positive")
     if s.first_superuser and not s.first_superuser_password:

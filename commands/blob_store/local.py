@@ -103,6 +103,27 @@ class LocalBlobStore:
         except FileNotFoundError:
             pass
 
+    async def keys_older_than(self, seconds: float) -> list[str]:
+        return await self.run(self._keys_older_than, seconds)
+
+    def _keys_older_than(self, seconds: float) -> list[str]:
+        cutoff = time.time() - seconds
+        out: list[str] = []
+        for top in os.scandir(self.root):
+            if not top.is_dir() or len(top.name) != 2:  # skips tmp/
+                continue
+            for mid in os.scandir(top.path):
+                if not mid.is_dir():
+                    continue
+                for entry in os.scandir(mid.path):
+                    try:
+                        old = entry.stat().st_mtime < cutoff
+                    except FileNotFoundError:
+                        continue
+                    if old and BLOB_KEY.fullmatch(entry.name):
+                        out.append(entry.name)
+        return out
+
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
 
