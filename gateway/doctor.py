@@ -139,8 +139,12 @@ async def redis(s: Settings) -> Check:
 
     async def run() -> Check:
         parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-        reader, writer = await asyncio.open_connection(host, port)
+        if parts.scheme == "unix":
+            reader, writer = await asyncio.open_unix_connection(parts.path)
+        else:
+            host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+            ssl = parts.scheme == "rediss" or None
+            reader, writer = await asyncio.open_connection(host, port, ssl=ssl)
         try:
             if parts.password:
                 user = unquote(parts.username) if parts.username else None

@@ -254,7 +254,8 @@ def mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username or ''}:****@{parts.hostname}"
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:****@{f'[{host}]' if ':' in host else host}"
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))

@@ -96,6 +96,38 @@ def test_doctor_checks_redis() -> None:
     assert off.status == "off"
 
 
+async def test_doctor_checks_redis_on_a_unix_socket_with_a_password(tmp_path: Path) -> None:
+    """A stand-in Redis that wants AUTH, on a unix socket (IM_REDIS_URL=unix://...)."""
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        authed = False
+        while line := await reader.readline():
+            if not line.startswith(b"*"):
+                continue
+            words = []
+            for _ in range(int(line[1:])):
+                await reader.readline()  # $<length>
+                words.append((await reader.readline()).strip())
+            seen.append(b" ".join(words))
+            if words[0] == b"AUTH":
+                authed = words[-1] == b"s3cret"
+                writer.write(b"+OK\r\n" if authed else b"-WRONGPASS\r\n")
+            elif words[0] == b"PING":
+                writer.write(b"+PONG\r\n" if authed else b"-NOAUTH\r\n")
+            await writer.drain()
+        writer.close()
+
+    path = tmp_path / "redis.sock"
+    server = await asyncio.start_unix_server(serve, str(path))
+    async with server:
+        good = await redis(configured(f"unix://:s3cret@{path}"))
+        bad = await redis(configured(f"unix://:wrong@{path}"))
+    assert (good.status, good.detail) == ("ok", f"unix://:****@{path}: PONG")
+    assert bad.status == "FAIL" and "AUTH refused" in bad.detail and "s3cret" not in bad.detail
+    assert seen == [b"AUTH s3cret", b"PING", b"AUTH wrong"]
+
+
 def test_test_services_are_started_or_named_with_their_install_command(tmp_path: Path) -> None:
     port = free_port()
     missing = ensure_service("Widget", port, ["no-such-widget-server"], "apt-get install w", 1)
