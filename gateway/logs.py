@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.request_id import RequestIdFilter
 from gateway.settings import Settings
 
 ACCESS = logging.getLogger("im.access")
@@ -38,6 +39,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_iso(record.created)} {record.levelname:<7} {record.name} {record.getMessage()}"
+        rid = getattr(record, "request_id", "-")
+        if rid != "-":  # logged while serving a request (RequestIdFilter)
+            line += f" request_id={rid}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -54,6 +58,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": getattr(record, "short", None) or record.getMessage(),
         }
+        rid = getattr(record, "request_id", "-")
+        if rid != "-":
+            out["request_id"] = rid
         fields = getattr(record, "fields", None)
         if fields:
             out.update(fields)
@@ -111,6 +118,7 @@ def configure(fmt: str = "text", level: str = "info") -> None:
     """Send every log record (ours, uvicorn's, the drivers') to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RequestIdFilter())  # a record logged while serving names the request
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from tests.helpers import (
@@ -57,6 +58,7 @@ async def test_text_access_lines_summary_and_shutdown(tmp_path: Path) -> None:
         tmp_path / "data",
         IM_MONGO_URL="mongodb://im:mongo-pw-1@db.example:27017/",  # unused: just masked
         IM_PARTNER_JWT_SECRET="partner-secret-" + "y" * 20,
+        IM_WS_IDLE_SECONDS="1",
     ).start()
     try:
         user_id, _ = await activity(server.url)
@@ -67,9 +69,19 @@ async def test_text_access_lines_summary_and_shutdown(tmp_path: Path) -> None:
             await ws.recv()  # connection_established
         bad = await close_code(ws_url(server.url, "not-a-token"))
         assert bad[0] == 4401
+        # A silent socket is closed for idleness: the server's log line names its request.
+        async with websockets.connect(
+            ws_url(server.url, token),
+            ping_interval=None,
+            additional_headers={"X-Request-ID": "ws-7"},
+        ) as idle:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await idle.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
 
         async def logged() -> bool:
-            return "rq-42" in server.logs() and server.logs().count("close=") == 2
+            return "rq-42" in server.logs() and server.logs().count("close=") == 3
 
         await wait_until(logged)
     finally:
@@ -79,8 +91,14 @@ async def test_text_access_lines_summary_and_shutdown(tmp_path: Path) -> None:
         text,
         re.M,
     )
-    # The refused socket closed by the server with 4401; the listener's closed by the client.
-    assert {close: user for user, close in sockets} == {"4401": "-", "-": str(listener["id"])}
+    # The refused socket closed by the server with 4401; the listener's closed by the client;
+    # the idle one by the server with 4408.
+    assert {close: user for user, close in sockets} == {
+        "4401": "-",
+        "-": str(listener["id"]),
+        "4408": str(listener["id"]),
+    }
+    assert re.search(r"im\.access WS \S+ 101 .* request_id=ws-7 close=4408$", text, re.M)
     lines = {(m["method"], m["path"]): m for m in ACCESS.finditer(text)}
     me = lines[("GET", "/api/v1/users/{user_id}")]
     assert me["status"] == "200" and me["user"] == str(user_id) and me["rid"] == "rq-42"
