@@ -425,6 +425,12 @@ def build_asyncapi(settings: Settings, version: str) -> dict[str, Any]:
                     " arrive in stream_version order; after a relay crash or a broken connection"
                     " a message may arrive again with the same message_id (deduplicate on it)."
                     " AMQP properties: components/schemas/AmqpProperties."
+                    + (
+                        ""
+                        if settings.envelope_cascade
+                        else " NOT PUBLISHED by this server: IM_CASCADE_FORMAT=legacy runs only"
+                        " the previous system's protocol (see the README)."
+                    )
                 ),
                 "servers": [{"$ref": "#/servers/broker"}],
                 "parameters": {
