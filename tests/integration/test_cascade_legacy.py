@@ -341,6 +341,8 @@ async def test_inbound_commands(world: tuple[Legacy, ServerProcess, httpx.AsyncC
     (envelope,) = await legacy.wait(envelopes, 1)  # the same event as the envelope, attributed
     assert envelope["type"] == "WaterMarkUpdated" and envelope["data"]["transparency"] == 40
     assert envelope["actor"] == {"kind": "partner", "id": "legacy-center"}
+    followers = (await http.get("/ready")).json()["followers"]
+    assert {"relay", "legacy-relay"} <= set(followers)  # both relays run, each with its position
     assert [u["name"] for u in await found()] == ["中心用户"]
     # a renamed import updates
     renamed = [{"standard_id": sid, "name": "改名", "sex": 1, "platform_id": "p1"}]
