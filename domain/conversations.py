@@ -228,11 +228,15 @@ class MessageEdited(Event, frozen=True, tag="MessageEdited"):
 
 
 class MessageRecalled(Event, frozen=True, tag="MessageRecalled"):
+    """A recall. ``file_id``: the file the message carried; recalling it ends the access the
+    message gave the conversation's members (the uploader and other shares keep theirs)."""
+
     message_id: int
     conversation_id: int
     seq: int
     operator_id: int
     at: float = 0.0
+    file_id: str | None = None
 
 
 class ReadMarked(Event, frozen=True, tag="ReadMarked"):

@@ -25,6 +25,7 @@ class MessageRef(msgspec.Struct, frozen=True):
     sender_id: int
     message_type: c.MessageType
     at: float
+    file_id: str | None = None
 
 
 class MessageState(msgspec.Struct):
@@ -108,7 +109,11 @@ def decide_recall(
             raise InvalidError("The recall window for this message has passed")
     if state.status == "recalled":
         return []
-    return [c.MessageRecalled(ref.message_id, ref.conversation_id, ref.seq, operator_id, at=now)]
+    return [
+        c.MessageRecalled(
+            ref.message_id, ref.conversation_id, ref.seq, operator_id, at=now, file_id=ref.file_id
+        )
+    ]
 
 
 # -- system messages ----------------------------------------------------------------------------

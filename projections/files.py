@@ -20,7 +20,6 @@ from projections.schema import (
     FILES,
     FileDoc,
     FileMemberDoc,
-    FileShareDoc,
     member_key,
     share_key,
 )
@@ -64,8 +63,16 @@ class FilesProjection:
                     for file_id, n in sorted(event.counts.items())
                 ]
             case c.MessageSent(file_id=str(file_id)):
-                share = FileShareDoc(file_id=file_id, conversation_id=event.conversation_id)
-                return [FILE_SHARES.put(share_key(file_id, event.conversation_id), share)]
+                key = share_key(file_id, event.conversation_id)
+                insert = {"file_id": file_id, "conversation_id": event.conversation_id}
+                return [
+                    FILE_SHARES.patch(key, insert=insert, add={"message_ids": [event.message_id]})
+                ]
+            case c.MessageRecalled(file_id=str(file_id)):
+                key = share_key(file_id, event.conversation_id)
+                return [
+                    FILE_SHARES.patch(key, pull={"message_ids": [event.message_id]}, upsert=False)
+                ]
             case c.ConversationCreated():
                 return [_member(event.conversation_id, u) for u in event.member_ids]
             case c.MemberAdded():

@@ -63,10 +63,12 @@ class FileDoc(ReadModel, kw_only=True):
 
 
 class FileShareDoc(ReadModel, kw_only=True):
-    """A conversation a file was sent to."""
+    """A conversation a file was sent to, and the messages that carry it there and are not
+    recalled (None in documents from before recalls were tracked: shared)."""
 
     file_id: str
     conversation_id: int
+    message_ids: list[int] | None = None
 
 
 class FileMemberDoc(ReadModel, kw_only=True):

@@ -116,8 +116,13 @@ def download_info(view: FileView, base_url: str) -> DownloadInfo:
 
 
 async def shared_with(read: ReadStore, file_id: str, user_id: int) -> bool:
-    """Whether ``user_id`` is a current member of a conversation the file was sent to."""
-    shares = await read.find(FILE_SHARES, {"file_id": file_id})
+    """Whether ``user_id`` is a current member of a conversation the file was sent to (in a
+    message not recalled since)."""
+    shares = [
+        s
+        for s in await read.find(FILE_SHARES, {"file_id": file_id})
+        if s.message_ids is None or s.message_ids
+    ]
     if not shares:
         return False
     keys = [member_key(s.conversation_id, user_id) for s in shares]

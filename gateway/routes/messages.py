@@ -246,7 +246,13 @@ async def _ref(ctx: Ctx) -> tuple[rules.MessageRef, MessageDoc]:
         await caught_up(ctx)
     doc = await q.message_doc(ctx.services.read, message_id)
     ref = rules.MessageRef(
-        doc.id, doc.conversation_id, doc.seq, doc.sender_id, doc.message_type, doc.created_at
+        doc.id,
+        doc.conversation_id,
+        doc.seq,
+        doc.sender_id,
+        doc.message_type,
+        doc.created_at,
+        file_id=doc.file_id,
     )
     return ref, doc
 

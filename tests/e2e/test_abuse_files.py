@@ -11,6 +11,7 @@ import httpx
 
 from gateway.app import create_app
 from tests.conftest import make_settings
+from tests.e2e.chat_helpers import group, users
 from tests.helpers import API, new_user, wait_until
 
 
@@ -58,3 +59,44 @@ async def test_orphaned_blobs_are_swept_at_start_up_after_a_grace_period(tmp_pat
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             r = await c.get(f"{API}/files/download/{kept}", headers=h)
             assert r.status_code == 200 and r.content == b"kept"
+
+
+# -- 15. a recall ends the access the message gave ---------------------------------------------
+async def send_file(c: httpx.AsyncClient, h: dict[str, str], cid: int, file_id: str) -> int:
+    r = await c.post(
+        f"{API}/messages/file", json={"conversation_id": cid, "file_id": file_id}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    message_id: int = r.json()["id"]
+    return message_id
+
+
+async def recall(c: httpx.AsyncClient, h: dict[str, str], message_id: int) -> None:
+    r = await c.post(f"{API}/messages/{message_id}/recall", headers=h)
+    assert r.status_code == 200, r.text
+
+
+async def test_recalling_a_file_message_ends_the_members_access(client: httpx.AsyncClient) -> None:
+    (a, ha), (b, hb), (x, hx) = await users(client, 3)
+    up = await client.post(
+        f"{API}/files/upload", files={"file": ("s.txt", b"secret", "text/plain")}, headers=ha
+    )
+    fid = up.json()["file_id"]
+    g = await group(client, ha, [b["id"]])
+    other = await group(client, ha, [x["id"]], name="Other")
+    first = await send_file(client, ha, g["id"], fid)
+    second = await send_file(client, ha, g["id"], fid)
+    in_other = await send_file(client, ha, other["id"], fid)
+    url = f"{API}/files/download/{fid}"
+    assert (await client.get(url, headers=hb)).status_code == 200
+    await recall(client, ha, first)
+    assert (await client.get(url, headers=hb)).status_code == 200  # the second still carries it
+    await recall(client, ha, second)
+    for path in ("download", "info", "download-info"):
+        r = await client.get(f"{API}/files/{path}/{fid}", headers=hb)
+        assert r.status_code == 404, path
+    assert (await client.get(url, headers=hx)).status_code == 200  # shared elsewhere
+    assert (await client.get(url, headers=ha)).status_code == 200  # the uploader keeps it
+    await recall(client, ha, in_other)
+    assert (await client.get(url, headers=hx)).status_code == 404
+    assert (await client.get(url, headers=ha)).status_code == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from domain.errors import ForbiddenError, NotFoundError
 from domain.store import RecordedEvent
 from gateway.downloads import content_disposition, parse_range
 from projections.files import FilesProjection
-from projections.schema import FILE_MEMBERS, FILE_SHARES, FILES, FileMemberDoc, FileShareDoc
+from projections.schema import FILE_MEMBERS, FILE_SHARES, FILES, FileMemberDoc
 from projections.store import Delete, Patch, Put
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -127,8 +128,18 @@ def test_projection_tracks_shares_and_membership() -> None:
     )
     text = c.MessageSent(message_id=2, conversation_id=5, seq=2, sender_id=1, message_type="text")
     assert p.handle(sent, REC) == [
-        Put(FILE_SHARES.name, f"{fid}:5", FileShareDoc(file_id=fid, conversation_id=5))
+        Patch(
+            FILE_SHARES.name,
+            f"{fid}:5",
+            insert={"file_id": fid, "conversation_id": 5},
+            add={"message_ids": [1]},
+        )
     ]
+    recalled = c.MessageRecalled(message_id=1, conversation_id=5, seq=1, operator_id=1, file_id=fid)
+    assert p.handle(recalled, REC) == [
+        Patch(FILE_SHARES.name, f"{fid}:5", pull={"message_ids": [1]}, upsert=False)
+    ]
+    assert p.handle(msgspec.structs.replace(recalled, file_id=None), REC) == []
     assert p.handle(text, REC) == []
     created = c.ConversationCreated(
         conversation_id=5, conversation_type="group", creator_id=1, member_ids=(1, 2)
