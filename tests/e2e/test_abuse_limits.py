@@ -255,3 +255,37 @@ async def test_a_normal_json_request_still_works(http: httpx.AsyncClient) -> Non
         data={"username": user["standard_id"], "password": PASSWORD},
     )
     assert r.status_code == 200
+
+
+# -- what held in the adversarial pass, kept held ---------------------------------------------------
+@pytest.mark.parametrize(
+    "framing",
+    [
+        "Content-Length: 5\r\nTransfer-Encoding: chunked",  # CL.TE
+        "Transfer-Encoding: chunked\r\nContent-Length: 5",  # TE.CL
+        "Content-Length: 5\r\nContent-Length: 50",  # two lengths
+        "Transfer-Encoding: xchunked",  # an encoding nobody implements
+    ],
+)
+async def test_ambiguous_request_framing_is_refused(server: ServerProcess, framing: str) -> None:
+    """Request smuggling: a request whose length two parsers could read differently is
+    refused as a whole, never split into a second request."""
+    head = f"POST {API}/users/ HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode()
+    smuggled = b"0\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(head + smuggled)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert data.startswith(b"HTTP/1.1 400"), data[:200]
+    assert data.count(b"HTTP/1.1 ") == 1, data  # no second (smuggled) response
+
+
+async def test_path_traversal_in_file_ids_finds_nothing(http: httpx.AsyncClient) -> None:
+    _, headers = await new_user(http)
+    for fid in ("..%2F..%2Fevents.sqlite3", "..%252F..%252Fjwt_secret", "%2e%2e", "a" * 65):
+        for path in ("download", "info"):
+            r = await http.get(f"{API}/files/{path}/{fid}", headers=headers)
+            assert r.status_code == 404, (fid, r.status_code)
