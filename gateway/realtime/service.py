@@ -22,6 +22,7 @@ from queries.realtime.replay import replay
 
 log = logging.getLogger("im.ws")
 _READY_TIMEOUT_S = 30.0
+REPLAYS_AT_ONCE = 4  # resumes replaying in this process at the same time
 
 
 class Refused(Exception):
@@ -62,6 +63,10 @@ class Realtime:
         self._signals = signals
         self._horizon = resume_max_events
         self._max_per_user = max_per_user
+        self._replay_locks: dict[int, asyncio.Lock] = {}
+        self._replay_slots = asyncio.Semaphore(REPLAYS_AT_ONCE)
+        self._replay_users: dict[int, int] = {}  # replaying or waiting, per user
+        self.replays_running = 0
         self.pusher = Pusher(events, views, self.hub, wait_for, membership)
         self.pusher_runtime = FollowerRuntime(events, self.pusher)
         self.typing = TypingRelay(self.hub, typing_timeout)
@@ -149,21 +154,43 @@ class Realtime:
             raise Refused(CLOSE_RESYNC, "position too old: resync over REST")
 
     async def resume(self, conn: Connection, since: int, attached: Attached) -> None:
-        """Replay what the user missed after ``since``, then release the live frames."""
+        """Replay what the user missed after ``since``, then release the live frames.
+
+        Replays are bounded: one at a time per user (their other sockets wait their turn) and
+        ``REPLAYS_AT_ONCE`` in the process, so a client opening many ``?since=0`` sockets
+        costs what one does, plus waiting. Live frames meanwhile stay held in each socket's
+        bounded queue (overflow closes it with 1013, as always).
+        """
+        user_turn = self._replay_locks.setdefault(conn.user_id, asyncio.Lock())
+        self._replay_users[conn.user_id] = self._replay_users.get(conn.user_id, 0) + 1
         try:
-            await replay(
-                self._events,
-                self._views,
-                conn.user_id,
-                since,
-                attached.position,
-                set(attached.conversations),
-                conn.push_replay,
-            )
+            async with user_turn, self._replay_slots:
+                if conn.closing:  # gave up while waiting for its turn
+                    return
+                self.replays_running += 1
+                try:
+                    await replay(
+                        self._events,
+                        self._views,
+                        conn.user_id,
+                        since,
+                        attached.position,
+                        set(attached.conversations),
+                        conn.push_replay,
+                    )
+                finally:
+                    self.replays_running -= 1
         except Exception:
             log.exception("resume of %s from %d failed", conn.id, since)
             conn.fail(1011, "resume failed; reconnect")
             return
+        finally:
+            left = self._replay_users[conn.user_id] - 1
+            if left:
+                self._replay_users[conn.user_id] = left
+            else:  # nobody of this user replays or waits: forget the lock
+                del self._replay_users[conn.user_id]
+                del self._replay_locks[conn.user_id]
         conn.end_replay(attached.position)
 
     async def connected(self, conn: Connection) -> None:
@@ -192,6 +219,7 @@ class Realtime:
             "local_connections": len(conns),
             "local_users": self.hub.user_count,
             "replaying_connections": sum(1 for c in conns if c.replaying),
+            "replays_running": self.replays_running,
             "queued_frames": sum(c.queued for c in conns),
             "slow_disconnects": self.hub.slow_closed,
             "pusher_position": self.pusher.position,

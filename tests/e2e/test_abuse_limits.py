@@ -257,7 +257,7 @@ async def test_a_normal_json_request_still_works(http: httpx.AsyncClient) -> Non
     assert r.status_code == 200
 
 
-# -- what held in the adversarial pass, kept held ---------------------------------------------------
+# -- what held in the adversarial pass, kept held ------------------------------------------------
 @pytest.mark.parametrize(
     "framing",
     [
