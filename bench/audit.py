@@ -173,14 +173,26 @@ async def phase_state(path: Path, samples: int) -> str:
 
 
 def child(phase: str, path: Path, samples: int) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF)
     if phase == "export":
         line = asyncio.run(phase_export(path))
     elif phase == "verify":
         line = asyncio.run(phase_verify(path))
     else:
         line = asyncio.run(phase_state(path, samples))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{line}; peak RSS {peak:,.0f} MiB", flush=True)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    peak = after.ru_maxrss / 1024
+    print(f"{line}; CPU {cpu:.1f}s (all threads); peak RSS {peak:,.0f} MiB", flush=True)
+
+
+def calibrate() -> float:
+    """Seconds for 10M iterations of a bare Python loop: ~0.4 s on a quiet modern core, so
+    the ratio says how much of a core this process was getting while it measured."""
+    started, total = time.perf_counter(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -197,11 +209,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="im-bench-audit-") as tmp:
         db = Path(tmp) / "events.sqlite3"
         asyncio.run(fill(db, args.events, args.messages))
-        print(f"load average before measuring: {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"load average before measuring: {os.getloadavg()[0]:.1f};"
+            f" 10M-iteration Python loop: {calibrate():.2f}s (quiet core: ~0.4s)",
+            flush=True,
+        )
         for phase in ("export", "verify", "state"):
             cmd = [sys.executable, "-m", "bench.audit", "--phase", phase, "--db", str(db)]
             subprocess.run([*cmd, "--samples", str(args.samples)], check=True)
-        print(f"load average after: {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"load average after: {os.getloadavg()[0]:.1f};"
+            f" 10M-iteration Python loop: {calibrate():.2f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

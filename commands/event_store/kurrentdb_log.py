@@ -64,19 +64,22 @@ class KurrentDbEventLog:
         return self._client
 
     async def _all(self, after: int, limit: int) -> list[RecordedEvent]:
-        """Our events after ``after`` in commit order (the start position itself excluded)."""
+        """Our events after ``after`` in commit order (a read from a position includes it)."""
         out: list[RecordedEvent] = []
         start: int | None = after or None
+        seen = after
         while len(out) < limit:
             got = 0
             async with await self._kdb().read_all(commit_position=start, limit=_PAGE) as events:
                 async for e in events:
                     got += 1
-                    start = e.commit_position
-                    if (e.commit_position or 0) > after and _ours(e):
+                    position = e.commit_position or 0
+                    if position > seen and _ours(e):
+                        seen = position
                         out.append(_recorded(e))
                         if len(out) == limit:
                             break
+                    start = position
             if got < _PAGE:
                 break
         return out

@@ -229,10 +229,25 @@ class FakeClient:
             return tuple(reversed(found[: start + 1]))[:limit]
         return tuple(found[stream_position or 0 :])[:limit]
 
-    async def read_all(self, *, backwards: bool = False, limit: int = 2**63) -> FakeRead:
-        # The client's default filter excludes system events ($-types) server-side.
+    async def read_all(
+        self, *, commit_position: int | None = None, backwards: bool = False, limit: int = 2**63
+    ) -> FakeRead:
+        # The client's default filter excludes system events ($-types) server-side; a read
+        # from a commit position starts at (and includes) that event.
         ours = [e for e in self._s.log if not e.type.startswith("$")]
-        return FakeRead(list(reversed(ours)) if backwards else ours, limit)
+        if backwards:
+            ours.reverse()
+        if commit_position is not None:
+            ours = [
+                e
+                for e in ours
+                if (
+                    e.commit_position <= commit_position
+                    if backwards
+                    else e.commit_position >= commit_position
+                )
+            ]
+        return FakeRead(ours, limit)
 
     async def get_commit_position(self) -> int:
         await self._s.turns()
@@ -259,6 +274,12 @@ class FakeRead:
 
     def __aiter__(self) -> FakeRead:
         return self
+
+    async def __aenter__(self) -> FakeRead:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
     async def __anext__(self) -> RecordedEvent:
         await asyncio.sleep(0)
