@@ -26,6 +26,7 @@ from tests.integration.cascade_harness import AMQP_URL
 from tests.integration.cascade_harness import _rabbitmqctl as rabbitmqctl
 from tests.ws import live
 
+ROOT, ROOT_PASSWORD = "legacy_root", "root-secret-1"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(200))
 PDF = b"%PDF-1.4\n" + b"x" * 200
 
@@ -105,6 +106,8 @@ def legacy_env(prefix: str, fmt: str = "legacy") -> dict[str, str]:
         "IM_CASCADE_FORMAT": fmt,
         "IM_CASCADE_LEGACY_PREFIX": prefix,
         "IM_CASCADE_LEGACY_TIMEZONE": "Asia/Shanghai",
+        "IM_FIRST_SUPERUSER": ROOT,
+        "IM_FIRST_SUPERUSER_PASSWORD": ROOT_PASSWORD,
     }
 
 
@@ -289,10 +292,57 @@ async def test_a_groups_life_reaches_legacy_consumers(
     assert first.type == "msg" and first.content_type == "application/json" and first.message_id
 
 
-async def token_headers(http: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:
+async def test_broadcasts_and_reported_events_reach_legacy_consumers(
+    world: tuple[Legacy, ServerProcess, httpx.AsyncClient],
+) -> None:
+    legacy, _, http = world
+    broadcasts = await legacy._queue(f"{legacy.prefix}exchange_instant_base", "broadcast")
+    events = await legacy._queue(f"{legacy.prefix}exchange_instant_base", "event")
+    root = await token_headers(http, {"standard_id": ROOT}, ROOT_PASSWORD)
+    reporter, hr = await new_user(http)
+    photo = await upload(http, root, "通知.png", PNG)
+    doc = await upload(http, root, "notes.pdf", PDF)  # not voice, image or video: not listed
+    body = {
+        "title": "停电通知",
+        "content": "今晚停电",
+        "priority": "high",
+        "attachments": [photo["file_id"], doc["file_id"]],
+    }
+    sent = await ok(http.post(f"{API}/broadcasts/", json=body, headers=root))
+    (b,) = await legacy.wait(broadcasts, 1)
+    assert b["cmd"] == "broadcast"
+    data = b["data"]
+    assert data["id"] == sent["id"] and data["body"] == "今晚停电" and data["title"] == "停电通知"
+    assert data["publisher_standard_id"] == ROOT and re.fullmatch(r"\d{14}", data["create_time"])
+    assert [(p["type"], p["name"]) for p in data["profile"]] == [(2, "通知.png")]
+    assert photo["file_id"] in data["profile"][0]["path"]
+    shot = await upload(http, hr, "scene.png", PNG)
+    report = {
+        "event_type": "alarm",
+        "title": "火情",
+        "body": "三楼冒烟",
+        "level": 3,
+        "latitude": "39.9042",
+        "longitude": 116.4074,
+        "address": "北京",
+        "attachments": [shot["file_id"]],
+    }
+    reported = await ok(http.post(f"{API}/events/", json=report, headers=hr))
+    (e,) = await legacy.wait(events, 1)
+    assert e["cmd"] == "event"
+    data = e["data"]
+    assert data["id"] == reported["id"] and data["publisher_standard_id"] == reporter["standard_id"]
+    assert (data["latitude"], data["longitude"]) == ("39.9042", "116.4074")  # strings
+    assert (data["body"], data["title"], data["event_level"]) == ("三楼冒烟", "火情", 3)
+    assert [(p["type"], p["name"]) for p in data["profile"]] == [(2, "scene.png")]
+
+
+async def token_headers(
+    http: httpx.AsyncClient, user: dict[str, Any], password: str = "secret123"
+) -> dict[str, str]:
     r = await http.post(
         f"{API}/auth/login/access-token",
-        data={"username": user["standard_id"], "password": "secret123"},
+        data={"username": user["standard_id"], "password": password},
     )
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
