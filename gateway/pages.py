@@ -53,6 +53,7 @@ def _page(title: str, head: str, body: str) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'  # no /favicon.ico request (a 404 in the access log)
         f"<title>{html.escape(title)}</title>{head}</head>\n<body>{body}</body></html>\n"
     )
 
