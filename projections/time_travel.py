@@ -101,7 +101,7 @@ def _sent(rec: RecordedEvent) -> c.MessageSent:
 
 
 class TimeTravel:
-    def __init__(self, log: EventLog, every: int = 2000, size: int = 64) -> None:
+    def __init__(self, log: EventLog, every: int = 500, size: int = 64) -> None:
         self._log = log
         self._every = every
         self._size = size
