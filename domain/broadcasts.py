@@ -23,6 +23,9 @@ class BroadcastSent(Event, frozen=True, tag="BroadcastSent"):
     at: float = 0.0
 
 
+BroadcastEvent = BroadcastSent
+
+
 def broadcast_stream(broadcast_id: int) -> str:
     return f"broadcast-{broadcast_id}"
 

@@ -7,10 +7,39 @@ from typing import Any
 
 import msgspec
 
-from domain.events import Event, event_class
+from domain import (
+    broadcasts,
+    conversations,
+    files,
+    ids,
+    legacy_cascade,
+    notification_templates,
+    notifications,
+    reports,
+    users,
+)
+from domain.events import Event, event_classes
 from domain.tracing import SYSTEM, Actor, Trace
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+DomainEvent = (
+    users.UserEvent
+    | users.StandardIdEvent
+    | ids.IdEvent
+    | conversations.ConversationEvent
+    | conversations.MessageEvent
+    | conversations.PairEvent
+    | files.FileEvent
+    | notifications.NotificationEvent
+    | notifications.PreferencesEvent
+    | notification_templates.TemplateEvent
+    | notification_templates.TemplateNameEvent
+    | broadcasts.BroadcastEvent
+    | reports.ReportEvent
+    | legacy_cascade.CenterEvent
+)
+"""Every event the store may hold: the union of the aggregates' unions."""
 
 _encoder = msgspec.json.Encoder()
 _raw_decoder = msgspec.json.Decoder(dict[str, Any])
@@ -21,6 +50,21 @@ _upcasters: dict[tuple[str, int], Upcaster] = {}
 
 class UnknownEventError(Exception):
     """The stored event type has no registered class."""
+
+
+_registry: dict[str, type[Event]] = {}
+
+
+def register(union: Any) -> None:
+    """Make the codec know a union's event classes (the domain's are known from the start;
+    tests add their own synthetic events). A tag may name only one class."""
+    for cls in event_classes(union):
+        existing = _registry.setdefault(cls.type_name(), cls)
+        if existing is not cls:
+            raise TypeError(f"event tag {cls.type_name()!r} is used by {existing.__qualname__}")
+
+
+register(DomainEvent)
 
 
 def register_upcaster(type_name: str, from_version: int, fn: Upcaster) -> None:
@@ -94,7 +138,7 @@ def _decoder_for(cls: type[Event]) -> msgspec.json.Decoder[Any]:
 
 def decode(type_name: str, data: bytes, schema_version: int | None = None) -> Event:
     """Decode stored data into its event class, upcasting when the stored version is older."""
-    cls = event_class(type_name)
+    cls = _registry.get(type_name)
     if cls is None:
         raise UnknownEventError(f"no event class for type {type_name!r}")
     version = schema_version or cls.schema_version

@@ -7,7 +7,7 @@ conversation's current ``seq`` in where a decision records it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import Literal, assert_never
 
 import msgspec
 
@@ -95,6 +95,8 @@ def _replace_member(state: Conversation, user_id: int, **changes: object) -> Con
 
 
 def evolve(state: Conversation, event: Event) -> Conversation:
+    if not isinstance(event, c.ConversationEvent):
+        return state
     match event:
         case c.ConversationCreated():
             owner = event.creator_id if event.conversation_type == "group" else None
@@ -135,12 +137,16 @@ def evolve(state: Conversation, event: Event) -> Conversation:
             barred = state.barred | {event.user_id} if removed_by_other else state.barred
             state = msgspec.structs.replace(state, members=members, barred=barred)
             return _revoke_invites(state, lambda code, inv: inv.created_by == event.user_id)
-        case c.MemberRoleChanged() if event.user_id in state.members:
+        case c.MemberRoleChanged():
+            if event.user_id not in state.members:
+                return state
             state = _replace_member(state, event.user_id, role=event.new_role)
             if event.new_role in MANAGERS or state.allow_invite:
                 return state
             return _revoke_invites(state, lambda code, inv: inv.created_by == event.user_id)
-        case c.MemberUpdated() if event.user_id in state.members:
+        case c.MemberUpdated():
+            if event.user_id not in state.members:
+                return state
             return _replace_member(
                 state,
                 event.user_id,
@@ -170,7 +176,10 @@ def evolve(state: Conversation, event: Event) -> Conversation:
             return msgspec.structs.replace(state, invites=invites)
         case c.InviteCodeRevoked():
             return _revoke_invites(state, lambda code, inv: code == event.code)
-    return state
+        case c.HistoryCleared():
+            return state
+        case _:
+            assert_never(event)
 
 
 def _revoke_invites(state: Conversation, which: Callable[[str, Invite], bool]) -> Conversation:

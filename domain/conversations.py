@@ -266,3 +266,4 @@ ConversationEvent = (
     | InviteCodeRevoked
 )
 MessageEvent = MessageSent | MessageEdited | MessageRecalled | ReadMarked
+PairEvent = PairClaimed

@@ -1,8 +1,9 @@
-"""The event base class and the registry every event type joins by subclassing."""
+"""The event base class, and the helpers that read a union of event classes."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import typing
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -11,6 +12,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """A domain event. The msgspec tag is the stable event type name stored in the event store.
 
     Subclasses set ``tag="TypeName"`` explicitly; never rename a tag, add a new event instead.
+    Each aggregate's module declares the union of its events (``UserEvent``, ...); the codec
+    knows exactly the classes of those unions (``domain.codec.DomainEvent``).
     ``schema_version`` is bumped when a type changes shape; upcasters in the codec lift old data.
     """
 
@@ -23,32 +26,15 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag=True):
         return tag
 
 
-_registry: dict[str, type[Event]] = {}
+def event_classes(union: Any) -> tuple[type[Event], ...]:
+    """The classes of a union of event classes (or of a single class), in declaration order."""
+    members = typing.get_args(union) or (union,)
+    for cls in members:
+        if not (isinstance(cls, type) and issubclass(cls, Event)):
+            raise TypeError(f"{cls!r} is not an event class")
+    return members
 
 
-def event_class(type_name: str) -> type[Event] | None:
-    """The class registered for a stored event type (any imported Event subclass)."""
-    cls = _registry.get(type_name)
-    if cls is None:
-        _refresh()
-        cls = _registry.get(type_name)
-    return cls
-
-
-def all_event_classes() -> list[type[Event]]:
-    _refresh()
-    return list(_registry.values())
-
-
-def _refresh() -> None:
-    stack: list[type[Event]] = list(Event.__subclasses__())
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        tag = cls.__struct_config__.tag
-        if not isinstance(tag, str):
-            continue
-        existing = _registry.get(tag)
-        if existing is not None and existing is not cls:
-            raise TypeError(f"event tag {tag!r} is used by {existing.__qualname__} already")
-        _registry[tag] = cls
+def type_names(union: Any) -> frozenset[str]:
+    """The stored type names of a union's events (to skip other records without decoding)."""
+    return frozenset(cls.type_name() for cls in event_classes(union))

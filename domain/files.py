@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import assert_never
 
 import msgspec
 
@@ -57,6 +58,9 @@ class FileDownloadsCounted(Event, frozen=True, tag="FileDownloadsCounted"):
     at: float = 0.0
 
 
+FileEvent = FileUploaded | FileDeleted | FileDownloadsCounted
+
+
 class File(msgspec.Struct):
     """The command side's view of a file: what deletion decisions need."""
 
@@ -78,12 +82,17 @@ def download_stream(day: str) -> str:
 
 
 def evolve(state: File, event: Event) -> File:
+    if not isinstance(event, FileEvent):
+        return state
     match event:
         case FileUploaded():
             return File(file_id=event.file_id, uploader_id=event.uploader_id)
         case FileDeleted():
             return msgspec.structs.replace(state, deleted=True)
-    return state
+        case FileDownloadsCounted():
+            return state
+        case _:
+            assert_never(event)
 
 
 def decide_delete(state: File, user_id: int, is_superuser: bool, at: float) -> FileDeleted:

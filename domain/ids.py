@@ -32,6 +32,9 @@ class IdBlockReserved(Event, frozen=True, tag="IdBlockReserved"):
     size: int
 
 
+IdEvent = IdBlockReserved
+
+
 class IdCounter(msgspec.Struct):
     next_start: int = 1
 

@@ -193,3 +193,7 @@ _encoder = msgspec.json.Encoder()
 
 def body(cmd: str, data: Any) -> bytes:
     return _encoder.encode(Body(cmd, data))
+
+
+CenterEvent = WaterMarkUpdated | PlatformMqUpdated
+"""What the center (legacy RabbitMQ) tells us, kept as events."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, assert_never
 
 import msgspec
 
@@ -35,12 +35,17 @@ class MessageState(msgspec.Struct):
 
 
 def evolve_message(state: MessageState, event: Event) -> MessageState:
+    if not isinstance(event, c.MessageEvent):
+        return state
     match event:
         case c.MessageEdited():
             return MessageState(status="edited")
         case c.MessageRecalled():
             return MessageState(status="recalled")
-    return state
+        case c.MessageSent() | c.ReadMarked():
+            return state
+        case _:
+            assert_never(event)
 
 
 def validate_content(content: str, *, required: bool = True) -> None:

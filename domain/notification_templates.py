@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import assert_never
 
 import msgspec
 
@@ -65,6 +66,10 @@ class TemplateNameClaimed(Event, frozen=True, tag="NotificationTemplateNameClaim
     template_id: int
 
 
+TemplateEvent = TemplateCreated | TemplateUpdated | TemplateDeleted
+TemplateNameEvent = TemplateNameClaimed
+
+
 class Template(msgspec.Struct):
     template_id: int = 0
     fields: TemplateFields | None = None
@@ -76,12 +81,15 @@ class Template(msgspec.Struct):
 
 
 def evolve(state: Template, event: Event) -> Template:
+    if not isinstance(event, TemplateEvent):
+        return state
     match event:
         case TemplateCreated() | TemplateUpdated():
             return Template(template_id=event.template_id, fields=event.fields)
         case TemplateDeleted():
             return msgspec.structs.replace(state, deleted=True)
-    return state
+        case _:
+            assert_never(event)
 
 
 def require(state: Template) -> TemplateFields:

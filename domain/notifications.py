@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -81,6 +81,11 @@ class NotificationsDeleted(Event, frozen=True, tag="NotificationsDeleted"):
     at: float = 0.0
 
 
+NotificationEvent = (
+    NotificationCreated | NotificationsRead | NotificationsUnread | NotificationsDeleted
+)
+
+
 class Draft(msgspec.Struct, frozen=True):
     """A notification about to be created (the id and time are the handler's)."""
 
@@ -116,6 +121,8 @@ class Inbox(msgspec.Struct):
 
 def evolve(state: Inbox, event: Event) -> Inbox:
     """Mutates and returns ``state`` (inboxes are private to the command side's cache)."""
+    if not isinstance(event, NotificationEvent):
+        return state
     items = state.items
     match event:
         case NotificationCreated():
@@ -132,6 +139,8 @@ def evolve(state: Inbox, event: Event) -> Inbox:
         case NotificationsDeleted():
             for i in event.notification_ids:
                 items.pop(i, None)
+        case _:
+            assert_never(event)
     return state
 
 
@@ -199,6 +208,9 @@ class PreferencesChanged(Event, frozen=True, tag="NotificationPreferencesChanged
     user_id: int
     preferences: Preferences
     at: float = 0.0
+
+
+PreferencesEvent = PreferencesChanged
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -38,6 +38,9 @@ class EventReported(Event, frozen=True, tag="EventReported"):
     at: float = 0.0
 
 
+ReportEvent = EventReported
+
+
 def decide_report(
     *,
     report_id: int,

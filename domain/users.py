@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import assert_never
 
 import msgspec
 
@@ -72,6 +73,7 @@ UserEvent = (
     | UserSuperuserChanged
     | UserAuditorChanged
 )
+StandardIdEvent = StandardIdClaimed
 
 
 class User(msgspec.Struct):
@@ -100,6 +102,8 @@ def standard_id_stream(standard_id: str) -> str:
 
 
 def evolve(state: User, event: Event) -> User:
+    if not isinstance(event, UserEvent):
+        return state
     match event:
         case UserRegistered():
             return User(
@@ -121,7 +125,8 @@ def evolve(state: User, event: Event) -> User:
             return msgspec.structs.replace(state, is_superuser=event.is_superuser)
         case UserAuditorChanged():
             return msgspec.structs.replace(state, is_auditor=event.is_auditor)
-    return state
+        case _:
+            assert_never(event)
 
 
 def validate_new_user(standard_id: str, name: str, password: str) -> None:

@@ -34,11 +34,6 @@ def issue_token(user_id: int, secret: str, minutes: int) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def user_id_from_token(token: str, secret: str) -> int:
-    """The token's user id; raises UnauthorizedError for any bad, expired or foreign token."""
-    return decode_claims(token, secret)[0]
-
-
 def decode_claims(token: str, secret: str) -> tuple[int, int]:
     """(user id, expiry) of a valid token; UnauthorizedError for a bad, expired or foreign one."""
     try:

@@ -43,7 +43,6 @@ class BroadcastsProjection:
     collections: tuple[Collection[Any], ...] = (BROADCASTS, RECIPIENTS)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
-        match event:
-            case b.BroadcastSent():
-                return _broadcast(event)
-        return []
+        if not isinstance(event, b.BroadcastEvent):
+            return []
+        return _broadcast(event)

@@ -7,7 +7,7 @@ and the query subtracts. Every write is a plain function of one event.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from domain import conversations as c
 from domain.events import Event
@@ -126,6 +126,8 @@ class ConversationsProjection:
     collections: tuple[Collection[Any], ...] = (CONVERSATIONS, GROUP_DIRECTORY, MEMBERS, INVITES)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if not isinstance(event, c.ConversationEvent | c.MessageEvent):
+            return []
         match event:
             case c.ConversationCreated():
                 return _created(event)
@@ -223,4 +225,9 @@ class ConversationsProjection:
                     created_at=event.at,
                 )
                 return [INVITES.put(event.code, invite)]
-        return []
+            case c.MessageEdited() | c.MessageRecalled():
+                return []
+            case c.InviteCodeRevoked():  # joining checks the command side's invites
+                return []
+            case _:
+                assert_never(event)

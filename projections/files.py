@@ -8,7 +8,7 @@ conversation the file was shared to, whatever the size of the history.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from domain import conversations as c
 from domain import files as f
@@ -36,6 +36,8 @@ class FilesProjection:
     collections: tuple[Collection[Any], ...] = (FILES, FILE_SHARES, FILE_MEMBERS)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if not isinstance(event, f.FileEvent | c.ConversationEvent | c.MessageEvent):
+            return []
         match event:
             case f.FileUploaded():
                 doc = FileDoc(
@@ -62,14 +64,18 @@ class FilesProjection:
                     FILES.patch(file_id, inc={"download_count": n}, upsert=False)
                     for file_id, n in sorted(event.counts.items())
                 ]
-            case c.MessageSent(file_id=str(file_id)):
-                key = share_key(file_id, event.conversation_id)
-                insert = {"file_id": file_id, "conversation_id": event.conversation_id}
+            case c.MessageSent():
+                if event.file_id is None:
+                    return []
+                key = share_key(event.file_id, event.conversation_id)
+                insert = {"file_id": event.file_id, "conversation_id": event.conversation_id}
                 return [
                     FILE_SHARES.patch(key, insert=insert, add={"message_ids": [event.message_id]})
                 ]
-            case c.MessageRecalled(file_id=str(file_id)):
-                key = share_key(file_id, event.conversation_id)
+            case c.MessageRecalled():
+                if event.file_id is None:
+                    return []
+                key = share_key(event.file_id, event.conversation_id)
                 return [
                     FILE_SHARES.patch(key, pull={"message_ids": [event.message_id]}, upsert=False)
                 ]
@@ -79,4 +85,19 @@ class FilesProjection:
                 return [_member(event.conversation_id, u) for u in event.user_ids]
             case c.MemberRemoved():
                 return [FILE_MEMBERS.delete(member_key(event.conversation_id, event.user_id))]
-        return []
+            case (
+                c.MemberRoleChanged()
+                | c.MemberUpdated()
+                | c.ConversationUpdated()
+                | c.ConversationDissolved()
+                | c.ConversationHidden()
+                | c.ConversationUnhidden()
+                | c.HistoryCleared()
+                | c.InviteCodeCreated()
+                | c.InviteCodeRevoked()
+                | c.MessageEdited()
+                | c.ReadMarked()
+            ):
+                return []
+            case _:
+                assert_never(event)

@@ -4,7 +4,7 @@ from the members' watermarks in the conversations read model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from domain import conversations as c
 from domain.events import Event
@@ -42,6 +42,8 @@ class MessagesProjection:
     collections: tuple[Collection[Any], ...] = (MESSAGES,)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if not isinstance(event, c.MessageEvent):
+            return []
         match event:
             case c.MessageSent():
                 return [MESSAGES.put(str(event.message_id), message_doc(event))]
@@ -63,4 +65,7 @@ class MessagesProjection:
                     "search_text": "",
                 }
                 return [MESSAGES.patch(str(event.message_id), set=change, upsert=False)]
-        return []
+            case c.ReadMarked():
+                return []
+            case _:
+                assert_never(event)

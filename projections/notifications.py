@@ -6,7 +6,7 @@ counts show only those already visible.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 
@@ -64,6 +64,8 @@ class NotificationsProjection:
     collections: tuple[Collection[Any], ...] = (NOTIFICATIONS, PREFERENCES, TEMPLATES)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if not isinstance(event, n.NotificationEvent | n.PreferencesEvent | t.TemplateEvent):
+            return []
         match event:
             case n.NotificationCreated():
                 return [_created(event)]
@@ -89,4 +91,5 @@ class NotificationsProjection:
                 return [_template(event.template_id, event.fields, event.at)]
             case t.TemplateDeleted():
                 return [TEMPLATES.delete(str(event.template_id))]
-        return []
+            case _:
+                assert_never(event)

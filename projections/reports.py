@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from domain import reports as r
 from domain.events import Event
@@ -16,6 +16,8 @@ class ReportsProjection:
     collections: tuple[Collection[Any], ...] = (REPORTS,)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if not isinstance(event, r.ReportEvent):
+            return []
         match event:
             case r.EventReported():
                 doc = ReportDoc(
@@ -33,4 +35,5 @@ class ReportsProjection:
                     created_at=event.at,
                 )
                 return [REPORTS.put(str(event.report_id), doc)]
-        return []
+            case _:
+                assert_never(event)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from domain import users as u
 from domain.events import Event
@@ -20,6 +20,8 @@ class UsersProjection:
     collections: tuple[Collection[Any], ...] = (USERS,)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if not isinstance(event, u.UserEvent):
+            return []
         match event:
             case u.UserRegistered():
                 doc = UserDoc(
@@ -49,4 +51,7 @@ class UsersProjection:
             case u.UserAuditorChanged():
                 auditor = {"is_auditor": event.is_auditor}
                 return [USERS.patch(str(event.user_id), set=auditor, upsert=False)]
-        return []
+            case u.UserPasswordChanged():
+                return []
+            case _:
+                assert_never(event)

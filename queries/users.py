@@ -15,11 +15,6 @@ async def get_user(read: ReadStore, user_id: int) -> User:
     return user_view(doc)
 
 
-async def find_by_standard_id(read: ReadStore, standard_id: str) -> User | None:
-    docs = await read.find(USERS, {"standard_id_lower": standard_id.lower()}, limit=1)
-    return user_view(docs[0]) if docs else None
-
-
 async def search_users(read: ReadStore, keyword: str, skip: int, limit: int) -> list[User]:
     """Case-insensitive substring of name or standard_id; a number also matches the exact id."""
     keyword = keyword.strip()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 
@@ -53,7 +52,6 @@ class Connection:
     ) -> None:
         self.id = f"c{next(_ids)}"
         self.user_id = user_id
-        self.opened_at = time.time()
         self.replaying = False
         self.seam = 0  # the highest position the client has (or replay covered)
         self.closing = False

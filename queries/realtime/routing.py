@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 import msgspec
 
 from domain import broadcasts as b
 from domain import conversations as c
-from domain.events import Event
-from domain.legacy_cascade import WaterMarkUpdated
-from domain.notifications import NotificationCreated
+from domain import legacy_cascade as lc
+from domain import notifications as n
+from domain.events import Event, type_names
 from queries.notifications import created_view
 from queries.views import iso
 
@@ -47,26 +47,16 @@ class Route(msgspec.Struct, frozen=True):
     leaves: tuple[int, ...] = ()
 
 
-ROUTED_TYPES = frozenset(
-    {
-        "ConversationCreated",
-        "MemberAdded",
-        "MemberRemoved",
-        "MemberRoleChanged",
-        "ConversationUpdated",
-        "ConversationDissolved",
-        "MessageSent",
-        "MessageEdited",
-        "MessageRecalled",
-        "ReadMarked",
-        "BroadcastSent",
-        "NotificationCreated",
-        "WaterMarkUpdated",
-    }
+Routable = (
+    c.ConversationEvent | c.MessageEvent | b.BroadcastEvent | n.NotificationEvent | lc.CenterEvent
 )
+"""The aggregates whose events may be pushed: ``route`` decides for each of their events."""
+
+ROUTED_TYPES = type_names(Routable)
 """Stored type names worth decoding; anything else is skipped without decoding."""
 
-MEMBERSHIP_TYPES = frozenset({"ConversationCreated", "MemberAdded", "MemberRemoved"})
+MembershipChange = c.ConversationCreated | c.MemberAdded | c.MemberRemoved
+MEMBERSHIP_TYPES = type_names(MembershipChange)
 
 
 def _conversation(kind: str, cid: int, joins: tuple[int, ...] = ()) -> Route:
@@ -76,6 +66,8 @@ def _conversation(kind: str, cid: int, joins: tuple[int, ...] = ()) -> Route:
 def route(event: Event) -> Route | None:
     """The push route of an event, or None when nobody is told about it."""
     data: dict[str, Any]
+    if not isinstance(event, Routable):
+        return None
     match event:
         case c.MessageSent():
             cid = event.conversation_id
@@ -132,7 +124,7 @@ def route(event: Event) -> Route | None:
             return Route("role_changed", event.conversation_id, data, members=True)
         case b.BroadcastSent():
             return _broadcast(event)
-        case WaterMarkUpdated():  # from the center (legacy RabbitMQ ``update_water_mark``)
+        case lc.WaterMarkUpdated():  # from the center (legacy RabbitMQ ``update_water_mark``)
             data = {
                 "watermark_id": event.id,
                 "mark": event.mark,
@@ -142,10 +134,26 @@ def route(event: Event) -> Route | None:
                 "date": event.date,
             }
             return Route("watermark_updated", data=data, everyone=True)
-        case NotificationCreated(push=True):  # ``push``: the recipient's preferences allowed it
+        case n.NotificationCreated():
+            if not event.push:  # the recipient's preferences did not allow it
+                return None
             data = msgspec.to_builtins(created_view(event))
             return Route("notification_created", data=data, users=(event.user_id,))
-    return None
+        case (
+            c.MemberUpdated()
+            | c.ConversationHidden()
+            | c.ConversationUnhidden()
+            | c.HistoryCleared()
+            | c.InviteCodeCreated()
+            | c.InviteCodeRevoked()
+            | n.NotificationsRead()
+            | n.NotificationsUnread()
+            | n.NotificationsDeleted()
+            | lc.PlatformMqUpdated()
+        ):
+            return None
+        case _:
+            assert_never(event)
 
 
 def _broadcast(event: b.BroadcastSent) -> Route:

@@ -8,7 +8,9 @@ from typing import Any
 import msgspec
 
 from domain.conversations import MessageSent, ReadMarked
+from domain.events import type_names
 from domain.store import RecordedEvent
+from domain.users import UserEvent
 from projections.schema import (
     CONVERSATIONS,
     MEMBERS,
@@ -24,9 +26,7 @@ from queries import conversations as qc
 from queries.messages import message_views, sent_view
 
 CONVERSATIONS_PROJECTION = "conversations"
-_USER_TYPES = frozenset(
-    {"UserRegistered", "UserRenamed", "UserActivationChanged", "UserSuperuserChanged"}
-)
+_USER_TYPES = type_names(UserEvent)
 _MAX_CACHED_USERS = 100_000
 Wait = Callable[[], Awaitable[None]]
 

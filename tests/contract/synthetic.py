@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
+from domain import codec
 from domain import users as u
 from domain.events import Event
 from domain.store import RecordedEvent, new_event
@@ -62,6 +63,18 @@ class CounterReset(Event, frozen=True, tag="test.CounterReset"):
 
 class CounterDropped(Event, frozen=True, tag="test.CounterDropped"):
     key: str
+
+
+CounterEvent = (
+    CounterBumped
+    | CounterSeen
+    | CounterTagged
+    | CounterUntagged
+    | CounterRenamed
+    | CounterReset
+    | CounterDropped
+)
+codec.register(CounterEvent)
 
 
 class CountersProjection:
