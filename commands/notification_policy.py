@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from commands.notifications import NotificationHandlers
 from domain import conversations as c
@@ -26,7 +26,7 @@ from domain import tracing
 from domain.broadcasts import BroadcastSent
 from domain.codec import UnknownEventError, parse_metadata
 from domain.errors import DomainError
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.notifications import Draft
 from domain.reports import EventReported
 from domain.store import EventStore, RecordedEvent
@@ -35,7 +35,9 @@ log = logging.getLogger("im.notify")
 
 CHECKPOINT = "policy:notifications"
 ACTOR = tracing.Actor("system", "notification-policy")
-TYPES = frozenset({"MemberAdded", "MessageSent", "BroadcastSent", "EventReported"})
+Notifying = c.MemberAdded | c.MessageSent | BroadcastSent | EventReported
+"""The events that may cause notifications (``drafts`` decides for each)."""
+TYPES = type_names(Notifying)
 SAVE_EVERY_S = 0.5
 WaitFor = Callable[[int], Awaitable[bool]]
 
@@ -160,23 +162,30 @@ class NotificationPolicy:
 
     async def drafts(self, rec: RecordedEvent, event: Event) -> list[Draft]:
         """The notifications one event causes."""
+        if not isinstance(event, Notifying):
+            return []
         source = rules.source_of(rec.type, rec.id)
         match event:
             case c.MemberAdded():
                 added = [u for u in event.user_ids if u != event.operator_id]
                 return await self._invites(event.conversation_id, added, event.operator_id, source)
-            case c.MessageSent(message_type="text"):
+            case c.MessageSent():
+                if event.message_type != "text":
+                    return []
                 return await self._mentions(event, source)
             case BroadcastSent():
                 everyone = [] if event.target_user_ids else await self._facts.active_user_ids()
                 users = rules.broadcast_recipients(event, everyone)
                 return [rules.broadcast(u, event, source) for u in users]
-            case EventReported(event_type="alarm"):
+            case EventReported():
+                if event.event_type != "alarm":
+                    return []
                 names = await self._facts.user_names([event.reporter_id])
                 name = names.get(event.reporter_id, f"user {event.reporter_id}")
                 users = [u for u in await self._facts.superuser_ids() if u != event.reporter_id]
                 return [rules.alarm(u, event, name, source) for u in users]
-        return []
+            case _:
+                assert_never(event)
 
     async def _invites(
         self, conversation_id: int, added: list[int], operator_id: int, source: str

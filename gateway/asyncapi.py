@@ -8,14 +8,11 @@ AsyncAPI 3.0 JSON Schema and real frames and published messages against their sc
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
 
-import domain
 from commands.user_sync import SyncResult, SyncUsers
 from domain.cascade import (
     CONTENT_TYPE,
@@ -26,8 +23,9 @@ from domain.cascade import (
     is_sensitive,
     snake_case,
 )
+from domain.codec import DomainEvent
 from domain.conversations import Role
-from domain.events import Event, all_event_classes
+from domain.events import Event, event_classes
 from gateway.settings import Settings
 from queries.conversations import Conversation
 from queries.messages import Message
@@ -222,16 +220,9 @@ AMQP_PROPERTIES_SCHEMA: dict[str, Any] = {
 }
 
 
-def _import_domain() -> None:
-    """Import every domain module, so every event class is registered."""
-    for info in pkgutil.iter_modules(domain.__path__):
-        importlib.import_module(f"domain.{info.name}")
-
-
 def published_events() -> list[type[Event]]:
     """Every event class the relay publishes (all but the internal bookkeeping ones)."""
-    _import_domain()
-    out = [c for c in all_event_classes() if MAPPING.rule_for(c.type_name()) is not None]
+    out = [c for c in event_classes(DomainEvent) if MAPPING.rule_for(c.type_name()) is not None]
     return sorted(out, key=lambda c: c.type_name())
 
 
