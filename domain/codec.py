@@ -11,6 +11,7 @@ from domain import (
     broadcasts,
     conversations,
     files,
+    idempotency,
     ids,
     legacy_cascade,
     notification_templates,
@@ -27,6 +28,7 @@ DomainEvent = (
     users.UserEvent
     | users.StandardIdEvent
     | ids.IdEvent
+    | idempotency.IdempotencyEvent
     | conversations.ConversationEvent
     | conversations.MessageEvent
     | conversations.PairEvent

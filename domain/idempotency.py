@@ -36,6 +36,7 @@ class IdempotencyReleased(Event, frozen=True, tag="IdempotencyReleased"):
 
 
 Record = IdempotencyClaimed | IdempotentResponse | IdempotencyReleased
+IdempotencyEvent = Record
 
 
 def idempotency_stream(caller: str, key: str) -> str:

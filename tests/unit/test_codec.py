@@ -34,6 +34,8 @@ def strategy(t: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
             return FLOATS
         case mi.StrType():
             return st.text(max_size=20)
+        case mi.BytesType():
+            return st.binary(max_size=20)
         case mi.BoolType():
             return st.booleans()
         case mi.NoneType():
