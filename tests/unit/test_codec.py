@@ -94,7 +94,7 @@ def test_tags_are_unique() -> None:
 
 def round_trip(event: Event) -> Event:
     type_name, data = codec.encode(event)
-    version = codec.schema_version_of(codec.metadata_for(event))
+    version = codec.schema_version_of(codec.metadata_for(event, "e1", None))
     return codec.decode(type_name, data, version)
 
 
