@@ -10,21 +10,7 @@ from typing import Protocol
 
 import msgspec
 
-from domain.events import Event
 from domain.store import RecordedEvent
-
-
-class AuditRead(Event, frozen=True, tag="AuditRead"):
-    """An auditor read the log: who, through which route, with which filters."""
-
-    reader_id: int
-    route: str
-    filters: dict[str, str] = {}
-    at: float = 0.0
-
-
-def audit_stream(reader_id: int) -> str:
-    return f"audit-{reader_id}"
 
 
 class StreamInfo(msgspec.Struct):

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from domain import (
+    audit_events,
     broadcasts,
     conversations,
     files,
@@ -40,6 +41,7 @@ DomainEvent = (
     | broadcasts.BroadcastEvent
     | reports.ReportEvent
     | legacy_cascade.CenterEvent
+    | audit_events.AuditLogEvent
 )
 """Every event the store may hold: the union of the aggregates' unions."""
 

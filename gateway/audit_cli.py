@@ -19,7 +19,8 @@ import msgspec
 
 from commands.core import append
 from domain import tracing
-from domain.audit import AuditRead, EventLog, Scan, audit_line, audit_stream, parse_line
+from domain.audit import EventLog, Scan, audit_line, parse_line
+from domain.audit_events import AuditRead, audit_stream
 from domain.store import RecordedEvent
 from gateway.settings import Settings, SettingsError
 

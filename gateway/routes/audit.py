@@ -11,7 +11,8 @@ from msgspec import Meta
 from starlette.responses import Response, StreamingResponse
 
 from commands.core import append
-from domain.audit import AuditEvent, AuditRead, Scan, audit_stream
+from domain.audit import AuditEvent, Scan
+from domain.audit_events import AuditRead, audit_stream
 from domain.errors import ForbiddenError, InvalidError
 from gateway.http import Api, Ctx
 from gateway.schemas import Skip
