@@ -15,13 +15,14 @@ import msgspec
 
 from commands.chat_state import ConversationCache, Directory, Entry
 from commands.core import RETRIES, IdAllocator, append
-from commands.sending import Draft, Sender
+from commands.sending import Sender
 from domain import conversations as c
 from domain import membership as m
 from domain.conversation import Conversation, Invite, evolve, evolve_all, require_exists
 from domain.errors import ConcurrencyError, NotFoundError, UnavailableError
 from domain.events import Event
 from domain.messages import system_text, system_user_ids
+from domain.sending import Draft
 from domain.store import NO_STREAM, EventStore
 
 Decide = Callable[[Conversation, int], list[Event]]

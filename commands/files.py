@@ -1,4 +1,4 @@
-"""File commands: open an upload, register it, delete it, count downloads in batches."""
+"""File commands: upload, delete, count downloads in batches."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import contextlib
 import logging
 import time
 import uuid
+from typing import Annotated, Protocol
 
 import msgspec
 
 from commands.core import IdAllocator, append, load, with_retry
-from commands.mime import sniff
+from commands.mime import SNIFF_BYTES, sniff
 from domain import files as f
 from domain.blobs import BlobStat, BlobStore, BlobWriter
 from domain.errors import InvalidError
@@ -21,16 +22,51 @@ log = logging.getLogger("im.files")
 MAX_COUNTS_PER_EVENT = 500  # each count is one read-model op; ops per event stay below 1024
 
 
-class RegisterUpload(msgspec.Struct, frozen=True):
-    """A committed blob and what the client said about it; ``head`` is its first bytes."""
+class UploadForm(msgspec.Struct):
+    """What the client said about the file: the file part's filename and the text fields
+    (decoded into this type by the HTTP layer, which enforces its constraints)."""
 
-    file_id: str
-    stat: BlobStat
-    head: bytes
-    name: str | None
-    uploader_id: int
-    description: str | None = None
+    name: str | None = None
+    description: Annotated[str, msgspec.Meta(max_length=f.MAX_DESCRIPTION_CHARS)] | None = None
     is_public: bool = False
+
+
+class UploadBody(Protocol):
+    """An upload's request body, decoded as it arrives (the HTTP layer's multipart parser)."""
+
+    async def write_file(self, writer: BlobWriter) -> UploadForm:
+        """Write the file's bytes to ``writer`` as they arrive; the form once the body ended."""
+        ...
+
+
+class UploadFile(msgspec.Struct, frozen=True):
+    """The upload command: who uploads, and the body the file and its form arrive in."""
+
+    uploader_id: int
+    body: UploadBody
+
+
+class _HeadKeeping:
+    """A blob writer that keeps the first bytes (to sniff the type from)."""
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self._writer = writer
+        self.head = bytearray()
+
+    @property
+    def size(self) -> int:
+        return self._writer.size
+
+    async def write(self, chunk: bytes) -> None:
+        if len(self.head) < SNIFF_BYTES:
+            self.head += chunk[: SNIFF_BYTES - len(self.head)]
+        await self._writer.write(chunk)
+
+    async def commit(self) -> BlobStat:
+        return await self._writer.commit()
+
+    async def abort(self) -> None:
+        await self._writer.abort()
 
 
 class FileHandlers:
@@ -40,30 +76,33 @@ class FileHandlers:
         self.blobs = blobs
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def open_upload(self) -> tuple[str, BlobWriter]:
-        """A fresh file id and a writer for its bytes (random: never the client's filename)."""
+    async def upload(self, cmd: UploadFile) -> tuple[f.FileUploaded, int]:
+        """Store the bytes under a fresh random id (never the client's filename) as they arrive,
+        then record the upload. Nothing is left behind when any step fails."""
         file_id = uuid.uuid4().hex
-        return file_id, await self.blobs.create(file_id)
-
-    async def register_upload(self, cmd: RegisterUpload) -> tuple[f.FileUploaded, int]:
-        """Record the upload; the blob is removed again when that fails."""
+        writer = _HeadKeeping(await self.blobs.create(file_id))
         try:
-            description = f.validate_description(cmd.description)
+            form = await cmd.body.write_file(writer)
+            stat = await writer.commit()
+        except BaseException:
+            await asyncio.shield(writer.abort())
+            raise
+        try:
             event = f.FileUploaded(
-                file_id=cmd.file_id,
+                file_id=file_id,
                 id=await self._ids.next("file"),
-                name=f.display_name(cmd.name),
-                size=cmd.stat.size,
-                sha256=cmd.stat.sha256,
-                mime_type=sniff(cmd.head),
+                name=f.display_name(form.name),
+                size=stat.size,
+                sha256=stat.sha256,
+                mime_type=sniff(bytes(writer.head)),
                 uploader_id=cmd.uploader_id,
-                description=description,
-                is_public=cmd.is_public,
+                description=form.description,
+                is_public=form.is_public,
                 at=time.time(),
             )
-            position = await append(self._store, f.file_stream(cmd.file_id), [event], NO_STREAM)
+            position = await append(self._store, f.file_stream(file_id), [event], NO_STREAM)
         except BaseException:
-            await asyncio.shield(self.blobs.delete(cmd.file_id))
+            await asyncio.shield(self.blobs.delete(file_id))
             raise
         return event, position
 

@@ -8,12 +8,13 @@ from typing import TypeVar
 
 from commands.chat_state import ConversationCache, Entry
 from commands.core import append, load, with_retry
-from commands.sending import Draft, Sender, SendResult
+from commands.sending import Sender, SendResult
 from domain import conversations as c
 from domain import messages as msg
 from domain.conversation import check_can_send, require_exists, require_member
 from domain.errors import ConcurrencyError, UnavailableError
 from domain.events import Event
+from domain.sending import Draft, validate_draft
 from domain.signals import SignalBus, Typing
 from domain.store import NO_STREAM, EventStore
 
@@ -43,11 +44,8 @@ class MessageHandlers:
         await self._sender.precheck(cid, user_id, client_msg_id)
 
     async def send(self, draft: Draft) -> SendResult:
-        if draft.message_type == "text":
-            msg.validate_content(draft.content)
-        else:
-            msg.validate_content(draft.content, required=False)
-        msg.validate_client_msg_id(draft.client_msg_id)
+        """Validate the draft (422), then queue it: the flusher decides who may send."""
+        validate_draft(draft)
         return await self._sender.send(draft)
 
     async def edit(

@@ -1,10 +1,11 @@
-"""The send path: per-conversation queue, seq assignment and one append per batch.
+"""The send path: per-conversation queue and one append per batch (group commit).
 
 Sends to one conversation are serialised by a single flusher task per conversation; whatever
-arrived while the previous append was in flight is decided and appended together (group commit).
-Nothing here reads the conversation's history: the last ``seq`` is the stream version we keep.
-A batch larger than ``MAX_APPEND_BYTES`` is appended in several appends, in order (KurrentDB
-refuses appends over its size limit, 1 MiB by default).
+arrived while the previous append was in flight is decided together by ``domain.sending``
+(``decide_batch``) and appended at once. Nothing here reads the conversation's history: the
+last ``seq`` is the stream version we keep. A batch larger than ``MAX_APPEND_BYTES`` is
+appended in several appends, in order (KurrentDB refuses appends over its size limit, 1 MiB by
+default).
 """
 
 from __future__ import annotations
@@ -17,28 +18,14 @@ import msgspec
 from commands.chat_state import ConversationCache, Entry, Key, Sent, SentLookup, WaitFor
 from commands.core import RETRIES, IdAllocator
 from domain import conversations as c
-from domain.conversation import check_can_send, require_exists
 from domain.errors import ConcurrencyError, DomainError, ForbiddenError, UnavailableError
+from domain.sending import Decision, Draft, Repeat, decide_batch, may_send
 from domain.store import EventStore, NewEvent, traced_event
 from domain.tracing import Trace, current
 
 MAX_APPEND_BYTES = 512 * 1024  # of event data per append: half of KurrentDB's default limit
 
-
-class Draft(msgspec.Struct, frozen=True):
-    """A message before it has a seq. ``system`` drafts skip the sender checks."""
-
-    conversation_id: int
-    sender_id: int
-    message_type: c.MessageType
-    content: str = ""
-    reply_to_id: int | None = None
-    client_msg_id: str | None = None
-    file_id: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    address: str | None = None
-    system: bool = False
+__all__ = ["Draft", "SendResult", "Sender"]
 
 
 class SendResult(msgspec.Struct, frozen=True):
@@ -63,8 +50,7 @@ class _Pending:
 
     @property
     def key(self) -> Key | None:
-        d = self.draft
-        return None if d.client_msg_id is None else (d.sender_id, d.client_msg_id)
+        return self.draft.key
 
     def resolve(self, result: SendResult) -> None:
         if not self.future.done():
@@ -91,31 +77,19 @@ class Sender:
         self._wait_for = wait_for
 
     async def precheck(self, cid: int, user_id: int, client_msg_id: str | None) -> None:
-        """Fail early (404/403) without queueing; the flusher checks again when deciding.
-        A repeat of an earlier send passes: it will answer with the original."""
+        """Authorise early (404/403), before the lookups some sends need (a reply target, a
+        file); the flusher decides each send. A repeat of an earlier send passes: it will
+        answer with the original."""
         entry = await self._cache.get(cid)
-        require_exists(entry.state)
         try:
-            await self._cache.checked(
-                entry, lambda: check_can_send(entry.state, user_id, time.time())
-            )
+            await self._cache.checked(entry, lambda: may_send(entry.state, user_id, time.time()))
         except ForbiddenError:
             if await self._earlier(entry, user_id, client_msg_id) is None:
                 raise
 
     async def send(self, draft: Draft) -> SendResult:
+        """Queue the draft; the conversation's flusher decides and appends it with the batch."""
         entry = await self._cache.get(draft.conversation_id)
-        require_exists(entry.state)
-        if not draft.system:
-            try:
-                await self._cache.checked(
-                    entry, lambda: check_can_send(entry.state, draft.sender_id, time.time())
-                )
-            except ForbiddenError:  # no longer allowed to send; a retry still gets its original
-                earlier = await self._earlier(entry, draft.sender_id, draft.client_msg_id)
-                if earlier is None:
-                    raise
-                return _repeat(earlier)
         pending = _Pending(draft, await self._ids.next("message"))
         entry.queue.append(pending)
         if entry.flusher is None:
@@ -145,35 +119,54 @@ class Sender:
         _, found = await asyncio.gather(
             self._cache.refresh_if_stale(entry), self._find_repeats(entry, batch)
         )
-        if any(_refused(entry, p) for p in batch):
-            await self._cache.refresh(entry)  # never refuse on a stale view
+        live = [p for p in batch if not p.future.done()]
+        refreshed = False
+        position: int | None = None
         for attempt in range(RETRIES):
             if attempt:
-                found = await self._find_repeats(entry, batch)
-            events, owners = self._decide(entry, batch, found)
-            if not events:
-                return
-            traced = [traced_event(e, p.trace) for e, p in zip(events, owners, strict=True)]
-            new, events = _fitting(traced, events)
-            try:
-                position = await self._store.append(
-                    c.messages_stream(entry.cid), new, entry.msg_version
-                )
-            except ConcurrencyError:  # another process sent here: take its tail, decide again
-                await self._cache.reload_messages(entry)
-                continue
-            entry.msg_version += len(events)
-            entry.msg_position = max(entry.msg_position, position)
-            for ev, p in zip(events, owners, strict=False):
-                entry.own[ev.sender_id] = ev.seq
-                result = SendResult(ev.message_id, ev.seq, position, True, ev)
-                if p.key is not None:
-                    entry.remember(p.key, Sent(ev.message_id, ev.seq, position))
-                p.resolve(result)
-            for p in batch:  # repeats of a key first sent within this batch
-                key = p.key
-                if not p.future.done() and key is not None and key in entry.recent:
-                    p.resolve(_repeat(entry.recent[key]))
+                found = await self._find_repeats(entry, live)
+            decisions = self._decide(entry, live, found)
+            if not refreshed and any(isinstance(d, DomainError) for d in decisions):
+                refreshed = True  # never refuse on a stale view: catch up, decide again
+                await self._cache.refresh(entry)
+                # (again even if nothing new was read: this process's own changes may have
+                # landed meanwhile; a decision is only ever made right before its append)
+                decisions = self._decide(entry, live, found)
+            events = [d for d in decisions if isinstance(d, c.MessageSent)]
+            if events:
+                traced = [
+                    traced_event(d, p.trace)
+                    for p, d in zip(live, decisions, strict=True)
+                    if isinstance(d, c.MessageSent)
+                ]
+                new, fitting = _fitting(traced, events)
+                if len(fitting) < len(events):  # the rest goes first in the next append
+                    cut = decisions.index(events[len(fitting)])
+                    live, decisions, events = live[:cut], decisions[:cut], fitting
+                try:
+                    position = await self._store.append(
+                        c.messages_stream(entry.cid), new, entry.msg_version
+                    )
+                except ConcurrencyError:  # another process sent here: take its tail, again
+                    await self._cache.reload_messages(entry)
+                    live = [p for p in batch if not p.future.done()]
+                    continue
+                entry.msg_version += len(events)
+                entry.msg_position = max(entry.msg_position, position)
+            mine: dict[Key, Sent] = {}
+            for p, d in zip(live, decisions, strict=True):
+                if isinstance(d, c.MessageSent):
+                    entry.own[d.sender_id] = d.seq
+                    if p.key is not None:
+                        mine[p.key] = Sent(d.message_id, d.seq, position)
+                        entry.remember(p.key, mine[p.key])
+                    p.resolve(SendResult(d.message_id, d.seq, position, True, d))
+                elif isinstance(d, DomainError):
+                    p.fail(d)
+            for p, d in zip(live, decisions, strict=True):  # after this batch's keys are known
+                if isinstance(d, Repeat):
+                    earlier = mine.get(d.key) or entry.recent.get(d.key) or found[d.key]
+                    p.resolve(_repeat(earlier))
             return
         raise UnavailableError("The conversation is too busy right now; retry")
 
@@ -196,39 +189,10 @@ class Sender:
         keys = [k for p in batch if (k := p.key) is not None and k not in entry.recent]
         return await self._lookup_keys(entry, keys)
 
-    def _decide(
-        self, entry: Entry, batch: list[_Pending], found: dict[Key, Sent]
-    ) -> tuple[list[c.MessageSent], list[_Pending]]:
-        now = time.time()
-        seq = entry.last_seq
-        events: list[c.MessageSent] = []
-        owners: list[_Pending] = []
-        in_batch: set[Key] = set()
-        for p in batch:
-            if p.future.done():
-                continue
-            key = p.key
-            if key is not None:
-                earlier = entry.recent.get(key) or found.get(key)
-                if earlier is not None:
-                    p.resolve(_repeat(earlier))
-                    continue
-                if key in in_batch:
-                    continue  # resolved after the append, with the first one's result
-                in_batch.add(key)
-            d = p.draft
-            if not d.system:
-                try:
-                    check_can_send(entry.state, d.sender_id, now)
-                except DomainError as exc:
-                    p.fail(exc)
-                    if key is not None:
-                        in_batch.discard(key)
-                    continue
-            seq += 1
-            events.append(_event(d, p.message_id, seq, now))
-            owners.append(p)
-        return events, owners
+    @staticmethod
+    def _decide(entry: Entry, live: list[_Pending], found: dict[Key, Sent]) -> list[Decision]:
+        drafts = [(p.draft, p.message_id) for p in live]
+        return decide_batch(entry.state, drafts, entry.last_seq, _Known(entry, found), time.time())
 
 
 def _fitting(
@@ -244,33 +208,18 @@ def _fitting(
     return new[:count], events[:count]
 
 
-def _refused(entry: Entry, p: _Pending) -> bool:
-    if p.draft.system or p.future.done():
-        return False
-    try:
-        check_can_send(entry.state, p.draft.sender_id, time.time())
-    except DomainError:
-        return True
-    return False
+class _Known:
+    """The idempotency keys sent in a conversation: those we remember and those looked up."""
+
+    __slots__ = ("_recent", "_found")
+
+    def __init__(self, entry: Entry, found: dict[Key, Sent]) -> None:
+        self._recent = entry.recent
+        self._found = found
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._recent or key in self._found
 
 
 def _repeat(sent: Sent) -> SendResult:
     return SendResult(sent.message_id, sent.seq, sent.position, False)
-
-
-def _event(d: Draft, message_id: int, seq: int, at: float) -> c.MessageSent:
-    return c.MessageSent(
-        message_id=message_id,
-        conversation_id=d.conversation_id,
-        seq=seq,
-        sender_id=d.sender_id,
-        message_type=d.message_type,
-        content=d.content,
-        reply_to_id=d.reply_to_id,
-        client_msg_id=d.client_msg_id,
-        file_id=d.file_id,
-        latitude=d.latitude,
-        longitude=d.longitude,
-        address=d.address,
-        at=at,
-    )

@@ -8,7 +8,7 @@ from typing import assert_never
 
 import msgspec
 
-from domain.errors import ForbiddenError, InvalidError, NotFoundError
+from domain.errors import ForbiddenError, NotFoundError
 from domain.events import Event
 
 MAX_NAME_CHARS = 255
@@ -127,11 +127,3 @@ def inline_safe(mime_type: str) -> bool:
     return base in _INLINE_TYPES or (
         base.split("/", 1)[0] in ("audio", "video") and "xml" not in base
     )
-
-
-def validate_description(description: str | None) -> str | None:
-    if description is None:
-        return None
-    if len(description) > MAX_DESCRIPTION_CHARS:
-        raise InvalidError(f"description must be at most {MAX_DESCRIPTION_CHARS} characters")
-    return description

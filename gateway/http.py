@@ -225,6 +225,14 @@ async def decode_body(request: Request, typ: Any) -> Any:
         raise InvalidError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
 
 
+def decode_fields(fields: dict[str, Any], typ: Any) -> Any:
+    """Form fields (already split, text values) as the body Struct ``typ``; 422 as for JSON."""
+    try:
+        return msgspec.convert(fields, typ, strict=False)
+    except msgspec.MsgspecError as exc:
+        raise ValidationFailed([_issue_from(exc, "body")]) from None
+
+
 def decode_query(request: Request, typ: Any) -> Any:
     fields: dict[str, Any] = {}
     info = msgspec.inspect.type_info(typ)

@@ -1,4 +1,5 @@
-"""Streaming ``multipart/form-data`` uploads: the file part goes to the blob store as it arrives.
+"""Decoding streamed ``multipart/form-data`` uploads: the file part goes to the blob writer the
+upload command hands in, as it arrives; the text fields are decoded into an ``UploadForm``.
 
 The body is parsed chunk by chunk (python-multipart's push parser); only the current chunk, the
 blob writer's buffer and the small text fields are ever in memory.
@@ -13,12 +14,10 @@ from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from commands.files import FileHandlers, RegisterUpload
-from commands.mime import SNIFF_BYTES
+from commands.files import UploadForm
 from domain.blobs import BlobWriter
 from domain.errors import InvalidError, TooLargeError
-from domain.files import validate_description
-from gateway.http import ValidationFailed, ValidationIssue
+from gateway.http import ValidationFailed, ValidationIssue, decode_fields
 
 MAX_FORM_BYTES = 64 * 1024  # part headers and text fields together
 MULTIPART_SLACK = 64 * 1024  # boundaries and part headers on top of the file itself
@@ -57,16 +56,15 @@ class _Part:
 
 
 class UploadReceiver:
-    """Feeds the request body to the parser and routes each part's data as events arrive."""
+    """An upload's body (``commands.files.UploadBody``): feeds the request body to the parser
+    and routes each part's data as events arrive."""
 
-    def __init__(self, files: FileHandlers, max_bytes: int, uploader_id: int) -> None:
-        self.files = files
-        self.uploader_id = uploader_id
+    def __init__(self, request: Request, max_bytes: int) -> None:
+        self.request = request
         self.max_bytes = max_bytes
         self.fields = Upload()
-        self.file_id = ""
         self.writer: BlobWriter | None = None
-        self.head = bytearray()
+        self._target: BlobWriter | None = None
         self._events: list[tuple[str, bytes]] = []
         self._part = _Part()
         self._field_bytes = 0
@@ -90,7 +88,11 @@ class UploadReceiver:
             "on_part_end": mark("part_end"),
         }
 
-    async def receive(self, request: Request) -> RegisterUpload:
+    async def write_file(self, writer: BlobWriter) -> UploadForm:
+        """Parse the body: the file part's bytes go to ``writer`` (which the caller commits or
+        aborts), the text fields into the form."""
+        self._target = writer
+        request = self.request
         ctype, params = parse_options_header(request.headers.get("content-type", ""))
         boundary = params.get(b"boundary")
         if ctype != b"multipart/form-data" or not boundary:
@@ -115,25 +117,14 @@ class UploadReceiver:
             await self._drain_events()
             if parser.state != MultipartState.END:  # cut short: no closing boundary
                 raise MultipartParseError("the body ends before its closing boundary")
-            return await self._finish()
+            return self._finish()
         except TooLargeError:
-            await self._abort()
             await _discard_rest(stream)
             raise
         except MultipartParseError as exc:
-            await self._abort()
             raise InvalidError(f"Malformed multipart body: {exc}") from None
         except ClientDisconnect:
-            await self._abort()
             raise InvalidError("The upload was interrupted") from None
-        except BaseException:
-            await self._abort()
-            raise
-
-    async def _abort(self) -> None:
-        if self.writer is not None:
-            writer, self.writer = self.writer, None
-            await writer.abort()
 
     async def _drain_events(self) -> None:
         events, self._events[:] = list(self._events), []
@@ -170,15 +161,13 @@ class UploadReceiver:
                 raise _issue("file", "only one file part is allowed")
             self.fields.has_file = True
             self.fields.name = None if p.filename is None else _filename(p.filename)
-            self.file_id, self.writer = await self.files.open_upload()
+            self.writer = self._target
 
     async def _part_data(self, p: _Part, data: bytes) -> None:
         if p.name == b"file":
             assert self.writer is not None
             if self.writer.size + len(data) > self.max_bytes:
                 raise TooLargeError(f"File exceeds the upload limit of {self.max_bytes} bytes")
-            if len(self.head) < SNIFF_BYTES:
-                self.head += data[: SNIFF_BYTES - len(self.head)]
             await self.writer.write(data)
             return
         self._count_form_bytes(len(data))
@@ -211,29 +200,18 @@ class UploadReceiver:
             return False
         raise _issue("is_public", "must be a boolean (true/false)")
 
-    async def _finish(self) -> RegisterUpload:
+    def _finish(self) -> UploadForm:
         if not self.fields.has_file or self.writer is None:
             raise _issue("file", "Field required", "missing")
-        is_public = self._is_public()
-        try:
-            description = validate_description(self.fields.description)
-        except InvalidError as exc:
-            raise _issue("description", exc.detail) from None
-        writer, self.writer = self.writer, None
-        try:
-            stat = await writer.commit()
-        except BaseException:
-            await writer.abort()
-            raise
-        return RegisterUpload(
-            file_id=self.file_id,
-            stat=stat,
-            head=bytes(self.head),
-            name=self.fields.name,
-            uploader_id=self.uploader_id,
-            description=description,
-            is_public=is_public,
+        form: UploadForm = decode_fields(
+            {
+                "name": self.fields.name,
+                "description": self.fields.description,
+                "is_public": self._is_public(),
+            },
+            UploadForm,
         )
+        return form
 
 
 async def _discard_rest(stream: AsyncIterator[bytes]) -> None:

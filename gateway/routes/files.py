@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from starlette.responses import Response
 
+from commands.files import UploadFile
 from domain.errors import NotFoundError
 from domain.files import valid_file_id
 from gateway.downloads import serve
@@ -45,9 +46,8 @@ async def _visible(ctx: Ctx) -> q.FileView:
 async def upload(ctx: Ctx) -> q.File:
     """Upload a file (multipart part ``file``), streamed to storage as it arrives."""
     services = ctx.services
-    receiver = UploadReceiver(services.files, services.settings.max_upload_bytes, ctx.me.id)
-    cmd = await receiver.receive(ctx.request)
-    event, ctx.position = await services.files.register_upload(cmd)
+    body = UploadReceiver(ctx.request, services.settings.max_upload_bytes)
+    event, ctx.position = await services.files.upload(UploadFile(ctx.me.id, body))
     view = q.FileView(
         file_id=event.file_id,
         id=event.id,
