@@ -16,7 +16,7 @@ from domain import errors, tracing
 from domain.errors import InvalidError, UnavailableError
 from gateway import auth, partners
 from gateway.bootstrap import Services
-from gateway.limits import MAX_JSON_DEPTH, check_json_depth
+from gateway.limits import MAX_JSON_DEPTH, BodyTimeout, check_json_depth
 from queries.views import User
 
 Side = Literal["commands", "queries"]
@@ -147,6 +147,7 @@ class RouteSpec(msgspec.Struct):
     tag: str = ""
     rate: str | None = None
     form: dict[str, Any] | None = None  # form field name -> schema, for form bodies
+    form_body: Any = None  # a Struct the form's text fields are decoded into (``ctx.body``)
     raw_response: str | None = None  # media type of a non-JSON response
 
 
@@ -172,6 +173,7 @@ class Api:
         rate: str | None = "default",
         summary: str = "",
         form: dict[str, Any] | None = None,
+        form_body: Any = None,
         raw_response: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -191,6 +193,7 @@ class Api:
                     tag=self.tag,
                     rate=("write" if is_write else None) if rate == "default" else rate,
                     form=form,
+                    form_body=form_body,
                     raw_response=raw_response,
                 )
             )
@@ -223,6 +226,43 @@ async def decode_body(request: Request, typ: Any) -> Any:
         raise ValidationFailed([_issue_from(exc, "body")]) from None
     except RecursionError:
         raise InvalidError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def decode_form(request: Request, typ: Any) -> Any:
+    """A urlencoded or multipart form's text fields as the body Struct ``typ`` (422 otherwise:
+    another media type, a malformed form, a required field missing or empty)."""
+    info = msgspec.inspect.type_info(typ)
+    assert isinstance(info, msgspec.inspect.StructType)
+    required = [f.encode_name for f in info.fields if f.required]
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _FORM_TYPES:
+        got = f"a {media} body" if media else "a body without Content-Type"
+        example = " ".join(f"-d {name}=..." for name in required)
+        msg = (
+            "expected a form body (application/x-www-form-urlencoded or multipart/form-data)"
+            f" with {' and '.join(required)}, got {got}; e.g. curl {example}"
+        )
+        raise ValidationFailed([ValidationIssue(loc=["body"], msg=msg, type="value_error")])
+    try:
+        form = await request.form()
+    except (errors.TooLargeError, ClientDisconnect, BodyTimeout):
+        raise  # 413, an abort, 408: not a malformed form
+    except Exception:
+        raise ValidationFailed(
+            [ValidationIssue(loc=["body"], msg="expected a form body", type="value_error")]
+        ) from None
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    missing = [
+        ValidationIssue(loc=["body", name], msg="Field required", type="missing")
+        for name in required
+        if not fields.get(name)
+    ]
+    if missing:
+        raise ValidationFailed(missing)
+    return decode_fields(fields, typ)
 
 
 def decode_fields(fields: dict[str, Any], typ: Any) -> Any:
@@ -338,6 +378,8 @@ def endpoint(
             ctx.query = decode_query(request, spec.query)
         if spec.body is not None:
             ctx.body = await decode_body(request, spec.body)
+        if spec.form_body is not None:
+            ctx.body = await decode_form(request, spec.form_body)
         result = await spec.handler(ctx)
         headers: dict[str, str] = {}
         if ctx.position is not None:
