@@ -113,7 +113,7 @@ def run(messages: int, requests: int) -> None:
             cid = cl.post(f"{API}/conversations/group", json=body, headers=ho).json()["id"]
             viewer, hv = _user(cl, "viewer")
             for i in range(500):
-                peer, hp = _user(cl, f"peer{i}")
+                _peer, hp = _user(cl, f"peer{i}")
                 r = cl.post(f"{API}/conversations/single", json={"target_user_id": viewer},
                             headers=hp)  # fmt: skip
                 cl.post(f"{API}/messages/text", json={"conversation_id": r.json()["id"],

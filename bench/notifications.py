@@ -69,7 +69,7 @@ async def main() -> None:
             heavy_nid = made[0][0].notification_id  # type: ignore[index]
             warm = await toggles(svc, heavy, heavy_nid)
             print(f"heavy user's own status change (warm):    {warm:>9.2f} ms")
-            svc.notifications._cache.clear()  # noqa: SLF001 - measure a cold inbox load
+            svc.notifications._cache.clear()
             started = time.perf_counter()
             await svc.notifications.set_status(heavy, [heavy_nid], True)
             cold = (time.perf_counter() - started) * 1000

@@ -67,7 +67,8 @@ class Clients:
     """A ``bench.ws_clients`` process holding one connection per token."""
 
     def __init__(self, ws_url: str, tokens: list[str], connect_concurrency: int = 100) -> None:
-        self._file = tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False)
+        # Kept (delete=False) for the child process; removed in ``close``.
+        self._file = tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False)  # noqa: SIM115
         self._file.write("\n".join(tokens))
         self._file.close()
         self.proc = subprocess.Popen(

@@ -111,7 +111,7 @@ async def run(url: str, tokens: list[str], concurrency: int) -> None:
 def main() -> None:
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     p = argparse.ArgumentParser(prog="ws_clients")
     p.add_argument("url")

@@ -32,7 +32,7 @@ Decide = Callable[[n.Inbox, float], list[Event]]
 
 
 class _Entry:
-    __slots__ = ("inbox", "version", "lock", "ids")
+    __slots__ = ("ids", "inbox", "lock", "version")
 
     def __init__(self) -> None:
         self.inbox = n.Inbox(items={})

@@ -39,7 +39,7 @@ class SendResult(msgspec.Struct, frozen=True):
 
 
 class _Pending:
-    __slots__ = ("draft", "message_id", "future", "trace")
+    __slots__ = ("draft", "future", "message_id", "trace")
 
     def __init__(self, draft: Draft, message_id: int) -> None:
         self.draft = draft
@@ -211,7 +211,7 @@ def _fitting(
 class _Known:
     """The idempotency keys sent in a conversation: those we remember and those looked up."""
 
-    __slots__ = ("_recent", "_found")
+    __slots__ = ("_found", "_recent")
 
     def __init__(self, entry: Entry, found: dict[Key, Sent]) -> None:
         self._recent = entry.recent

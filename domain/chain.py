@@ -22,10 +22,8 @@ _CUT = len(_HASH) + 64 + 2  # the hash member and the closing brace
 
 def seal(prev: bytes, type_name: str, data: bytes, metadata: bytes) -> tuple[bytes, bytes]:
     """Return (metadata with ``prev_hash`` and ``hash``, hash) for the stream's next event."""
-    if len(metadata) <= 2:  # b"" or b"{}"
-        head = b"{" + _PREV + prev
-    else:
-        head = metadata[:-1] + b"," + _PREV + prev
+    empty = len(metadata) <= 2  # b"" or b"{}"
+    head = (b"{" if empty else metadata[:-1] + b",") + _PREV + prev
     digest = sha256(prev + type_name.encode() + data + head + b'"}').hexdigest().encode()
     return head + _HASH + digest + b'"}', digest
 
@@ -63,7 +61,7 @@ class Break(Exception):
 class ChainState:
     """Walks events in order (per stream, or the whole log by position) and checks each link."""
 
-    __slots__ = ("last", "checked", "unchained", "log")
+    __slots__ = ("checked", "last", "log", "unchained")
 
     def __init__(self) -> None:
         self.last: dict[str, bytes] = {}  # stream -> hash of its last chained event

@@ -35,7 +35,7 @@ SYSTEM = Actor("system", "server")
 class Trace:
     """The write context of one request or one reaction to an event."""
 
-    __slots__ = ("correlation_id", "causation_id", "actor")
+    __slots__ = ("actor", "causation_id", "correlation_id")
 
     def __init__(
         self, correlation_id: str, actor: Actor | None = None, causation_id: str | None = None

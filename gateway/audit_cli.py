@@ -181,7 +181,7 @@ async def audit_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _open_out(out: str | None) -> BinaryIO:
-    return open(out, "wb") if out else sys.stdout.buffer  # noqa: SIM115
+    return open(out, "wb") if out else sys.stdout.buffer
 
 
 def _read_batch(f: BinaryIO, source: Path, first_line: int) -> tuple[list[RecordedEvent], int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import importlib
@@ -231,10 +232,8 @@ class Cascade:
     async def stop(self) -> None:
         for task in self._consumer_tasks:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         self._consumer_tasks = []
         for consumer in self.consumers:
             await consumer.close()

@@ -33,7 +33,7 @@ def content_disposition(name: str, mime_type: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe=_ATTR_CHAR)}"
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     """A single byte range as (start, end inclusive); None to ignore the header (bad syntax,
     several ranges, or an empty representation); False when it cannot be satisfied."""
     unit, _, spec = header.partition("=")

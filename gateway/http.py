@@ -92,9 +92,8 @@ def _issue_from(exc: msgspec.MsgspecError, where: str) -> ValidationIssue:
     loc: list[str | int] = [where]
     if " - at `$" in text:
         msg, _, path = text.partition(" - at `$")
-        for part in path.rstrip("`").replace("]", "").replace("[", ".").split("."):
-            if part:
-                loc.append(int(part) if part.isdigit() else part)
+        parts = path.rstrip("`").replace("]", "").replace("[", ".").split(".")
+        loc.extend(int(part) if part.isdigit() else part for part in parts if part)
     else:
         msg = text
     valid_json = isinstance(exc, msgspec.ValidationError) or not isinstance(
@@ -107,7 +106,7 @@ def _issue_from(exc: msgspec.MsgspecError, where: str) -> ValidationIssue:
 class Ctx:
     """One request as a handler sees it."""
 
-    __slots__ = ("request", "services", "user", "body", "query", "position")
+    __slots__ = ("body", "position", "query", "request", "services", "user")
 
     def __init__(self, request: Request, services: Services, user: User | None) -> None:
         self.request = request

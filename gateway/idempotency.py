@@ -9,6 +9,7 @@ requests on several command processes agree on which one acts.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import msgspec
@@ -93,10 +94,9 @@ class Idempotency:
 
     async def release(self, claim: Claim) -> None:
         released = IdempotencyReleased(at=time.time())
-        try:
+        # Taken over as abandoned meanwhile (ConcurrencyError): nothing of ours to free.
+        with contextlib.suppress(ConcurrencyError):
             await self._events.append(claim.stream, [new_event(released)], claim.version)
-        except ConcurrencyError:  # taken over as abandoned meanwhile: nothing of ours to free
-            pass
 
 
 def _mismatch() -> HTTPException:

@@ -20,9 +20,7 @@ class _ValidationError(msgspec.Struct):
 def build_openapi(routes: list[RouteSpec], title: str, version: str) -> dict[str, Any]:
     types: list[Any] = [HTTPError, _ValidationError]
     for r in routes:
-        for t in (r.body, r.response, r.query):
-            if t is not None:
-                types.append(t)
+        types.extend(t for t in (r.body, r.response, r.query) if t is not None)
     schemas, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
     )
@@ -84,15 +82,15 @@ def _parameters(
         assert isinstance(info, msgspec.inspect.StructType)
         # msgspec qualifies a component's name when two structs share one: follow the $ref
         qschema = components[by_type[r.query]["$ref"].rsplit("/", 1)[-1]]
-        for f in info.fields:
-            params.append(
-                {
-                    "name": f.encode_name,
-                    "in": "query",
-                    "required": f.required,
-                    "schema": qschema["properties"][f.encode_name],
-                }
-            )
+        params.extend(
+            {
+                "name": f.encode_name,
+                "in": "query",
+                "required": f.required,
+                "schema": qschema["properties"][f.encode_name],
+            }
+            for f in info.fields
+        )
     return params
 
 

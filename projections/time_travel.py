@@ -71,7 +71,7 @@ class Docs:
 class _Snapshot:
     """The conversation's documents after folding every event up to ``position``."""
 
-    __slots__ = ("position", "colls", "versions", "members", "last_at")
+    __slots__ = ("colls", "last_at", "members", "position", "versions")
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -27,7 +28,10 @@ def _wait_until_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> Non
         if proc.poll() is not None:
             raise RuntimeError(f"secantusd-py exited early:\n{log.read_text()}")
         try:
-            with MongoClient(url, serverSelectionTimeoutMS=250, connectTimeoutMS=250) as c:
+            client: MongoClient[dict[str, Any]] = MongoClient(
+                url, serverSelectionTimeoutMS=250, connectTimeoutMS=250
+            )
+            with client as c:
                 c.admin.command("ping")
             return
         except PyMongoError:
@@ -44,8 +48,17 @@ def secantus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("secantus") / "secantusd.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(exe), "--host", "127.0.0.1", "--port", str(port)]
-            + ["--storage-path", ":memory:", "--log-level", "WARNING"],
+            [
+                str(exe),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                ":memory:",
+                "--log-level",
+                "WARNING",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -65,7 +78,8 @@ def secantus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def drop_database(url: str, name: str) -> None:
     """Best-effort cleanup of a per-test database."""
     try:
-        with MongoClient(url, serverSelectionTimeoutMS=2000) as c:
+        client: MongoClient[dict[str, Any]] = MongoClient(url, serverSelectionTimeoutMS=2000)
+        with client as c:
             c.drop_database(name)
     except PyMongoError:
         pass

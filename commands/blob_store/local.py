@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -98,10 +99,8 @@ class LocalBlobStore:
         return LocalBlobReader(self, fd, size)
 
     async def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             await self.run(os.unlink, self.path_for(key))
-        except FileNotFoundError:
-            pass
 
     async def keys_older_than(self, seconds: float) -> list[str]:
         return await self.run(self._keys_older_than, seconds)
@@ -205,10 +204,8 @@ class LocalBlobWriter:
             if not self._closed:
                 self._closed = True
                 os.close(self._fd)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temp)
-        except FileNotFoundError:
-            pass
 
     async def abort(self) -> None:
         """Drop the temp file; runs to the end even when the awaiting task is cancelled."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -206,7 +207,5 @@ class Connection:
             self._writer.cancel()
         for task in (self._writer, self._closer):  # the closer ends within its own timeout
             if task is not None and task is not asyncio.current_task():
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-                except (asyncio.CancelledError, Exception):
-                    pass

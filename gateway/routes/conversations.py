@@ -41,8 +41,8 @@ class GroupConversationCreate(msgspec.Struct):
 
 class ConversationUpdate(msgspec.Struct):
     name: Name | UnsetType = UNSET
-    description: Text | None | UnsetType = UNSET
-    avatar: Url | None | UnsetType = UNSET
+    description: Text | UnsetType | None = UNSET
+    avatar: Url | UnsetType | None = UNSET
     max_members: MaxMembers | UnsetType = UNSET
     allow_invite: bool | UnsetType = UNSET
     allow_member_modify: bool | UnsetType = UNSET
@@ -56,9 +56,9 @@ class MembersAdd(msgspec.Struct):
 
 class MemberUpdate(msgspec.Struct):
     role: RoleName | UnsetType = UNSET
-    nickname: Annotated[str, Meta(max_length=100)] | None | UnsetType = UNSET
+    nickname: Annotated[str, Meta(max_length=100)] | UnsetType | None = UNSET
     status: Literal["active", "muted"] | UnsetType = UNSET
-    muted_until: dt.datetime | None | UnsetType = UNSET
+    muted_until: dt.datetime | UnsetType | None = UNSET
 
 
 def given(body: msgspec.Struct) -> dict[str, Any]:

@@ -98,8 +98,8 @@ class PreferencesUpdate(msgspec.Struct):
     email_enabled: bool | UnsetType = UNSET
     push_enabled: bool | UnsetType = UNSET
     do_not_disturb: bool | UnsetType = UNSET
-    quiet_hours_start: HHMM | None | UnsetType = UNSET
-    quiet_hours_end: HHMM | None | UnsetType = UNSET
+    quiet_hours_start: HHMM | UnsetType | None = UNSET
+    quiet_hours_end: HHMM | UnsetType | None = UNSET
     email_frequency: Literal["immediate", "hourly", "daily", "weekly", "never"] | UnsetType = UNSET
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] | UnsetType = UNSET
 

@@ -314,11 +314,11 @@ class LegacyRenderer:
         to: Iterable[int],
         ctx: _Context,
     ) -> list[OutgoingMessage]:
-        out: list[OutgoingMessage] = []
-        for sid in dict.fromkeys(ctx.standard_id(u) for u in to):
-            if sid is not None:
-                out.append(_message(f"{rec.id}:{sid}", cmd, f"u_{sid}", data, at, rec))
-        return out
+        return [
+            _message(f"{rec.id}:{sid}", cmd, f"u_{sid}", data, at, rec)
+            for sid in dict.fromkeys(ctx.standard_id(u) for u in to)
+            if sid is not None
+        ]
 
     async def _declare(self, conversation_id: int) -> None:
         if conversation_id in self._declared:

@@ -81,7 +81,7 @@ class CountersProjection:
     """Exercises every op: put, inc (two docs per event), max, add, pull, set, delete."""
 
     name = "test_counters"
-    collections: tuple[Collection, ...] = (
+    collections: tuple[Collection[Any], ...] = (
         Collection(COUNTERS, dict, indexes=(Index(("n",)),), text_field="name"),
     )
 

@@ -149,7 +149,7 @@ async def test_dropped_subscriptions_resume_without_gap_or_repeat() -> None:
     assert all(r.position > 10**12 for r in got)
     server.drop_subscription_after = None
     gen = store.subscribe(got[9].position)
-    task = asyncio.create_task(anext(gen))  # type: ignore[arg-type]
+    task: asyncio.Task[list[RecordedEvent]] = asyncio.create_task(anext(gen))  # type: ignore[arg-type]
     first = await task
     server.drop_subscriptions()  # a server restart while live
     more = ev()
@@ -158,7 +158,7 @@ async def test_dropped_subscriptions_resume_without_gap_or_repeat() -> None:
     async with asyncio.timeout(10):
         while len(rest) < 11:
             rest.extend(await anext(gen))  # type: ignore[arg-type]
-    assert [r.id for r in rest] == ids[10:] + [more.id]
+    assert [r.id for r in rest] == [*ids[10:], more.id]
     await gen.aclose()  # type: ignore[attr-defined]
     await store.close()
 

@@ -103,7 +103,7 @@ async def test_signals_reach_the_listeners(backend: Backend) -> None:
     bus.subscribe(got.append)
     await bus.start()
     try:
-        sent = [Typing(1, 2, True, (3, 4)), StatusChanged(user_id=2, is_online=False)]
+        sent: list[Signal] = [Typing(1, 2, True, (3, 4)), StatusChanged(user_id=2, is_online=False)]
         for s in sent:
             bus.publish(s)
         await wait_until(_has(got, 2), timeout=5)

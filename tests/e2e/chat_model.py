@@ -89,9 +89,7 @@ class Conv:
         if actor == target:
             if role == "owner":
                 return 400
-        elif role == "admin" and target_role != "member":
-            return 403
-        elif role not in ("owner", "admin"):
+        elif (role == "admin" and target_role != "member") or role not in ("owner", "admin"):
             return 403
         self.leave(target)
         if not self.dissolved:  # a dissolved group's history gets no "left" line

@@ -115,7 +115,7 @@ async def test_a_socket_is_closed_with_4401_when_its_token_expires(
 async def test_removal_ends_that_conversation_on_the_socket_and_keeps_the_others(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
-    (owner, ho), (member, hm) = await users(http, 2)
+    (_owner, ho), (member, hm) = await users(http, 2)
     a = await group(http, ho, [member["id"]], name="A")
     b = await group(http, ho, [member["id"]], name="B")
     async with live(server.url, bearer(hm)) as ws:
@@ -147,7 +147,7 @@ async def test_at_most_ws_max_per_user_sockets_per_user(
 async def test_typing_floods_are_coalesced_per_conversation_and_user(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
-    (a, ha), (b, hb) = await users(http, 2)
+    (_a, ha), (b, hb) = await users(http, 2)
     g = await group(http, ha, [b["id"]])
     async with live(server.url, bearer(hb)) as wb:
         body = {"conversation_id": g["id"], "is_typing": True}

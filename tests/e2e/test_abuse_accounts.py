@@ -104,62 +104,67 @@ def client_from(app: Starlette, address: str) -> httpx.AsyncClient:
 
 async def test_registrations_are_limited_per_address(tmp_path: Path) -> None:
     app = await limited_app(tmp_path, rate_limit_registrations_per_hour=3)
-    async with app.router.lifespan_context(app):
-        async with client_from(app, "10.0.0.1") as a, client_from(app, "10.0.0.2") as b:
-            for _ in range(3):
-                await register(a)
-            body = {"standard_id": unique(), "name": "N", "password": PASSWORD}
-            r = await a.post(f"{API}/users/", json=body)
-            assert r.status_code == 429
-            assert int(r.headers["Retry-After"]) > 0
-            await register(b)  # another address is not affected
+    async with (
+        app.router.lifespan_context(app),
+        client_from(app, "10.0.0.1") as a,
+        client_from(app, "10.0.0.2") as b,
+    ):
+        for _ in range(3):
+            await register(a)
+        body = {"standard_id": unique(), "name": "N", "password": PASSWORD}
+        r = await a.post(f"{API}/users/", json=body)
+        assert r.status_code == 429
+        assert int(r.headers["Retry-After"]) > 0
+        await register(b)  # another address is not affected
 
 
 async def test_failed_logins_are_limited_per_account_from_any_address(tmp_path: Path) -> None:
     app = await limited_app(tmp_path, rate_limit_failed_logins_per_hour=3)
-    async with app.router.lifespan_context(app):
-        async with client_from(app, "10.0.0.1") as a, client_from(app, "10.0.0.2") as b:
-            victim = (await register(a))["standard_id"]
-            other = (await register(a))["standard_id"]
-            for i in range(3):
-                address = a if i % 2 else b
-                r = await address.post(
-                    f"{API}/auth/login/access-token",
-                    data={"username": victim.upper(), "password": "wrong-guess"},
-                )
-                assert r.status_code == 400
-            for who in (a, b):  # even the right password waits now, from anywhere
-                r = await who.post(
-                    f"{API}/auth/login/access-token",
-                    data={"username": victim, "password": PASSWORD},
-                )
-                assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
-            r = await a.post(
-                f"{API}/auth/login/access-token", data={"username": other, "password": PASSWORD}
+    async with (
+        app.router.lifespan_context(app),
+        client_from(app, "10.0.0.1") as a,
+        client_from(app, "10.0.0.2") as b,
+    ):
+        victim = (await register(a))["standard_id"]
+        other = (await register(a))["standard_id"]
+        for i in range(3):
+            address = a if i % 2 else b
+            r = await address.post(
+                f"{API}/auth/login/access-token",
+                data={"username": victim.upper(), "password": "wrong-guess"},
             )
-            assert r.status_code == 200
+            assert r.status_code == 400
+        for who in (a, b):  # even the right password waits now, from anywhere
+            r = await who.post(
+                f"{API}/auth/login/access-token",
+                data={"username": victim, "password": PASSWORD},
+            )
+            assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        r = await a.post(
+            f"{API}/auth/login/access-token", data={"username": other, "password": PASSWORD}
+        )
+        assert r.status_code == 200
 
 
 async def test_a_login_does_not_wait_behind_a_registration_flood(tmp_path: Path) -> None:
     app = create_app(make_settings(tmp_path / "data", password_memory_kib=MEMORY_KIB))
-    async with app.router.lifespan_context(app):
-        async with client_from(app, "10.0.0.1") as c:
-            user = await register(c)
-            done: list[str] = []
+    async with app.router.lifespan_context(app), client_from(app, "10.0.0.1") as c:
+        user = await register(c)
+        done: list[str] = []
 
-            async def sign_up() -> None:
-                await register(c)
-                done.append("registration")
+        async def sign_up() -> None:
+            await register(c)
+            done.append("registration")
 
-            async def log_in() -> None:
-                await asyncio.sleep(0.05)  # the registrations are queued by now
-                r = await c.post(
-                    f"{API}/auth/login/access-token",
-                    data={"username": user["standard_id"], "password": PASSWORD},
-                )
-                assert r.status_code == 200
-                done.append("login")
+        async def log_in() -> None:
+            await asyncio.sleep(0.05)  # the registrations are queued by now
+            r = await c.post(
+                f"{API}/auth/login/access-token",
+                data={"username": user["standard_id"], "password": PASSWORD},
+            )
+            assert r.status_code == 200
+            done.append("login")
 
-            await asyncio.gather(*[sign_up() for _ in range(12)], log_in())
-            # With one shared pool the login would finish behind most of the 12 hashes.
-            assert done.index("login") < 6, done
+        await asyncio.gather(*[sign_up() for _ in range(12)], log_in())
+        # With one shared pool the login would finish behind most of the 12 hashes.
+        assert done.index("login") < 6, done

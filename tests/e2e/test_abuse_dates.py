@@ -51,7 +51,7 @@ async def test_edge_dates_inside_the_range_read_back_as_themselves(
 
 
 async def test_a_mute_until_year_10000_is_refused(client: httpx.AsyncClient) -> None:
-    (owner, ho), (member, _) = await users(client, 2)
+    (_owner, ho), (member, _) = await users(client, 2)
     g = await group(client, ho, [member["id"]])
     url = f"{API}/conversations/{g['id']}/members/{member['id']}"
     body = {"status": "muted", "muted_until": "9999-12-31T23:59:59-05:00"}

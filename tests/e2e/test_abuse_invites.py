@@ -37,7 +37,7 @@ async def update(c: httpx.AsyncClient, h: Headers, gid: int, **body: Any) -> Non
 async def test_a_removed_member_cannot_come_back_with_an_old_code(
     client: httpx.AsyncClient,
 ) -> None:
-    (owner, ho), (mallory, hm), (other, hx) = await users(client, 3)
+    (_owner, ho), (mallory, hm), (other, hx) = await users(client, 3)
     g = await group(client, ho, [mallory["id"], other["id"]])
     code = await invite(client, ho, g["id"])
     await remove(client, ho, g["id"], mallory["id"])
@@ -64,7 +64,7 @@ async def test_a_removed_member_cannot_come_back_with_an_old_code(
 
 
 async def test_codes_die_when_allow_invite_turns_off(client: httpx.AsyncClient) -> None:
-    (owner, ho), (member, hm), (newcomer, hn) = await users(client, 3)
+    (_owner, ho), (member, hm), (_newcomer, hn) = await users(client, 3)
     g = await group(client, ho, [member["id"]])
     by_member = await invite(client, hm, g["id"])
     by_owner = await invite(client, ho, g["id"])
@@ -78,7 +78,7 @@ async def test_codes_die_when_allow_invite_turns_off(client: httpx.AsyncClient) 
 
 
 async def test_codes_die_when_their_creator_leaves(client: httpx.AsyncClient) -> None:
-    (owner, ho), (leaver, hl), (newcomer, hn) = await users(client, 3)
+    (_owner, ho), (leaver, hl), (_newcomer, hn) = await users(client, 3)
     g = await group(client, ho, [leaver["id"]])
     code = await invite(client, hl, g["id"])
     await remove(client, hl, g["id"], leaver["id"])
@@ -87,7 +87,7 @@ async def test_codes_die_when_their_creator_leaves(client: httpx.AsyncClient) ->
 
 
 async def test_a_demoted_creator_loses_their_codes(client: httpx.AsyncClient) -> None:
-    (owner, ho), (admin, ha), (newcomer, hn) = await users(client, 3)
+    (_owner, ho), (admin, ha), (_newcomer, hn) = await users(client, 3)
     g = await group(client, ho, [admin["id"]], allow_invite=False)
     r = await client.put(
         f"{API}/conversations/{g['id']}/members/{admin['id']}", json={"role": "admin"}, headers=ho
@@ -106,7 +106,7 @@ async def test_a_demoted_creator_loses_their_codes(client: httpx.AsyncClient) ->
 
 
 async def test_codes_are_listed_and_revoked_by_owner_or_admin(client: httpx.AsyncClient) -> None:
-    (owner, ho), (member, hm), (newcomer, hn) = await users(client, 3)
+    (owner, ho), (member, hm), (_newcomer, hn) = await users(client, 3)
     g = await group(client, ho, [member["id"]])
     first = await invite(client, ho, g["id"], max_uses=3)
     second = await invite(client, hm, g["id"])
@@ -136,7 +136,7 @@ async def test_codes_are_listed_and_revoked_by_owner_or_admin(client: httpx.Asyn
 
 
 async def test_codes_expire_and_run_out_of_uses(client: httpx.AsyncClient) -> None:
-    (owner, ho), (x, _), (a, ha), (b, hb) = await users(client, 4)
+    (_owner, ho), (x, _), (_a, ha), (_b, hb) = await users(client, 4)
     g = await group(client, ho, [x["id"]])
     once = await invite(client, ho, g["id"], max_uses=1)
     assert (await join(client, ha, once)).status_code == 200

@@ -244,12 +244,12 @@ async def aborted_request(app: Starlette, path: str, ctype: bytes, token: bytes)
         "server": ("t", 80),
         "state": {},
     }
-    await app(scope, receive, send)
+    await app(scope, receive, send)  # type: ignore[arg-type]
     return [m["status"] for m in sent if m["type"] == "http.response.start"]
 
 
 async def test_a_normal_json_request_still_works(http: httpx.AsyncClient) -> None:
-    user, headers = await new_user(http)
+    user, _headers = await new_user(http)
     r = await http.post(
         f"{API}/auth/login/access-token",
         data={"username": user["standard_id"], "password": PASSWORD},

@@ -176,7 +176,7 @@ async def exercise(
     server: ServerProcess, http: httpx.AsyncClient, broker: Broker, channel: Any
 ) -> None:
     root = {"Authorization": f"Bearer {await token_for(http, ROOT, ROOT_PASSWORD)}"}
-    alice, ah = await new_user(http)
+    _alice, ah = await new_user(http)
     bob, bh = await new_user(http)
     carol, ch = await new_user(http)
     token = {k: h["Authorization"].removeprefix("Bearer ") for k, h in [("a", ah), ("b", bh)]}

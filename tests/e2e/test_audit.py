@@ -114,12 +114,13 @@ async def test_log_routes_and_every_read_is_recorded(tmp_path: Path) -> None:
 async def test_audit_input_errors(tmp_path: Path) -> None:
     async with audit_world(tmp_path / "d") as w:
         c = w.client
-        for path, params in [
+        refused: list[tuple[str, dict[str, Any]]] = [
             ("/events", {"limit": 0}),
             ("/events", {"since": "yesterday"}),
             ("/streams", {"limit": 5000}),
             ("/conversations/1/state", {}),
-        ]:
+        ]
+        for path, params in refused:
             r = await c.get(f"{AUDIT}{path}", params=params, headers=w.ah)
             assert r.status_code == 422, (path, r.text)
         r = await c.get(f"{AUDIT}/conversations/1/state", params={"at": "soon"}, headers=w.ah)
@@ -132,7 +133,7 @@ async def test_audit_input_errors(tmp_path: Path) -> None:
 async def test_one_edited_byte_is_found(tmp_path: Path) -> None:
     data = tmp_path / "d"
     async with audit_world(data) as w:
-        (a, ha), (b, _) = await users(w.client, 2)
+        (_a, ha), (b, _) = await users(w.client, 2)
         g = await group(w.client, ha, [b["id"]])
         for i in range(5):
             await sent(w.client, ha, g["id"], f"note {i}")
@@ -141,11 +142,11 @@ async def test_one_edited_byte_is_found(tmp_path: Path) -> None:
             await sent(w.client, ha, g["id"], f"after {i}")
         assert (await w.get("/verify"))["ok"]
         stream = f"messages-{g['id']}"
-        victim = [
+        victim = next(
             e
             for e in await w.get(f"/streams/{stream}")
             if e["data"].get("content") == "pay 100 to alice"
-        ][0]
+        )
         auditor = w.auditor
     del target
     path = data / "events.sqlite3"

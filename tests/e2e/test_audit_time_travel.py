@@ -192,9 +192,9 @@ def test_audit_only_fields_keep_every_text(live: Live) -> None:
         edited_at = int(r.headers["x-event-position"])
         r = await c.post(f"{API}/messages/{m['id']}/recall", headers=h[1])
         recalled_at = int(r.headers["x-event-position"])
-        before = [
+        before = next(
             x for x in (await _state(live, cid, edited_at))["messages"] if x["id"] == m["id"]
-        ][0]
+        )
         assert (before["content"], before["original_content"], before["status"]) == (
             "second",
             "first",
@@ -203,9 +203,9 @@ def test_audit_only_fields_keep_every_text(live: Live) -> None:
         assert [e["content"] for e in before["edits"]] == ["second"] and before[
             "recalled_at"
         ] is None
-        after = [
+        after = next(
             x for x in (await _state(live, cid, recalled_at))["messages"] if x["id"] == m["id"]
-        ][0]
+        )
         assert after["status"] == "recalled" and after["content"] == ""
         assert after["original_content"] == "first" and [e["content"] for e in after["edits"]] == [
             "second"

@@ -39,7 +39,7 @@ async def test_superuser_broadcasts_and_users_see_what_they_received(
 ) -> None:
     c, root = env
     (a, ha), (b, hb), (_x, hx) = [await new_user(c) for _ in range(3)]
-    body = {"title": "Everyone", "content": "Hello all", "priority": "high"}
+    body: dict[str, Any] = {"title": "Everyone", "content": "Hello all", "priority": "high"}
     r = await c.post(f"{B}/", json=body, headers=root)
     assert r.status_code == 201, r.text
     everyone = r.json()
@@ -143,7 +143,7 @@ async def test_broadcast_is_pushed_once_as_broadcast_received(tmp_path: Path) ->
                 # A notification created after it marks the end: in between, one frame only.
                 marker = {"user_id": a["id"], "title": "marker", "content": ""}
                 assert (await c.post(f"{API}/notifications/", json=marker, headers=root)).is_success
-                frames = []
+                frames: list[dict[str, Any]] = []
                 deadline = time.monotonic() + 10
                 while not frames or frames[-1]["type"] != "notification_created":
                     left = deadline - time.monotonic()

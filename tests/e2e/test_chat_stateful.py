@@ -80,9 +80,10 @@ class ChatMachine(RuleBasedStateMachine):
         self.message_ids: dict[tuple[str, int], int] = {}  # (conv, seq) -> message id
 
     def call(self, method: str, path: str, actor: int, **kw: Any) -> httpx.Response:
-        return self.h.run(
+        response: httpx.Response = self.h.run(
             self.h.client.request(method, API + path, headers=self.headers[actor], **kw)
         )
+        return response
 
     @initialize(members=st.sets(st.integers(1, N_USERS - 1), min_size=1))
     def setup(self, members: set[int]) -> None:

@@ -72,7 +72,7 @@ async def test_group_creation_and_detail(client: httpx.AsyncClient) -> None:
 
 
 async def test_group_validation(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, _) = await users(client, 2)
+    (_a, ha), (b, _) = await users(client, 2)
     bad = [
         {"name": "", "member_ids": [b["id"]]},
         {"name": "x" * 101, "member_ids": [b["id"]]},
@@ -95,7 +95,7 @@ async def test_group_validation(client: httpx.AsyncClient) -> None:
 
 
 async def test_list_is_newest_activity_first_with_unread(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g1 = await group(client, ha, [b["id"]], name="one")
     g2 = await group(client, ha, [b["id"]], name="two")
     await sent(client, hb, g1["id"], "bump")
@@ -127,7 +127,7 @@ async def test_update_settings_permissions(client: httpx.AsyncClient) -> None:
 
 
 async def test_add_and_remove_members(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc), (d, hd) = await users(client, 4)
+    (a, ha), (b, hb), (c, hc), (d, _hd) = await users(client, 4)
     g = await group(client, ha, [b["id"]], max_members=3)
     r = await client.post(f"{C}/{g['id']}/members", json={"user_ids": [c["id"]]}, headers=hb)
     assert r.status_code == 200 and r.json()["member_count"] == 3  # allow_invite is on
@@ -162,7 +162,7 @@ async def test_add_and_remove_members(client: httpx.AsyncClient) -> None:
 
 
 async def test_roles_and_ownership_transfer(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (a, ha), (b, hb), (c, _hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     url = f"{C}/{g['id']}/members"
     r = await client.put(f"{url}/{c['id']}", json={"role": "admin"}, headers=hb)
@@ -186,7 +186,7 @@ async def test_roles_and_ownership_transfer(client: httpx.AsyncClient) -> None:
 
 
 async def test_mute_nickname_and_expiry(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (_a, ha), (b, hb), (c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     url = f"{C}/{g['id']}/members"
     r = await client.put(f"{url}/{b['id']}", json={"status": "muted"}, headers=ha)
@@ -220,7 +220,7 @@ async def test_mute_nickname_and_expiry(client: httpx.AsyncClient) -> None:
 
 
 async def test_dissolve_group(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     await sent(client, hb, g["id"], "before")
     assert (await client.delete(f"{C}/{g['id']}", headers=hb)).status_code == 403
@@ -240,7 +240,7 @@ async def test_dissolve_group(client: httpx.AsyncClient) -> None:
 
 
 async def test_hide_single_chat_until_new_message(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     cid = (await client.post(f"{C}/single", json={"target_user_id": b["id"]}, headers=ha)).json()[
         "id"
     ]
@@ -258,7 +258,7 @@ async def test_hide_single_chat_until_new_message(client: httpx.AsyncClient) -> 
 
 
 async def test_clear_history_for_caller_only(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     await sent(client, hb, g["id"], "old")
     assert (await client.post(f"{C}/{g['id']}/clear", headers=ha)).status_code == 204

@@ -25,7 +25,7 @@ async def _can_see(client: httpx.AsyncClient, h: dict[str, str], file_id: str) -
 
 
 async def test_membership_grants_and_removal_revokes(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (_a, ha), (b, hb), (c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"]])
     other = await group(client, hb, [c["id"]], name="Other")
     f = await _upload(client, ha, b"the plan")
@@ -63,7 +63,7 @@ async def test_membership_grants_and_removal_revokes(client: httpx.AsyncClient) 
 async def test_deleted_file_shows_in_messages_and_stops_downloading(
     client: httpx.AsyncClient,
 ) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     f = await _upload(client, ha, b"soon gone")
     body = {"conversation_id": g["id"], "file_id": f["file_id"]}

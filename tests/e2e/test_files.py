@@ -310,7 +310,7 @@ async def test_conditional_requests(client: httpx.AsyncClient) -> None:
 
 
 async def test_visibility_public_private_delete(app: Starlette, client: httpx.AsyncClient) -> None:
-    owner, ho = await new_user(client)
+    _owner, ho = await new_user(client)
     _, hx = await new_user(client)
     private = await upload(client, ho, b"private")
     public = await upload(client, ho, b"public", is_public="true")

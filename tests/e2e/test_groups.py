@@ -13,7 +13,7 @@ G = f"{API}/groups"
 
 
 async def test_invite_codes_and_joining(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc), (d, hd), (e, he) = await users(client, 5)
+    (_a, ha), (b, hb), (c, hc), (_d, hd), (_e, he) = await users(client, 5)
     g = await group(client, ha, [b["id"]], max_members=4, allow_invite=False)
     r = await client.post(f"{G}/{g['id']}/invite-code", json={}, headers=hb)
     assert r.status_code == 403  # invites closed to plain members
@@ -48,7 +48,7 @@ async def test_invite_codes_and_joining(client: httpx.AsyncClient) -> None:
 
 
 async def test_group_members_routes(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, _) = await users(client, 3)
+    (_a, ha), (b, _hb), (c, _) = await users(client, 3)
     g = await group(client, ha, [b["id"]])
     r = await client.post(f"{G}/{g['id']}/members", json={"user_ids": [c["id"]]}, headers=ha)
     assert r.status_code == 200 and r.json()["member_count"] == 3
@@ -57,7 +57,7 @@ async def test_group_members_routes(client: httpx.AsyncClient) -> None:
 
 
 async def test_stats(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (_a, ha), (b, hb), (c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     await client.put(f"{API}/conversations/{g['id']}/members/{b['id']}", json={"role": "admin"},
                      headers=ha)  # fmt: skip
@@ -75,7 +75,7 @@ async def test_stats(client: httpx.AsyncClient) -> None:
 
 
 async def test_public_group_search(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, _hb) = await users(client, 2)
     marker = unique("grp")
     pub = await group(client, ha, [b["id"]], name=f"Open {marker}", is_public=True,
                       description="for everyone")  # fmt: skip

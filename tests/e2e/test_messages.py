@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,7 +39,7 @@ async def test_send_text_shape(client: httpx.AsyncClient) -> None:
 
 
 async def test_send_validation(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, _) = await users(client, 2)
+    (_a, ha), (b, _) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     for body in [
         {"conversation_id": g["id"], "content": ""},
@@ -56,7 +57,7 @@ async def test_send_validation(client: httpx.AsyncClient) -> None:
 
 
 async def test_reply_and_location(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     first = await sent(client, ha, g["id"], "question")
     r = await send(client, hb, g["id"], "answer", reply_to_id=first["id"])
@@ -75,7 +76,7 @@ async def test_reply_and_location(client: httpx.AsyncClient) -> None:
 
 
 async def test_idempotent_send(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     first = await send(client, ha, g["id"], "once", client_msg_id="k1")
     again = await send(client, ha, g["id"], "once", client_msg_id="k1")
@@ -87,12 +88,15 @@ async def test_idempotent_send(client: httpx.AsyncClient) -> None:
 
 
 async def test_history_cursors(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, _) = await users(client, 2)
+    (_a, ha), (b, _) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     ids = {}
     for i in range(2, 12):
         ids[i] = (await sent(client, ha, g["id"], f"m{i}"))["id"]
-    seqs = lambda ms: [m["seq"] for m in ms]  # noqa: E731
+
+    def seqs(ms: list[dict[str, Any]]) -> list[int]:
+        return [m["seq"] for m in ms]
+
     assert seqs(await history(client, ha, g["id"])) == list(range(1, 12))
     assert seqs(await history(client, ha, g["id"], limit=3)) == [9, 10, 11]
     assert seqs(await history(client, ha, g["id"], limit=3, skip=2)) == [7, 8, 9]
@@ -109,17 +113,23 @@ async def test_history_cursors(client: httpx.AsyncClient) -> None:
 
 
 async def test_mark_read_and_unread_counts(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     msgs = [await sent(client, ha, g["id"], f"m{i}") for i in range(4)]  # seqs 2..5
-    unread = lambda h, **p: client.get(f"{M}/unread/count", params=p, headers=h)  # noqa: E731
+
+    async def unread(h: dict[str, str], **p: Any) -> httpx.Response:
+        return await client.get(f"{M}/unread/count", params=p, headers=h)
+
     assert (await unread(hb, conversation_id=g["id"])).json() == {
         "unread_count": 5,
         "conversation_id": g["id"],
     }
-    mark = lambda h, **b: client.post(  # noqa: E731
-        f"{M}/mark-read", json={"conversation_id": g["id"], **b}, headers=h
-    )
+
+    async def mark(h: dict[str, str], **b: Any) -> httpx.Response:
+        return await client.post(
+            f"{M}/mark-read", json={"conversation_id": g["id"], **b}, headers=h
+        )
+
     assert (await mark(hb, message_id=msgs[1]["id"])).status_code == 204
     assert (await unread(hb, conversation_id=g["id"])).json()["unread_count"] == 2
     await mark(hb, message_ids=[msgs[0]["id"], 987654])  # backwards and unknown: ignored
@@ -142,7 +152,7 @@ async def test_mark_read_and_unread_counts(client: httpx.AsyncClient) -> None:
 
 
 async def test_read_receipts(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (_a, ha), (b, hb), (c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     m = await sent(client, ha, g["id"], "read me")
     await client.post(f"{M}/mark-read", json={"conversation_id": g["id"]}, headers=hb)
@@ -158,7 +168,7 @@ async def test_read_receipts(client: httpx.AsyncClient) -> None:
 
 
 async def test_edit_rules(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     m = await sent(client, hb, g["id"], "tpyo")
     r = await client.put(f"{M}/{m['id']}", json={"content": "typo"}, headers=ha)
@@ -177,7 +187,7 @@ async def test_edit_rules(client: httpx.AsyncClient) -> None:
 
 
 async def test_recall_rules(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (_a, ha), (b, hb), (c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     m = await sent(client, hb, g["id"], "oops")
     assert (await client.post(f"{M}/{m['id']}/recall", headers=hc)).status_code == 403
@@ -208,7 +218,7 @@ async def short_windows(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_windows_close(short_windows: httpx.AsyncClient) -> None:
     client = short_windows
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     m = await sent(client, hb, g["id"], "late")
     r = await client.put(f"{M}/{m['id']}", json={"content": "x"}, headers=hb)
@@ -218,7 +228,7 @@ async def test_windows_close(short_windows: httpx.AsyncClient) -> None:
 
 
 async def test_search(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (a, ha), (b, hb), (_c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"]])
     other = await group(client, hc, [a["id"]])
     hit = await sent(client, ha, g["id"], "The Blue Whale swims")
@@ -245,7 +255,7 @@ async def test_search(client: httpx.AsyncClient) -> None:
 
 
 async def test_typing_is_a_signal(client: httpx.AsyncClient, app: Starlette) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (a, ha), (b, hb), (c, _hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     seen: list[Typing] = []
     unsubscribe = app.state.services.signals.subscribe(seen.append)
@@ -264,7 +274,7 @@ async def test_typing_is_a_signal(client: httpx.AsyncClient, app: Starlette) -> 
 
 
 async def test_file_messages(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (c, hc) = await users(client, 3)
+    (_a, ha), (b, hb), (_c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"]])
     r = await client.post(
         f"{API}/files/upload", files={"file": ("report.pdf", b"%PDF-1.4 data")}, headers=ha

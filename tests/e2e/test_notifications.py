@@ -138,7 +138,7 @@ async def test_status_changes_delete_and_batch_actions(
     assert r.json()["status"] == "unread" and r.json()["read_at"] is None
     assert (await c.patch(f"{N}/{ids[0]}", json={"status": "gone"}, headers=ha)).status_code == 422
     # Bulk mark-read ignores what is not the caller's.
-    body = {"notification_ids": [ids[0], ids[1], foreign, 99999]}
+    body: dict[str, Any] = {"notification_ids": [ids[0], ids[1], foreign, 99999]}
     assert (await c.post(f"{N}/mark-read", json=body, headers=ha)).status_code == 204
     status = {x["id"]: x["status"] for x in await inbox(c, ha)}
     assert status == {ids[0]: "read", ids[1]: "read", ids[2]: "unread", ids[3]: "unread"}

@@ -3,6 +3,7 @@ the Python listener receives the message, and the documented outputs have the re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -109,8 +110,6 @@ def test_quickstart_runs_as_written(tmp_path: Path) -> None:
     finally:
         pid = work / "listener.pid"
         if pid.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid.read_text()), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         server.stop()

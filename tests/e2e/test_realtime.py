@@ -226,10 +226,10 @@ async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
     ]
 
     async def keep_sending() -> list[int]:
-        out = []
-        for i in range(30):
-            out.append((await broadcast(http, root, f"seam {i}", [user["id"]]))["broadcast_id"])
-        return out
+        return [
+            (await broadcast(http, root, f"seam {i}", [user["id"]]))["broadcast_id"]
+            for i in range(30)
+        ]
 
     sender = asyncio.create_task(keep_sending())
     async with live(server.url, token, since=seen) as ws:
@@ -425,7 +425,7 @@ async def test_removed_members_stop_and_added_members_start_at_once(
 async def test_presence_changes_reach_those_who_share_a_conversation(
     server: ServerProcess, http: httpx.AsyncClient
 ) -> None:
-    (a, ha), (b, hb), (_, hx) = [await new_user(http) for _ in range(3)]
+    (a, ha), (_b, hb), (_, hx) = [await new_user(http) for _ in range(3)]
     await group(http, hb, [a["id"]])
     async with live(server.url, bearer(hb)) as wb, live(server.url, bearer(hx)) as stranger:
         async with contextlib.AsyncExitStack() as first_device:
@@ -547,7 +547,7 @@ async def test_conversation_frames_carry_each_viewers_view(
         r = await http.put(f"{API}/conversations/{conv['id']}", json=body, headers=ha)
         assert r.status_code == 200, r.text
         for ws in (wa, wb):
-            frame = await ws.expect("conversation_updated", skip=EPHEMERAL + ("new_message",))
+            frame = await ws.expect("conversation_updated", skip=(*EPHEMERAL, "new_message"))
             assert frame["data"]["name"] == "renamed"
 
 

@@ -61,16 +61,16 @@ async def test_events_carry_actor_and_correlation(
 async def test_policy_events_are_caused_by_their_event(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    (a, ha), (b, hb) = await users(client, 2)
+    (_a, ha), (b, _hb) = await users(client, 2)
     g = await group(client, ha, [b["id"]])
     ping = f"ping @{b['standard_id']}"  # a mention: the policy notifies b
     r = await send(client, {**ha, "X-Request-ID": "cause-1"}, g["id"], ping)
     assert r.status_code == 201
-    sent = [
+    sent = next(
         rec
         for rec in await _events(app, c.messages_stream(g["id"]))
         if rec.type == "MessageSent" and rec.decode().content == ping
-    ][0]
+    )
     # The notification policy reacts asynchronously: wait for its event with a deadline.
     events = app.state.services.events
     async with asyncio.timeout(10):

@@ -29,7 +29,7 @@ AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 class Got:
     """One received message, parsed."""
 
-    __slots__ = ("message_id", "stream", "stream_version", "position", "body")
+    __slots__ = ("body", "message_id", "position", "stream", "stream_version")
 
     def __init__(self, message: AbstractIncomingMessage) -> None:
         body = json.loads(message.body)

@@ -136,8 +136,8 @@ async def test_cli_reads_exports_and_imports(tmp_path: Path) -> None:
     r = im(b, "admin", "grant-auditor", str(uid))
     assert r.returncode == 0 and "is now an auditor" in r.stdout
     async with audit_world(b) as w3:
-        r = await w3.client.get(f"{AUDIT}/verify", headers=people[0][1])
-        assert r.status_code == 200
+        verified = await w3.client.get(f"{AUDIT}/verify", headers=people[0][1])
+        assert verified.status_code == 200
     r = im(b, "admin", "grant-auditor", str(uid), "--revoke")
     assert r.returncode == 0 and "is no longer an auditor" in r.stdout
 
@@ -155,7 +155,7 @@ def test_verify_exits_1_and_names_the_event(tmp_path: Path) -> None:
 
     async def make() -> None:
         async with audit_world(data) as w:
-            (u, h), (v, _) = await users(w.client, 2)
+            (_u, h), (v, _) = await users(w.client, 2)
             g = await group(w.client, h, [v["id"]])
             for text in ("alpha", "bravo-unique-text", "charlie"):
                 await sent(w.client, h, g["id"], text)

@@ -155,7 +155,7 @@ async def test_a_groups_life_reaches_legacy_consumers(
     world: tuple[Legacy, ServerProcess, httpx.AsyncClient],
 ) -> None:
     legacy, _, http = world
-    (a, ha), (b, hb), (c, hc), (d, _) = [await new_user(http) for _ in range(4)]
+    (a, ha), (b, hb), (c, _hc), (d, _) = [await new_user(http) for _ in range(4)]
     people = {u["id"]: u["standard_id"] for u in (a, b, c, d)}
     inbox = {u["id"]: await legacy.user_queue(u["standard_id"]) for u in (a, b, c, d)}
 
@@ -355,7 +355,7 @@ async def head(http: httpx.AsyncClient) -> int:
 async def test_inbound_commands(world: tuple[Legacy, ServerProcess, httpx.AsyncClient]) -> None:
     """With ``IM_CASCADE_FORMAT=both``: the envelope relay runs next to the legacy one."""
     legacy, server, http = world
-    me, hm = await new_user(http)
+    _me, hm = await new_user(http)
     watermarks = await legacy._queue(f"{legacy.prefix}exchange_instant_base", "u_.water_mark")
     envelopes = await legacy._queue(f"{legacy.prefix}envelope", "watermark.#")
     sid = unique("c")[:20]

@@ -86,7 +86,7 @@ async def test_client_msg_id_survives_restart(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data", **env).start()
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
-            (a, ha), (b, hb) = await _people(c, 2)
+            (_a, ha), (b, hb) = await _people(c, 2)
             cid = await _group(c, ha, [b["id"]])
             body = {"conversation_id": cid, "content": "exactly once", "client_msg_id": "m-1"}
             first = await c.post(f"{API}/messages/text", json=body, headers=ha)
@@ -121,11 +121,11 @@ async def test_sigkill_during_send_storm(tmp_path: Path) -> None:
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
             people = await _people(c, 20)
-            owner_user, owner = people[0]
+            _owner_user, owner = people[0]
             reader_user, reader = people[1]  # never sends, never reads
             senders = people[2:]
             cid = await _group(c, owner, [u["id"] for u, _ in people[1:]])
-            single_peer, _ = senders[0]
+            _single_peer, _ = senders[0]
             r = await c.post(
                 f"{API}/conversations/single", json={"target_user_id": reader_user["id"]},
                 headers=senders[0][1],

@@ -26,9 +26,10 @@ import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -97,6 +98,9 @@ class Clocked:
 
     async def head(self) -> int:
         return await self.inner.head()
+
+    async def events_after(self, position: int, limit: int) -> int:
+        return await self.inner.events_after(position, limit)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -248,7 +252,7 @@ async def check(w: World, acked: dict[int, SendResult], refused: set[str]) -> No
 
 # -- directed: a send waiting behind an in-flight append ----------------------------------------
 
-CHANGES: dict[str, Callable[[ConversationHandlers, int], object]] = {
+CHANGES: dict[str, Callable[[ConversationHandlers, int], Coroutine[Any, Any, object]]] = {
     "removal": lambda h, u: h.remove_member(CID, OWNER, u),
     "mute": lambda h, u: h.update_member(CID, OWNER, u, {"status": "muted"}),
     "dissolve": lambda h, u: h.delete(CID, OWNER),
@@ -274,7 +278,7 @@ async def test_a_send_queued_before_a_change_is_refused_once_it_is_committed(
         assert not queued.done()
         deciding = one if where == "same process" else two
         deciding.store.changed.clear()
-        changing = asyncio.create_task(CHANGES[change](deciding.handlers, 3))  # type: ignore[arg-type]
+        changing = asyncio.create_task(CHANGES[change](deciding.handlers, 3))
         await deciding.store.changed.wait()  # committed (its system message may still be queued)
         gate.set()
         assert (await first).created

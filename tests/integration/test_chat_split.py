@@ -62,7 +62,7 @@ async def test_two_command_processes_share_a_conversation(
         httpx.AsyncClient(base_url=two.url, timeout=30) as b,
         httpx.AsyncClient(base_url=reads.url, timeout=30) as q,
     ):
-        (owner, ho), (m1, h1), (m2, h2) = [await _user(a, q) for _ in range(3)]
+        (_owner, ho), (m1, h1), (m2, h2) = [await _user(a, q) for _ in range(3)]
         body = {"name": "split", "member_ids": [m1["id"]]}
         r = await a.post(f"{API}/conversations/group", json=body, headers=ho)
         assert r.status_code == 201, r.text

@@ -93,7 +93,7 @@ async def test_read_models_ahead_of_the_log_are_rebuilt_at_start(
     settings = make_settings(tmp_path / "data")
     events_file = settings.data_path / "events.sqlite3"
     async with running(settings) as (c, _):
-        alice, ha = await new_user(c)
+        _alice, ha = await new_user(c)
         bob, hb = await new_user(c)
         g = await group(c, ha, [bob["id"]])
         for i in range(3):

@@ -87,6 +87,9 @@ class Memory:
         return self.saved
 
     async def save(self, position: int) -> None:
+        self.saved = max(self.saved, position)
+
+    async def rewind(self, position: int) -> None:
         self.saved = position
 
 

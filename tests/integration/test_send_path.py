@@ -112,7 +112,7 @@ async def test_cold_load_reads_only_the_tail(store: Recording) -> None:
                 message_type="text",
                 content="x",
             )
-        )  # fmt: skip
+        )
         for k in range(5000)
     ]
     await store.append(stream, events, NO_STREAM)

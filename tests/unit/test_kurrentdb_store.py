@@ -33,8 +33,8 @@ async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
     async def down(*args: Any, **kwargs: Any) -> Any:
         raise ServiceUnavailableError("connection refused")
 
-    store._client.append_to_stream = down  # type: ignore[union-attr]
-    store._client.get_stream = down  # type: ignore[union-attr]
+    store._client.append_to_stream = down  # type: ignore[union-attr, method-assign]
+    store._client.get_stream = down  # type: ignore[union-attr, method-assign]
     with pytest.raises(UnavailableError):
         await store.append("thing-1", [_event()], NO_STREAM)
     with pytest.raises(UnavailableError):

@@ -34,6 +34,9 @@ class NoViews:
     async def conversations(self, conversation_id: int, viewers: Sequence[int]) -> dict[int, Any]:
         return {}
 
+    async def newly_read(self, event: Any, cap: int) -> list[int]:
+        return []
+
 
 async def _ready(_: int) -> bool:
     return True
