@@ -77,7 +77,7 @@ async def recall(c: httpx.AsyncClient, h: dict[str, str], message_id: int) -> No
 
 
 async def test_recalling_a_file_message_ends_the_members_access(client: httpx.AsyncClient) -> None:
-    (a, ha), (b, hb), (x, hx) = await users(client, 3)
+    (_a, ha), (b, hb), (x, hx) = await users(client, 3)
     up = await client.post(
         f"{API}/files/upload", files={"file": ("s.txt", b"secret", "text/plain")}, headers=ha
     )
