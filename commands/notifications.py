@@ -21,7 +21,7 @@ import msgspec
 
 from commands.core import RETRIES, IdAllocator, append, with_retry
 from domain import notifications as n
-from domain.errors import ConcurrencyError
+from domain.errors import ConcurrencyError, NotFoundError
 from domain.events import Event
 from domain.store import NO_STREAM, EventStore, NewEvent
 from domain.store import new_event as to_new_event
@@ -119,6 +119,20 @@ class NotificationHandlers:
         ids: Sequence[str | None] = event_ids if event_ids is not None else [None] * len(drafts)
         jobs = [self.create(d, i) for d, i in zip(drafts, ids, strict=True)]
         return list(await asyncio.gather(*jobs, return_exceptions=True))
+
+    async def deliver_due(self, due: n.NotificationDue) -> int | None:
+        """Append ``due`` (its push verdict from the preferences now) unless the notification
+        was deleted meanwhile; the position, or None. Appending it again (another process, a
+        restart) answers with the original: the event id is derived from the notification."""
+        try:
+            await self.require_owned(due.user_id, due.notification_id)
+        except NotFoundError:
+            return None
+        prefs = await self.preferences(due.user_id)
+        at = time.time()
+        event = msgspec.structs.replace(due, push=n.should_push(prefs, due.kind, at), at=at)
+        new = msgspec.structs.replace(to_new_event(event), id=n.due_event_id(due.notification_id))
+        return await self._store.append(n.notifications_stream(due.user_id), [new], None)
 
     # -- status ---------------------------------------------------------------------------------
     async def require_owned(self, user_id: int, notification_id: int) -> None:

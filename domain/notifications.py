@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +38,9 @@ def notifications_stream(user_id: int) -> str:
     return f"notifications-{user_id}"
 
 
+_DUE_NAMESPACE = uuid.UUID("5b0f3f6e-4d0a-4c9e-9a51-6d1f3c2b7a10")
+
+
 def preferences_stream(user_id: int) -> str:
     return f"notifprefs-{user_id}"
 
@@ -57,6 +61,42 @@ class NotificationCreated(Event, frozen=True, tag="NotificationCreated"):
     push: bool = True
     source: str | None = None
     at: float = 0.0
+
+
+class NotificationDue(Event, frozen=True, tag="NotificationDue"):
+    """A scheduled notification's time came: pushed (``push``: the recipient's preferences at
+    ``at``) as ``notification_created``. Carries the notification, so the push needs no lookup;
+    its event id is derived from the notification (``due_event_id``), so however many
+    processes or restarts fire it, it is appended once."""
+
+    notification_id: int
+    user_id: int
+    title: str
+    content: str
+    kind: Kind = "system"
+    priority: Priority = "normal"
+    data: dict[str, Any] | None = None
+    scheduled_at: float | None = None
+    created_at: float = 0.0
+    push: bool = True
+    at: float = 0.0
+
+    def as_created(self) -> NotificationCreated:
+        return NotificationCreated(
+            notification_id=self.notification_id,
+            user_id=self.user_id,
+            title=self.title,
+            content=self.content,
+            kind=self.kind,
+            priority=self.priority,
+            data=self.data,
+            scheduled_at=self.scheduled_at,
+            at=self.created_at,
+        )
+
+
+def due_event_id(notification_id: int) -> str:
+    return str(uuid.uuid5(_DUE_NAMESPACE, f"due:{notification_id}"))
 
 
 class NotificationsRead(Event, frozen=True, tag="NotificationsRead"):
@@ -82,7 +122,11 @@ class NotificationsDeleted(Event, frozen=True, tag="NotificationsDeleted"):
 
 
 NotificationEvent = (
-    NotificationCreated | NotificationsRead | NotificationsUnread | NotificationsDeleted
+    NotificationCreated
+    | NotificationDue
+    | NotificationsRead
+    | NotificationsUnread
+    | NotificationsDeleted
 )
 
 
@@ -139,6 +183,8 @@ def evolve(state: Inbox, event: Event) -> Inbox:
         case NotificationsDeleted():
             for i in event.notification_ids:
                 items.pop(i, None)
+        case NotificationDue():  # pushed; the inbox does not change
+            pass
         case _:
             assert_never(event)
     return state

@@ -24,6 +24,7 @@ from commands.messages import MessageHandlers
 from commands.notification_policy import CHECKPOINT as POLICY_CHECKPOINT
 from commands.notification_policy import NotificationPolicy
 from commands.notification_templates import TemplateHandlers
+from commands.notification_timer import NotificationTimer
 from commands.notifications import NotificationHandlers
 from commands.partner_queue.legacy import LegacyInbound
 from commands.partner_queue.sync import handle_partner_message
@@ -51,6 +52,7 @@ from projections.store import ReadStore
 from projections.time_travel import TimeTravel
 from queries.messages import find_sent, users_by_id
 from queries.notification_facts import ReadFacts
+from queries.notifications import scheduled_since
 from queries.realtime.presence import LocalPresence, Presence
 from queries.realtime.pusher import MembershipSource
 from queries.realtime.views import (
@@ -364,6 +366,13 @@ class Services:
             self.wait_for,
         )
         self.policy_runtime = FollowerRuntime(self.events, self.notify_policy)
+        # Scheduled notifications are pushed when due, by the same processes as the policy.
+        self.notification_timer = NotificationTimer(
+            self.events,
+            lambda since: scheduled_since(self.read, since),
+            self.notifications,
+            self.projected_position,
+        )
         self.realtime = Realtime(
             events=self.events,
             views=ReadModelViews(self.read),
@@ -411,6 +420,7 @@ class Services:
         await self._bootstrap_superuser()
         if self.inline_projector:
             await self.policy_runtime.start()
+            await self.notification_timer.start()
         self.downloads.start()
         self.files.start_sweeper(
             self.settings.blob_sweep_seconds, self.settings.blob_orphan_grace_seconds
@@ -428,6 +438,7 @@ class Services:
         await self.files.stop_sweeper()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.stop()
+        await self.notification_timer.stop()
         await self.policy_runtime.stop()
         await self.projector_runtime.stop()
         await self.events.close()

@@ -83,6 +83,8 @@ class NotificationsProjection:
                 ]
             case n.NotificationsDeleted():
                 return [NOTIFICATIONS.delete(str(i)) for i in event.notification_ids]
+            case n.NotificationDue():  # the push of a scheduled one: nothing to store
+                return []
             case n.PreferencesChanged():
                 fields = msgspec.structs.asdict(event.preferences)
                 prefs = PreferencesDoc(user_id=event.user_id, **fields)

@@ -256,6 +256,7 @@ NOTIFICATIONS = Collection(
         Index(("user_id", "status")),
         Index(("user_id", "kind")),
         Index(("user_id", "priority")),
+        Index(("scheduled_at",)),  # the timer of scheduled notifications, at start
     ),
 )
 PREFERENCES = Collection("notification_preferences", PreferencesDoc)

@@ -174,3 +174,21 @@ async def get_template(read: ReadStore, template_id: int) -> Template:
     if doc is None:
         raise NotFoundError("Template not found")
     return template_view(doc)
+
+
+async def scheduled_since(read: ReadStore, since: float) -> list[n.NotificationDue]:
+    """Notifications scheduled for after ``since`` (for the timer that pushes them when due)."""
+    return [
+        n.NotificationDue(
+            notification_id=d.id,
+            user_id=d.user_id,
+            title=d.title,
+            content=d.content,
+            kind=d.kind,  # type: ignore[arg-type]
+            priority=d.priority,  # type: ignore[arg-type]
+            data=d.data,
+            scheduled_at=d.scheduled_at,
+            created_at=d.created_at,
+        )
+        for d in await read.find(NOTIFICATIONS, {"scheduled_at": {"$gt": since}})
+    ]

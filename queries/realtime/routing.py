@@ -134,6 +134,11 @@ def route(event: Event) -> Route | None:
                 "date": event.date,
             }
             return Route("watermark_updated", data=data, everyone=True)
+        case n.NotificationDue():  # a scheduled one's time came
+            if not event.push:
+                return None
+            data = msgspec.to_builtins(created_view(event.as_created()))
+            return Route("notification_created", data=data, users=(event.user_id,))
         case n.NotificationCreated():
             if not event.push:  # the recipient's preferences did not allow it
                 return None
