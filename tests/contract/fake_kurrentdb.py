@@ -38,8 +38,8 @@ Knobs (constructor arguments, all also plain attributes that a test may change a
 ``first_position=P``         the log's first offset (e.g. ``10**12`` to look like a large log)
 ===========================  ====================================================================
 
-``appends``, ``retried``, ``timeouts``, ``drops`` and ``fallbacks`` count what happened, so that
-a test can show a knob actually fired.
+``appends``, ``retried``, ``timeouts``, ``drops``, ``fallbacks`` and ``largest_append`` count what
+happened, so that a test can show a knob actually fired.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ class FakeKurrentDB:
         self.timeouts = 0
         self.drops = 0
         self.fallbacks = 0  # live subscriptions sent back to catch-up (their buffer was full)
+        self.largest_append = 0  # bytes of data+metadata of the largest append written
 
     # -- knobs ----------------------------------------------------------------------------------
     def time_out_after_commit(self, times: int = 1, prefix: str = "") -> None:
@@ -173,6 +174,7 @@ class FakeKurrentDB:
             self.record(f"$${stream_name}", NewEvent(type="$metadata", data=b"{}"), 0)
         recs = [self.record(stream_name, e, current + 1 + i) for i, e in enumerate(batch)]
         self.appends += 1
+        self.largest_append = max(self.largest_append, size)
         return recs[-1].commit_position
 
     def _timing_out(self, stream_name: str) -> bool:
