@@ -273,6 +273,7 @@ def run_tests(pytest_args: list[str]) -> None:
         if subprocess.run(cmd, check=False).returncode != 0:
             sys.exit(1)
     print("== pytest", flush=True)
+    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")  # derandomised (tests/conftest.py)
     os.execv(bin_dir / "pytest", [str(bin_dir / "pytest"), *pytest_args])
 
 

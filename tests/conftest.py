@@ -1,17 +1,69 @@
-"""Shared fixtures: settings in a temporary folder, an in-process app, an HTTP client."""
+"""Shared fixtures: settings in a temporary folder, an in-process app, an HTTP client.
+
+Hypothesis profiles (``HYPOTHESIS_PROFILE``; ``./im test`` uses ``ci``, a plain ``pytest`` run
+``dev``):
+
+- ``ci``: derandomised (the same examples on every run, so a landing is reproducible), 100
+  examples unless a test says otherwise, no example database;
+- ``dev``: random, with the example database in ``.hypothesis/`` (ignored by git), so a failure
+  found once is tried first on every later run until it is fixed.
+
+Both print a failing example's ``@reproduce_failure`` blob. A ``dev`` run draws one seed for the
+whole session and prints it in the header and, when something failed, in the summary: replay
+the run with ``pytest --hypothesis-seed=N``.
+"""
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import Settings, load_settings
 from tests.mongo import secantus_db, secantus_url  # noqa: F401  (shared SecantusDB fixtures)
+
+_EXAMPLES = Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, max_examples=100, database=None, print_blob=True
+)
+hypothesis_settings.register_profile(
+    "dev", database=DirectoryBasedExampleDatabase(str(_EXAMPLES)), print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+_SEED: list[int] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from hypothesis import core
+
+    if (
+        config.getoption("--hypothesis-seed", None) is None
+        and not hypothesis_settings().derandomize
+    ):
+        _SEED.append(random.randrange(2**32))
+        core.global_force_seed = _SEED[0]  # the plugin's own mechanism for --hypothesis-seed
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _SEED:
+        return f"hypothesis seed {_SEED[0]} (replay: pytest --hypothesis-seed={_SEED[0]})"
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _SEED and exitstatus != 0:
+        terminalreporter.write_line(
+            f"hypothesis seed of this run: {_SEED[0]} (replay: pytest --hypothesis-seed={_SEED[0]})"
+        )
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

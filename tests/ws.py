@@ -85,8 +85,10 @@ async def close_code(url: str, timeout: float = 5.0) -> tuple[int, list[str]]:
             while True:
                 frames.append(str(await asyncio.wait_for(ws.recv(), timeout)))
         except websockets.ConnectionClosed as exc:
-            assert exc.rcvd is not None, "closed without a close frame"
-            return exc.rcvd.code, frames
+            received = exc.rcvd
+    if received is None:
+        raise AssertionError("closed without a close frame")
+    return received.code, frames
 
 
 class Deaf:

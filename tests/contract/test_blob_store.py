@@ -67,9 +67,9 @@ async def test_delete_and_missing_keys(store: BlobStore) -> None:
     await store.delete(key)
     await store.delete(key)  # missing is fine
     assert await store.open(key) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid blob key"):
         await store.create("../../etc/passwd")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid blob key"):
         await store.open("a/b")
 
 

@@ -245,7 +245,7 @@ async def test_events_after_counts_events_whatever_the_positions(
 
 
 async def test_append_needs_events(store: EventStore, space: Space) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one event"):
         await store.append(space.stream("empty"), [], NO_STREAM)
 
 
@@ -492,11 +492,15 @@ async def _scenario(sp: Space, actions: list[tuple[str, int, int]]) -> None:
             elif kind == "check":
                 await check()
         await check()
-    finally:
-        for f in followers:
+    except BaseException:
+        for f in followers:  # the failure above is the one to report
             with contextlib.suppress(Exception):
                 await f.stop()
         await store.close()
+        raise
+    for f in followers:  # a follower's own assertion (order, empty batch) fails the example
+        await f.stop()
+    await store.close()
 
 
 # -- the hash chain --------------------------------------------------------------------------------

@@ -352,7 +352,7 @@ def test_find_count_filters_sorts_pages(backend: ReadBackend) -> None:
 
 async def test_find_rejects_unknown_operator(store: ReadStore) -> None:
     await store.declare([ITEMS_DECL])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown filter operator"):
         await store.find(ITEMS_DECL, {"a": {"$where": "1"}})
 
 
@@ -377,7 +377,7 @@ async def test_search_is_case_insensitive_substring(store: ReadStore) -> None:
     assert await ids("x") == []
     assert await ids("hello", where={"b": 0}) == [0, 2]
     assert await ids("hello", skip=1, limit=1) == [1]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has no text field"):
         await store.search(Collection("undeclared", dict), "x")
 
 

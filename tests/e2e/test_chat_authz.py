@@ -183,7 +183,7 @@ async def _send(w: World, role: str, kind: str, body: dict[str, Any]) -> httpx.R
                                headers=w.h[role])  # fmt: skip
 
 
-@pytest.mark.parametrize("name,call,expected", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("name", "call", "expected"), CASES, ids=[c[0] for c in CASES])
 async def test_matrix(
     client: httpx.AsyncClient, name: str, call: Call, expected: dict[str, int]
 ) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
+from pathlib import Path
 
 import httpx
 import jwt
 
+from gateway.app import create_app
 from gateway.settings import Settings
+from tests.conftest import make_settings
 from tests.helpers import API, PASSWORD, new_user, register, token_for, unique, wait_until
 
 
@@ -138,14 +142,46 @@ async def test_cors_preflight(client: httpx.AsyncClient) -> None:
 
 
 async def test_write_returns_position_and_reads_wait_for_it(client: httpx.AsyncClient) -> None:
+    _, headers = await new_user(client)
     r = await client.post(
         f"{API}/users/", json={"standard_id": unique(), "name": "P", "password": PASSWORD}
     )
     position = int(r.headers["x-event-position"])
     assert position > 0
-    _, headers = await new_user(client)
     r = await client.get(f"{API}/users/me", headers={**headers, "X-Min-Position": str(position)})
     assert r.status_code == 200
+    # A read asking for a position not written yet waits for it, then answers with it included.
+    # (A registration appends two events: the standard id's claim, then the user.)
+    name = unique("Later")
+    wanted = {**headers, "X-Min-Position": str(position + 2)}
+    search = asyncio.create_task(
+        client.get(f"{API}/users/search", params={"keyword": name}, headers=wanted)
+    )
+    await asyncio.sleep(0.05)
+    assert not search.done()  # still waiting: nothing has been written after ``position``
+    body = {"standard_id": unique(), "name": name, "password": PASSWORD}
+    later = await client.post(f"{API}/users/", json=body)
+    assert int(later.headers["x-event-position"]) == position + 2
+    r = await search
+    assert r.status_code == 200, r.text
+    assert [u["id"] for u in r.json()] == [later.json()["id"]]
+
+
+async def test_a_read_that_cannot_catch_up_in_time_is_503(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", read_wait_seconds=0.2)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            _, headers = await new_user(client)
+            far = {**headers, "X-Min-Position": str(10**15)}
+            r = await client.get(f"{API}/users/me", headers=far)
+            assert r.status_code == 503
+            assert r.headers["retry-after"].isdigit()
+            assert "caught up" in r.json()["detail"]
+            bad = await client.get(f"{API}/users/me", headers={**headers, "X-Min-Position": "x"})
+            assert bad.status_code == 400
+            assert "X-Min-Position" in bad.json()["detail"]
 
 
 async def test_operations_endpoints(client: httpx.AsyncClient) -> None:

@@ -60,9 +60,13 @@ async def test_a_broken_subscription_delivers_what_it_had_then_raises() -> None:
     FakeSubscription.__anext__ = flaky  # type: ignore[method-assign]
     try:
         received: list[str] = []
-        with pytest.raises(ConnectionResetError):
+
+        async def drain() -> None:
             async for batch in store.subscribe(0):
                 received.extend(r.id for r in batch)
+
+        with pytest.raises(ConnectionResetError):
+            await drain()
         assert received == [first.id]
     finally:
         FakeSubscription.__anext__ = original  # type: ignore[method-assign]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,7 +53,8 @@ async def test_frames_go_out_in_order() -> None:
         c.push(frame(p))
     c.push_first(make_frame("connection_established", {}))
     await wait_until(_done(sock, 6))
-    assert '"connection_established"' in sock.sent[0]
+    assert '"connection_established"' in sock.sent[0]  # pushed first, sent first
+    assert [json.loads(t)["data"]["p"] for t in sock.sent[1:]] == [1, 2, 3, 4, 5]
     await c.drain_and_stop()
 
 

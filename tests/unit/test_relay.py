@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -66,18 +66,35 @@ class FakePublisher:
 
 
 class MemoryCheckpoint:
+    """Records saves that go backwards instead of asserting inside ``save``: the relay catches
+    what ``save`` raises (and retries), so an assertion there could never fail a test. The
+    autouse fixture below checks every instance after each test."""
+
+    made: list[MemoryCheckpoint] = []
+
     def __init__(self) -> None:
         self.saved = 0
+        self.went_back: list[tuple[int, int]] = []
+        MemoryCheckpoint.made.append(self)
 
     async def load(self) -> int:
         return self.saved
 
     async def save(self, position: int) -> None:
-        assert position >= self.saved
+        if position < self.saved:
+            self.went_back.append((self.saved, position))
         self.saved = position
 
     async def rewind(self, position: int) -> None:
         self.saved = position
+
+
+@pytest.fixture(autouse=True)
+def checkpoints_never_go_back() -> Iterator[None]:
+    MemoryCheckpoint.made.clear()
+    yield
+    for cp in MemoryCheckpoint.made:
+        assert cp.went_back == [], f"a checkpoint went back (from, to): {cp.went_back}"
 
 
 @pytest.fixture
