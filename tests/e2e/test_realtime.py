@@ -19,7 +19,7 @@ import websockets
 from gateway.settings import load_settings
 from queries.realtime.routing import MARK_READ_MAX_IDS
 from tests.helpers import API, ServerProcess, new_user, token_for
-from tests.ws import EPHEMERAL, Live, close_code, live, ws_url
+from tests.ws import SKIP, Live, close_code, live, ws_url
 
 ROOT, ROOT_PASSWORD = "rt_root", "root-secret-1"
 SECRET = "test-secret-" + "x" * 40
@@ -152,10 +152,9 @@ async def test_broadcast_reaches_targets_or_everyone(
             assert frame["data"]["content"] == "body of targeted"
             assert frame["data"]["priority"] == "high"
             assert isinstance(frame["position"], int)
-        await wc.quiet()
         everyone = await broadcast(http, root, "all", None)
         assert everyone["recipients"] >= 4
-        for ws in (wa, wb, wc):
+        for ws in (wa, wb, wc):  # wc's first broadcast frame: it never got the targeted one
             frame = await ws.expect("broadcast_received")
             assert frame["data"]["broadcast_id"] == everyone["broadcast_id"]
 
@@ -211,7 +210,10 @@ async def test_resume_replays_missed_events_once_in_order_then_live(
         after = await broadcast(http, root, "live", [user["id"]])
         frame = await ws.expect("broadcast_received")
         assert frame["data"]["broadcast_id"] == after["broadcast_id"]
-        await ws.quiet()
+        end = await broadcast(http, root, "marker", [user["id"]])  # nothing repeated before it
+        await ws.marker(
+            "broadcast_received", lambda f: f["data"]["broadcast_id"] == end["broadcast_id"]
+        )
 
 
 async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
@@ -236,7 +238,10 @@ async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
         more = await sender
         got = [await ws.expect("broadcast_received") for _ in range(60)]
         assert [f["data"]["broadcast_id"] for f in got] == ids + more
-        await ws.quiet()
+        end = await broadcast(http, root, "marker", [user["id"]])  # nothing repeated before it
+        await ws.marker(
+            "broadcast_received", lambda f: f["data"]["broadcast_id"] == end["broadcast_id"]
+        )
 
 
 async def test_presence_with_two_devices(server: ServerProcess, http: httpx.AsyncClient) -> None:
@@ -369,7 +374,8 @@ async def test_resume_after_100_messages_then_live(
         assert seqs == list(range(seqs[0], seqs[0] + 100))
         fresh = await say(http, ha, conv["id"], "live")
         assert (await wb.expect("new_message"))["data"]["id"] == fresh["id"]
-        await wb.quiet()
+        end = await say(http, ha, conv["id"], "marker")  # nothing repeated before it
+        await wb.marker("new_message", lambda f: f["data"]["id"] == end["id"])
 
 
 async def frames_until(ws: Live, done: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -385,7 +391,7 @@ def is_message(message_id: int) -> Callable[[dict[str, Any]], bool]:
 
 
 async def test_removed_members_stop_and_added_members_start_at_once(
-    server: ServerProcess, http: httpx.AsyncClient
+    server: ServerProcess, http: httpx.AsyncClient, root: dict[str, str]
 ) -> None:
     (a, ha), (b, hb), (c, hc), (d, hd) = [await new_user(http) for _ in range(4)]
     conv = await group(http, ha, [b["id"], c["id"]])
@@ -416,16 +422,20 @@ async def test_removed_members_stop_and_added_members_start_at_once(
         }
         message = await say(http, ha, cid, "after the changes")
         seen_by_b = await frames_until(wb, is_message(message["id"]))
-        kinds = [f["type"] for f in seen_by_b if f["type"] not in EPHEMERAL]
+        kinds = [f["type"] for f in seen_by_b if f["type"] not in SKIP]
         assert "member_removed" in kinds and "member_added" in kinds
         await frames_until(wd, is_message(message["id"]))
-        await wc.quiet(0.5)  # nothing after its own removal
+        # c's next frame is one written after the message for c alone: the message never came
+        end = await broadcast(http, root, "marker", [c["id"]])
+        await wc.marker(
+            "broadcast_received", lambda f: f["data"]["broadcast_id"] == end["broadcast_id"]
+        )
 
 
 async def test_presence_changes_reach_those_who_share_a_conversation(
-    server: ServerProcess, http: httpx.AsyncClient
+    server: ServerProcess, http: httpx.AsyncClient, root: dict[str, str]
 ) -> None:
-    (a, ha), (_b, hb), (_, hx) = [await new_user(http) for _ in range(3)]
+    (a, ha), (b, hb), (x, hx) = [await new_user(http) for _ in range(3)]
     await group(http, hb, [a["id"]])
     async with live(server.url, bearer(hb)) as wb, live(server.url, bearer(hx)) as stranger:
         async with contextlib.AsyncExitStack() as first_device:
@@ -436,10 +446,15 @@ async def test_presence_changes_reach_those_who_share_a_conversation(
             async with live(server.url, bearer(ha)) as two:
                 await two.ping()
             await one.ping()
-            await wb.quiet(0.3, skip=())  # neither the second device coming nor going shows
+            # neither the second device coming nor going shows before this marker
+            end = await broadcast(http, root, "marker", [b["id"]])
+            frame = await wb.expect("broadcast_received", skip=("notification_created",))
+            assert frame["data"]["broadcast_id"] == end["broadcast_id"]
         offline = await wb.expect("user_status_changed")
         assert offline["data"] == {"user_id": a["id"], "is_online": False}
-        await stranger.quiet(0.2, skip=())
+        end = await broadcast(http, root, "marker", [x["id"]])  # a stranger hears nothing else
+        frame = await stranger.expect("broadcast_received", skip=("notification_created",))
+        assert frame["data"]["broadcast_id"] == end["broadcast_id"]
 
 
 async def test_typing_reaches_the_others_and_stops_by_itself(
@@ -456,7 +471,9 @@ async def test_typing_reaches_the_others_and_stops_by_itself(
         assert on["data"] == {"conversation_id": conv["id"], "user_id": a["id"], "is_typing": True}
         off = await wb.expect("typing", skip=("user_status_changed",))
         assert off["data"]["is_typing"] is False and time.monotonic() - started >= 0.4
-        await wa.quiet(0.2, skip=("user_status_changed", "pong"))
+        end = await say(http, hb, conv["id"], "marker")  # the typer heard none of its typing
+        frame = await wa.expect("new_message", skip=("user_status_changed", "notification_created"))
+        assert frame["data"]["id"] == end["id"]
 
 
 async def test_sending_ends_the_senders_typing_at_once(
@@ -471,18 +488,24 @@ async def test_sending_ends_the_senders_typing_at_once(
         assert r.status_code == 204
         on = await wb.expect("typing", skip=skip)
         assert on["data"]["is_typing"] is True
-        started = time.monotonic()
         message = await say(http, ha, conv["id"], "done typing")
+        after = await say(http, ha, conv["id"], "and one more")
+        # The stop comes with the message itself, before anything written after it: not from
+        # the 0.5 s timeout, which would put it after the second message.
         frames = [await wb.expect("new_message", skip=skip)]
         frames.append(await wb.expect("typing", skip=skip))
+        frames.append(await wb.expect("new_message", skip=skip))
         assert frames[0]["data"]["id"] == message["id"]
         assert frames[1]["data"] == {
             "conversation_id": conv["id"],
             "user_id": a["id"],
             "is_typing": False,
         }
-        assert time.monotonic() - started < 0.4  # not the 0.5 s timeout
-        await wb.quiet(0.7, skip=("user_status_changed", "notification_created"))  # only once
+        assert frames[2]["data"]["id"] == after["id"]
+        await asyncio.sleep(0.6)  # past the typing timeout: the stop is not sent a second time
+        end = await say(http, ha, conv["id"], "marker")
+        frame = await wb.expect("new_message", skip=skip)
+        assert frame["data"]["id"] == end["id"]
 
 
 async def test_mark_read_reaches_the_others_and_the_readers_devices(
@@ -508,7 +531,8 @@ async def test_mark_read_reaches_the_others_and_the_readers_devices(
         assert first["id"] not in frame["data"]["message_ids"]
         r = await http.post(f"{API}/messages/mark-read", json=body, headers=hb)
         assert r.status_code == 204
-        await wa.quiet(0.3)  # nothing newly read: no frame
+        end = await say(http, hb, conv["id"], "marker")  # nothing newly read: no frame before it
+        await wa.marker("new_message", lambda f: f["data"]["id"] == end["id"])
 
 
 async def test_mark_read_ids_are_capped_at_the_newest(
@@ -547,7 +571,7 @@ async def test_conversation_frames_carry_each_viewers_view(
         r = await http.put(f"{API}/conversations/{conv['id']}", json=body, headers=ha)
         assert r.status_code == 200, r.text
         for ws in (wa, wb):
-            frame = await ws.expect("conversation_updated", skip=(*EPHEMERAL, "new_message"))
+            frame = await ws.expect("conversation_updated", skip=(*SKIP, "new_message"))
             assert frame["data"]["name"] == "renamed"
 
 
@@ -576,4 +600,5 @@ async def test_resume_follows_membership_as_it_was_at_each_event(
         assert kinds.index("member_removed") < kinds.index("member_added")
         positions = [f["position"] for f in frames]
         assert positions == sorted(positions)
-        await wb.quiet()
+        end = await say(http, ha, cid, "marker")  # nothing repeated before it
+        await wb.marker("new_message", lambda f: f["data"]["id"] == end["id"])

@@ -57,7 +57,11 @@ async def test_the_query_process_pushes_what_the_command_process_wrote(
         wait = {"X-Min-Position": created.headers["X-Event-Position"]}
         seen = await r.get(f"{API}/conversations/{cid}", headers={**hb, **wait})
         assert seen.status_code == 200, seen.text
-        async with live(queries.url, hb["Authorization"].removeprefix("Bearer ")) as wb:
+        # Live from the position of the last write this client saw: everything after it arrives
+        # once, nothing from before it (connection_established may report a later position).
+        token = hb["Authorization"].removeprefix("Bearer ")
+        since = created.headers["X-Event-Position"]
+        async with live(queries.url, token, since=since) as wb:
             sent = await w.post(
                 f"{API}/messages/text", json={"conversation_id": cid, "content": "hi"}, headers=ha
             )
