@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -379,24 +379,25 @@ async def test_a_reopened_store_resumes_from_a_checkpoint(space: Space) -> None:
         await second.close()
 
 
-async def test_live_subscribers_see_new_events_within_milliseconds(
-    store: EventStore, space: Space, backend: EventBackend
-) -> None:
-    if not backend.local_notify:
-        pytest.skip(f"{backend.name}: live latency depends on the network, not measured here")
-    f = Follower(store, space, await store.head())
-    latencies = []
-    for i in range(30):
-        await asyncio.sleep(0.01)  # let the subscriber go idle between appends
-        e = ev()
-        t0 = time.perf_counter()
-        await store.append(space.stream(f"l{i}"), [e], NO_STREAM)
-        await f.wait_for(i + 1)
-        latencies.append(f.arrived[e.id] - t0)
-    await f.stop()
-    # The idle poll is 250 ms; an in-process append must wake subscribers directly.
-    assert statistics.median(latencies) < 0.02, latencies
-    assert max(latencies) < 0.2, latencies
+async def test_live_subscribers_are_woken_by_appends_not_by_polling(tmp_path: Path) -> None:
+    """SQLite: an append wakes live subscribers directly, in this process and in another one on
+    the same file; with the fallback poll at an hour, every event still arrives. (How fast is a
+    measurement: ``bench/event_store.py``'s subscription lag, not a threshold here.)"""
+    path = tmp_path / "events.sqlite3"
+    store = SqliteEventStore(path, fallback_poll=3600)
+    other = SqliteEventStore(path, fallback_poll=3600)  # another process's store
+    space = Space(lambda: store)
+    try:
+        f = Follower(store, space, await store.head())
+        for i in range(10):
+            await asyncio.sleep(0.01)  # let the subscriber go idle between appends
+            await (store if i % 2 else other).append(space.stream(f"l{i}"), [ev()], NO_STREAM)
+            await f.wait_for(i + 1)  # long before the hour's poll
+        assert len(f.got) == 10
+        await f.stop()
+    finally:
+        await other.close()
+        await store.close()
 
 
 # -- everything at random --------------------------------------------------------------------------

