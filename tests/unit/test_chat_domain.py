@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 from domain import conversations as c
 from domain import membership as m
 from domain import messages as msg
-from domain.conversation import Conversation, check_can_send, evolve, evolve_all
+from domain.conversation import (
+    MAX_MEMBERS_LIMIT,
+    Conversation,
+    check_can_send,
+    evolve,
+    evolve_all,
+    require_exists,
+    require_member,
+    validate_settings,
+)
 from domain.errors import ForbiddenError, InvalidError, NotFoundError
 from domain.store import RecordedEvent
 from projections.conversations import ConversationsProjection
@@ -151,3 +160,44 @@ def test_message_projection_keeps_recalled_content_out_of_search() -> None:
 def test_iso_matches_datetime(ts: float) -> None:
     d = dt.datetime.fromtimestamp(ts, dt.UTC)
     assert iso(ts) == d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+
+
+def test_an_unknown_conversation_is_not_found_not_forbidden() -> None:
+    for check in (
+        lambda: require_exists(Conversation()),
+        lambda: require_member(Conversation(), 10),
+        lambda: check_can_send(Conversation(), 10, 0.0),
+    ):
+        with pytest.raises(NotFoundError):
+            check()
+
+
+def test_settings_limits_at_their_edges() -> None:
+    validate_settings({"name": "n" * 100, "max_members": 2}, 2)
+    validate_settings({"max_members": MAX_MEMBERS_LIMIT}, 2)
+    for bad in (
+        {"name": "n" * 101},
+        {"name": "  "},
+        {"max_members": 1},
+        {"max_members": MAX_MEMBERS_LIMIT + 1},
+        {"max_members": "9"},
+    ):
+        with pytest.raises(InvalidError):
+            validate_settings(bad, 1)
+    with pytest.raises(InvalidError, match="below the member count"):
+        validate_settings({"max_members": 3}, 4)
+
+
+def test_a_group_needs_a_name() -> None:
+    for settings in ({}, {"name": ""}, {"name": "   "}):
+        with pytest.raises(InvalidError, match="name"):
+            m.decide_create_group(1, 10, [11], settings, at=1.0)
+
+
+def test_nobody_is_removed_from_a_dissolved_group_but_members_may_leave() -> None:
+    state = _group(11, 12)
+    state = evolve_all(state, m.decide_dissolve(state, 10, at=2.0))
+    with pytest.raises(InvalidError, match="dissolved"):
+        m.decide_remove_member(state, 10, 11, at=3.0)
+    (left,) = m.decide_remove_member(state, 11, 11, at=3.0)
+    assert isinstance(left, c.MemberRemoved) and left.is_self_exit
