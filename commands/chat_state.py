@@ -93,10 +93,13 @@ class Entry:
             self.covers_all = False
 
     def apply_conversation(self, recs: Sequence[RecordedEvent]) -> None:
-        if recs:
-            self.state = evolve_all(self.state, (r.decode() for r in recs))
-            self.version = recs[-1].version
-            self.position = max(self.position, recs[-1].position)
+        # Two reloads of one process may overlap and finish in either order: only what is newer
+        # than the state applies (applying an older read again would undo a later removal).
+        fresh = [r for r in recs if r.version > self.version]
+        if fresh:
+            self.state = evolve_all(self.state, (r.decode() for r in fresh))
+            self.version = fresh[-1].version
+            self.position = max(self.position, fresh[-1].position)
 
     @property
     def known_position(self) -> int:
@@ -105,6 +108,8 @@ class Entry:
 
     def apply_messages(self, recs: Sequence[RecordedEvent]) -> None:
         for rec in recs:
+            if rec.version <= self.msg_version:  # an overlapping reload got here first
+                continue
             ev = rec.decode()
             if isinstance(ev, c.MessageSent):
                 if ev.client_msg_id is not None:

@@ -9,11 +9,11 @@ interleaved with removals, mutes, re-adds and a dissolve. Whatever the interleav
 - every acknowledged send is in the stream exactly once, with the acknowledged seq; a refused
   send is not there at all;
 - no message is decided on a view older than a committed change that forbids its sender: the
-  store wrapper stamps, with one logical clock, every append when it is called and when it
-  returns (a change is committed by then), and every read of the conversation's stream when it
-  starts. A process decides a message from the conversation as it last read it (plus its own
-  changes), so each accepted message must be allowed by some conversation state at least as new
-  as every change committed before that read started (or that the process made itself).
+  store wrapper stamps, with one logical clock, every append and every read of the
+  conversation's stream when it is called and when it returns. A process decides a message from
+  the conversation as its finished reads left it (plus its own changes), so each accepted message
+  must be allowed by some conversation state at least as new as every change committed before
+  the start of the last read it had finished (or that the process made itself).
 
 The directed tests pin the one ordering that matters most: a send queued behind an in-flight
 append, with a removal, mute or dissolve committed while it waits.
@@ -81,17 +81,21 @@ class Clocked:
             self.changed.set()
         return position
 
-    def _reading(self, stream: str) -> None:
+    def _read(self, stream: str, started: int) -> None:
         if stream == c.conversation_stream(CID):
-            self.log.append(Stamp(self.proc, stream, [], next(self._clock), -1))
+            self.log.append(Stamp(self.proc, stream, [], started, next(self._clock), "read"))
 
     async def read(self, stream: str, from_version: int = 0) -> list[RecordedEvent]:
-        self._reading(stream)
-        return await self.inner.read(stream, from_version)
+        started = next(self._clock)
+        out = await self.inner.read(stream, from_version)
+        self._read(stream, started)
+        return out
 
     async def last(self, stream: str) -> RecordedEvent | None:
-        self._reading(stream)
-        return await self.inner.last(stream)
+        started = next(self._clock)
+        out = await self.inner.last(stream)
+        self._read(stream, started)
+        return out
 
     def subscribe(self, after_position: int = 0) -> AsyncIterator[list[RecordedEvent]]:
         return self.inner.subscribe(after_position)
@@ -108,13 +112,14 @@ class Clocked:
 
 @dataclass
 class Stamp:
-    """An append (``returned`` >= 0) or the start of a conversation read (``returned`` -1)."""
+    """An append, or a read of the conversation's stream: when it was called and returned."""
 
     proc: int
     stream: str
     ids: list[str]
     called: int
     returned: int
+    kind: str = "append"
 
 
 class Names:
@@ -218,17 +223,21 @@ async def check(w: World, acked: dict[int, SendResult], refused: set[str]) -> No
     changes = [  # (process, returned clock, version committed)
         (s.proc, s.returned, version_of[s.ids[-1]])
         for s in w.stamps
-        if s.stream == c.conversation_stream(CID) and s.returned >= 0
+        if s.stream == c.conversation_stream(CID) and s.kind == "append"
     ]
-    reads = [(s.proc, s.called) for s in w.stamps if s.returned < 0]
-    appends = {i: s for s in w.stamps if s.returned >= 0 for i in s.ids}
+    reads = [s for s in w.stamps if s.kind == "read"]
+    appends = {i: s for s in w.stamps if s.kind == "append" for i in s.ids}
     for r, e in sent:
         assert isinstance(e, c.MessageSent)
         if e.message_type == "system":
             continue
         decided = appends[r.id]  # the send path decides right before its append call
         p = decided.proc
-        last_read = max((t for q, t in reads if q == p and t < decided.called), default=-1)
+        # the newest view the process had: of the reads it finished before deciding, the one
+        # started last (everything committed before that start is in it)
+        last_read = max(
+            (r.called for r in reads if r.proc == p and r.returned < decided.called), default=-1
+        )
         floor = max(
             (
                 v
