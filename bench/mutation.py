@@ -183,7 +183,8 @@ class _Apply(ast.NodeTransformer):
 
     def visit(self, node: ast.AST) -> ast.AST:
         if node is not self.site:
-            return super().visit(node)
+            visited: ast.AST = super().visit(node)
+            return visited
         k = self.kind
         if k.startswith("cmp"):
             assert isinstance(node, ast.Compare)
@@ -201,7 +202,7 @@ class _Apply(ast.NodeTransformer):
         elif k in ("raise", "call"):
             return ast.Pass()
         elif k == "int":
-            assert isinstance(node, ast.Constant)
+            assert isinstance(node, ast.Constant) and isinstance(node.value, int)
             node.value = node.value + 1
         return node
 

@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
         and not hypothesis_settings().derandomize
     ):
         _SEED.append(random.randrange(2**32))
-        core.global_force_seed = _SEED[0]  # the plugin's own mechanism for --hypothesis-seed
+        core.global_force_seed = _SEED[0]  # type: ignore[assignment]  # what --hypothesis-seed sets
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -175,13 +175,14 @@ def test_an_unknown_conversation_is_not_found_not_forbidden() -> None:
 def test_settings_limits_at_their_edges() -> None:
     validate_settings({"name": "n" * 100, "max_members": 2}, 2)
     validate_settings({"max_members": MAX_MEMBERS_LIMIT}, 2)
-    for bad in (
+    bads: list[dict[str, object]] = [
         {"name": "n" * 101},
         {"name": "  "},
         {"max_members": 1},
         {"max_members": MAX_MEMBERS_LIMIT + 1},
         {"max_members": "9"},
-    ):
+    ]
+    for bad in bads:
         with pytest.raises(InvalidError):
             validate_settings(bad, 1)
     with pytest.raises(InvalidError, match="below the member count"):
@@ -189,7 +190,8 @@ def test_settings_limits_at_their_edges() -> None:
 
 
 def test_a_group_needs_a_name() -> None:
-    for settings in ({}, {"name": ""}, {"name": "   "}):
+    nameless: list[dict[str, object]] = [{}, {"name": ""}, {"name": "   "}]
+    for settings in nameless:
         with pytest.raises(InvalidError, match="name"):
             m.decide_create_group(1, 10, [11], settings, at=1.0)
 
