@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -157,6 +158,8 @@ async def redis(s: Settings) -> Check:
             answer = await reader.readline()
         finally:
             writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
         if not answer.startswith(b"+PONG"):
             raise RuntimeError(f"unexpected answer to PING: {answer[:80]!r}")
         return Check("redis", "ok", f"{where}: PONG")

@@ -117,6 +117,7 @@ async def test_doctor_checks_redis_on_a_unix_socket_with_a_password(tmp_path: Pa
                 writer.write(b"+PONG\r\n" if authed else b"-NOAUTH\r\n")
             await writer.drain()
         writer.close()
+        await writer.wait_closed()
 
     path = tmp_path / "redis.sock"
     server = await asyncio.start_unix_server(serve, str(path))
