@@ -348,7 +348,7 @@ async def _run(w: World, ops: list[tuple[int, str, int, int]]) -> None:
 
 @pytest.mark.parametrize("kind", ["sqlite", "kurrentdb-fake"])
 def test_random_sends_and_membership_changes_from_two_processes(kind: str) -> None:
-    @settings(deadline=None)
+    @settings(deadline=None, max_examples=20)  # each example runs two processes
     @given(ops=_ops, seed=st.integers(0, 2**16))
     def run(ops: list[tuple[int, str, int, int]], seed: int) -> None:
         async def body() -> None:
