@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
+from domain import consistency
 from domain import conversations as c
 from domain.conversation import Conversation, evolve_all
 from domain.errors import DomainError
@@ -63,6 +64,7 @@ class Entry:
         self.version = NO_STREAM  # of conversation-{id}
         self.position = 0  # of the last conversation-{id} event we know
         self.checked_at = time.monotonic()  # when ``version`` was last known to be current
+        self.verified = 0  # a position the state was last refreshed for (X-Min-Position)
         self.msg_version = NO_STREAM  # of messages-{id}; last seq == msg_version + 1
         self.lock = asyncio.Lock()  # serialises conversation-stream decisions
         self.read_lock = asyncio.Lock()  # serialises watermark appends
@@ -220,9 +222,21 @@ class ConversationCache:
         if time.monotonic() - entry.checked_at > self.refresh_s:
             await self.refresh(entry)
 
+    async def refresh_if_required(self, entry: Entry) -> None:
+        """The request depends on a position this state may not include (another process
+        wrote it): catch up first, once per such position."""
+        wanted = consistency.required()
+        if wanted > max(entry.known_position, entry.verified):
+            await self.refresh(entry)
+            await self.reload_messages(entry)
+            entry.verified = max(entry.verified, wanted)
+
     async def checked(self, entry: Entry, check: Callable[[], T]) -> T:
         """``check()`` against the state; if it fails, once more after catching up with other
-        processes, so that a fresh grant (say, being added elsewhere) is never refused."""
+        processes, so that a fresh grant (say, being added elsewhere) is never refused. A
+        request's ``X-Min-Position`` newer than the state is caught up with first, so a fresh
+        refusal (muted, removed elsewhere) is never granted to a client that knows of it."""
+        await self.refresh_if_required(entry)
         try:
             return check()
         except DomainError:

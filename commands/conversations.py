@@ -180,6 +180,9 @@ class ConversationHandlers:
         entry = await self._cache.get(cid)
         require_exists(entry.state)
         async with entry.lock:
+            # Decisions that take the last seq (hide, clear, join) must not miss messages
+            # another process appended: one read of the messages stream's tail.
+            await self._cache.reload_messages(entry)
             for _ in range(RETRIES):
                 events = await self._cache.checked(
                     entry, lambda: decide(entry.state, entry.last_seq)

@@ -143,15 +143,17 @@ class Sender:
                 if len(fitting) < len(events):  # the rest goes first in the next append
                     cut = decisions.index(events[len(fitting)])
                     live, decisions, events = live[:cut], decisions[:cut], fitting
+                expected = entry.msg_version
                 try:
                     position = await self._store.append(
-                        c.messages_stream(entry.cid), new, entry.msg_version
+                        c.messages_stream(entry.cid), new, expected
                     )
                 except ConcurrencyError:  # another process sent here: take its tail, again
                     await self._cache.reload_messages(entry)
                     live = [p for p in batch if not p.future.done()]
                     continue
-                entry.msg_version += len(events)
+                # (a concurrent tail read may have applied these already: never count twice)
+                entry.msg_version = max(entry.msg_version, expected + len(events))
                 entry.msg_position = max(entry.msg_position, position)
             mine: dict[Key, Sent] = {}
             for p, d in zip(live, decisions, strict=True):

@@ -100,7 +100,9 @@ def create_app(
     limiter = RateLimiter(settings)
     metrics = Metrics()
     specs = [s for s in all_specs() if s.side in sides]
-    openapi = build_openapi(specs, "IM server", VERSION)
+    # The whole API, whichever side this process serves: behind the front proxy /docs and
+    # /openapi.json come from one process and must describe every operation.
+    openapi = build_openapi(all_specs(), "IM server", VERSION)
 
     async def openapi_json(request: Request) -> Response:
         return json_response(openapi)

@@ -75,6 +75,10 @@ def _serve(settings: Settings, sides: tuple[str, ...], inline: bool, process: st
         ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_max_size=settings.ws_max_frame_bytes,
         timeout_keep_alive=75,
+        # Behind the front proxy: the client's address and scheme come from X-Forwarded-For /
+        # -Proto, believed only from these addresses (anyone else could choose their address).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     started = time.monotonic()
     url = f"http://{settings.host}:{settings.port}"

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from domain import errors, tracing
+from domain import consistency, errors, tracing
 from domain.errors import InvalidError, UnavailableError
 from gateway import auth, partners
 from gateway.bootstrap import Services
@@ -344,8 +344,10 @@ def endpoint(
             ctx = Ctx(request, services, user)
             # Every process honours it: command routes read models too (before deciding).
             wanted = min_position(request)
-            if wanted is not None and not await services.wait_for(wanted):
-                raise UnavailableError("The read models have not caught up yet; retry")
+            if wanted is not None:
+                consistency.require(wanted)  # the command side's caches honour it too
+                if not await services.wait_for(wanted):
+                    raise UnavailableError("The read models have not caught up yet; retry")
             claim = None
             if keyed:
                 raw = b"" if spec.form is not None else await request.body()

@@ -84,6 +84,7 @@ class Settings(msgspec.Struct, kw_only=True):
     log_format: str = "text"
     log_level: str = "info"
     redis_url: str | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
     redis_prefix: str = "im:"
     ws_max_per_user: int = 20
 

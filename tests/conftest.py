@@ -29,6 +29,7 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import Settings, load_settings
+from tests.helpers import forwarding_client
 from tests.mongo import secantus_db, secantus_url  # noqa: F401  (shared SecantusDB fixtures)
 
 _EXAMPLES = Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"
@@ -82,15 +83,39 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data")
 
 
+# Set by tests/integration/test_front_proxy.py: the e2e flows run through the front proxy of a
+# split deployment instead of an in-process app (tests that need the app itself are skipped).
+FRONT_URL = os.environ.get("IM_TEST_FRONT_URL")
+
+
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Starlette]:
+async def app(settings: Settings) -> AsyncIterator[Starlette | None]:
+    if FRONT_URL:  # the client goes through the front proxy; no app in this process
+        yield None
+        return
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
-async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: Starlette | None) -> AsyncIterator[httpx.AsyncClient]:
+    if app is None:
+        assert FRONT_URL
+        async with forwarding_client(FRONT_URL) as c:
+            yield c
+        return
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Through the front proxy, only tests that need nothing but ``client`` run."""
+    if not FRONT_URL:
+        return
+    skip = pytest.mark.skip(reason="needs the in-process app or its own server (front-proxy run)")
+    for item in items:
+        own = set(getattr(getattr(item, "_fixtureinfo", None), "argnames", ()))
+        if own & {"app", "settings", "tmp_path", "services"}:
+            item.add_marker(skip)

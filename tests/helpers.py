@@ -60,6 +60,27 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
+def forwarding_client(base_url: str, timeout: float = 30) -> httpx.AsyncClient:
+    """A client of the split deployment as a careful app would be: it forwards the highest
+    ``X-Event-Position`` it has seen as ``X-Min-Position`` on every request, and comes from an
+    address of its own (``X-Forwarded-For``, believed from the loopback front proxy)."""
+    seen = [0]
+    address = "10." + ".".join(str(b) for b in os.urandom(3))
+
+    async def on_request(request: httpx.Request) -> None:
+        if seen[0]:
+            request.headers["X-Min-Position"] = str(seen[0])
+        request.headers.setdefault("X-Forwarded-For", address)
+
+    async def on_response(response: httpx.Response) -> None:
+        position = response.headers.get("x-event-position")
+        if position:
+            seen[0] = max(seen[0], int(position))
+
+    hooks: dict[str, list[Any]] = {"request": [on_request], "response": [on_response]}
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, event_hooks=hooks)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,0 +1,321 @@
+"""The real thing: Debian's nginx with the repo's ``deploy/nginx.conf`` (rendered for local
+ports) in front of 2 command processes, 2 query processes, the projector and the relay on one
+SQLite data folder, with presence in Redis.
+
+Through the front: the end-to-end chat, conversation, group and file flows (a client forwarding
+``X-Min-Position``), WebSocket clients spread over both query processes receiving every message
+exactly once, presence and typing the same whichever process is asked, a rolling restart of one
+query process losing nothing for clients that resume with ``?since=``, a bad-login flood from one
+forwarded address not locking out another, and download URLs that work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis
+
+from tests.contract.test_presence import REDIS_URL
+from tests.helpers import API, PASSWORD, ServerProcess, forwarding_client, free_port, new_user
+from tests.integration.cascade_harness import Cascade
+from tests.ws import Live, live
+
+REPO = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+ROOT, ROOT_PASSWORD = "front_root", "root-secret-1"
+SKIP = ("notification_created", "user_status_changed", "typing")
+
+pytestmark = pytest.mark.skipif(
+    NGINX is None, reason="nginx is not installed (.ci/run installs it)"
+)
+
+
+def render(conf: str, port: int, commands: list[int], queries: list[int], tmp: Path) -> str:
+    """``deploy/nginx.conf`` for local ports: upstreams are the local processes (no DNS)."""
+
+    def upstream(name: str, ports: list[int]) -> str:
+        servers = " ".join(f"server 127.0.0.1:{p};" for p in ports)
+        return f"upstream {name} {{ {servers} keepalive 64; }}"
+
+    conf = re.sub(r"^resolver .*;$", "", conf, flags=re.M)
+    conf = re.sub(r"^upstream commands \{.*\}$", upstream("commands", commands), conf, flags=re.M)
+    conf = re.sub(r"^upstream queries +\{.*\}$", upstream("queries", queries), conf, flags=re.M)
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
+    temp = "\n".join(
+        f"    {kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
+    ).replace("client_body_temp_path", "client_body_temp_path")
+    return f"""
+worker_processes 1;
+error_log {tmp}/error.log warn;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+{temp}
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{conf}
+}}
+"""
+
+
+class Stack:
+    def __init__(self, tmp_path: Path, cascade: Cascade, prefix: str) -> None:
+        self.tmp = tmp_path
+        self.cascade = cascade
+        env = {
+            **cascade.env(),
+            "IM_AMQP_PARTNER_QUEUE": "",
+            "IM_REDIS_URL": REDIS_URL,
+            "IM_REDIS_PREFIX": prefix,
+            "IM_FIRST_SUPERUSER": ROOT,
+            "IM_FIRST_SUPERUSER_PASSWORD": ROOT_PASSWORD,
+            "IM_RATE_LIMIT_ENABLED": "true",
+            "IM_RATE_LIMIT_LOGIN_PER_MINUTE": "10",
+            "IM_TYPING_TIMEOUT_SECONDS": "1",
+        }
+        env = {k: v for k, v in env.items() if k.startswith("IM_")}
+        data = cascade.data
+        self.commands = [ServerProcess(data, command="commands", **env) for _ in range(2)]
+        self.queries = [ServerProcess(data, command="queries", **env) for _ in range(2)]
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.worker_env = ServerProcess(data, command="projector", **env).env
+        self.port = free_port()
+        self.nginx: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        for cmd in ("projector", "relay"):
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "gateway.cli", cmd],
+                    env=self.worker_env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for p in [*self.commands, *self.queries]:  # all four bootstrap the superuser at once
+            p.start(timeout=60)
+        conf_dir = self.tmp / "nginx"
+        conf_dir.mkdir()
+        conf = render(
+            (REPO / "deploy" / "nginx.conf").read_text(),
+            self.port,
+            [p.port for p in self.commands],
+            [p.port for p in self.queries],
+            conf_dir,
+        )
+        (conf_dir / "nginx.conf").write_text(conf)
+        assert NGINX is not None
+        check = subprocess.run(
+            [NGINX, "-t", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-e", "stderr"],
+            capture_output=True,
+        )
+        assert check.returncode == 0, check.stderr.decode()
+        self.nginx = subprocess.Popen(
+            [NGINX, "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-e", "stderr"]
+            + ["-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.nginx is not None and self.nginx.poll() is None:
+            self.nginx.terminate()
+            self.nginx.wait(10)
+        for p in [*self.commands, *self.queries]:
+            p.stop()
+        for w in self.workers:
+            if w.poll() is None:
+                w.terminate()
+                try:
+                    w.wait(10)
+                except subprocess.TimeoutExpired:
+                    w.kill()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    prefix = f"imtest:{uuid.uuid4().hex[:10]}:"
+    async with Cascade(tmp_path) as cascade:
+        s = Stack(tmp_path, cascade, prefix)
+        try:
+            await asyncio.to_thread(s.start)
+            async with httpx.AsyncClient(base_url=s.url, timeout=10) as c:
+                for _ in range(100):
+                    try:
+                        if (await c.get("/health")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.05)
+            yield s
+        finally:
+            await asyncio.to_thread(s.stop)
+            client = redis.from_url(REDIS_URL)
+            keys = [k async for k in client.scan_iter(match=prefix + "*")]
+            if keys:
+                await client.delete(*keys)
+            await client.aclose()
+
+
+def _token(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def _root(c: httpx.AsyncClient) -> dict[str, str]:
+    r = await c.post(
+        f"{API}/auth/login/access-token", data={"username": ROOT, "password": ROOT_PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def _messages(ws: Live, n: int) -> list[dict[str, Any]]:
+    return [await ws.expect("new_message", timeout=10, skip=SKIP) for _ in range(n)]
+
+
+async def test_the_split_stack_behind_nginx(stack: Stack) -> None:
+    front = stack.url
+    async with forwarding_client(front) as c:
+        root = await _root(c)
+        owner, ho = await new_user(c)
+        people = [await new_user(c) for _ in range(5)]
+        body = {"name": "front", "member_ids": [u["id"] for u, _ in people]}
+        group = await c.post(f"{API}/conversations/group", json=body, headers=ho)
+        assert group.status_code == 201, group.text
+        cid = group.json()["id"]
+        since = group.headers["X-Event-Position"]
+
+        # -- WebSocket clients spread over both query processes, every message exactly once ---
+        async with (
+            live(front, _token(people[0][1]), since=since) as w0,
+            live(front, _token(people[1][1]), since=since) as w1,
+            live(front, _token(people[2][1]), since=since) as w2,
+            live(front, _token(people[3][1]), since=since) as w3,
+        ):
+            sockets = [w0, w1, w2, w3]
+            for q in stack.queries:  # nginx spread the sockets over both query processes
+                async with httpx.AsyncClient(base_url=q.url) as direct:
+                    stats = await direct.get(f"{API}/realtime/connection-stats", headers=root)
+                    assert stats.json()["local_connections"] >= 1, stats.text
+            sent = []
+            for i in range(20):
+                r = await c.post(
+                    f"{API}/messages/text",
+                    json={"conversation_id": cid, "content": f"m{i}"},
+                    headers=ho,
+                )
+                assert r.status_code == 201, r.text
+                sent.append(r.json()["id"])
+            for ws in sockets:
+                got = [f["data"]["id"] for f in await _messages(ws, 20)]
+                assert got == sent
+                await ws.quiet(0.3, skip=SKIP)  # and nothing twice
+
+            # -- presence and typing, the same whichever query process is asked -------------
+            online = {u["id"] for u, _ in people[:4]}
+            for q in stack.queries:
+                async with httpx.AsyncClient(base_url=q.url) as direct:
+                    r = await direct.get(f"{API}/realtime/online-users", headers=ho)
+                    assert set(r.json()["online_users"]) == online, r.text
+            typing = await c.post(
+                f"{API}/messages/typing", json={"conversation_id": cid}, headers=people[0][1]
+            )
+            assert typing.status_code == 204, typing.text
+            for ws in sockets[1:]:
+                frame = await ws.expect(
+                    "typing", skip=("notification_created", "user_status_changed")
+                )
+                assert frame["data"]["user_id"] == people[0][0]["id"]
+
+        # -- a rolling restart of one query process loses nothing for resuming clients -------
+        async with live(front, _token(people[4][1]), since=since) as w4:
+            last = (await _messages(w4, 20))[-1]["position"]
+        restarted = stack.queries[0]
+        await asyncio.to_thread(restarted.stop)
+        during = []
+        for i in range(5):
+            r = await c.post(
+                f"{API}/messages/text",
+                json={"conversation_id": cid, "content": f"d{i}"},
+                headers=ho,
+            )
+            assert r.status_code == 201, r.text
+            during.append(r.json()["id"])
+        await asyncio.to_thread(restarted.start, 60)
+        for _ in range(4):  # whichever process nginx picks, the resume is complete
+            async with live(front, _token(people[4][1]), since=last) as again:
+                assert [f["data"]["id"] for f in await _messages(again, 5)] == during
+                await again.quiet(0.2, skip=SKIP)
+
+        # -- download URLs through the front ------------------------------------------------
+        up = await c.post(
+            f"{API}/files/upload", files={"file": ("hello.txt", b"hello front")}, headers=ho
+        )
+        assert up.status_code == 201, up.text
+        url = up.json()["download_url"]
+        assert url.startswith(front), url  # the front's host and port, not an app's
+        got = await c.get(url, headers=ho)
+        assert (got.status_code, got.content) == (200, b"hello front")
+
+        # -- a bad-login flood from one forwarded address does not lock out another ---------
+        async with httpx.AsyncClient(base_url=front, timeout=10) as raw:
+            codes = set()
+            for _ in range(25):  # over 10 a minute on each of the two command processes
+                r = await raw.post(
+                    f"{API}/auth/login/access-token",
+                    data={"username": owner["standard_id"], "password": "wrong-password"},
+                    headers={"X-Forwarded-For": "203.0.113.7"},
+                )
+                codes.add(r.status_code)
+            assert 429 in codes  # that address is limited (on both command processes)
+            ok = await raw.post(
+                f"{API}/auth/login/access-token",
+                data={"username": owner["standard_id"], "password": PASSWORD},
+                headers={"X-Forwarded-For": "198.51.100.9"},
+            )
+            assert ok.status_code == 200, ok.text
+
+        # -- the whole API is described whichever process answers -------------------------
+        spec = await c.get("/openapi.json")
+        paths = spec.json()["paths"]
+        assert (
+            f"{API}/messages/text" in paths
+            and f"{API}/messages/conversation/{{conversation_id}}" in paths
+        )
+
+    # -- the end-to-end flows, through the front, as a careful client ----------------------
+    e2e = [
+        "tests/e2e/test_conversations.py",
+        "tests/e2e/test_groups.py",
+        "tests/e2e/test_messages.py",
+        "tests/e2e/test_file_messages.py",
+        "tests/e2e/test_files.py",
+    ]
+    env = {**os.environ, "IM_TEST_FRONT_URL": front}
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *e2e],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    out = run.stdout.decode()[-3000:]
+    assert run.returncode == 0, out
+    assert " passed" in out
