@@ -25,6 +25,8 @@ from domain.tracing import Trace, current
 
 MAX_APPEND_BYTES = 512 * 1024  # of event data per append: half of KurrentDB's default limit
 
+SEND_RETRIES = 4 * RETRIES  # several command processes may share a busy conversation
+
 __all__ = ["Draft", "SendResult", "Sender"]
 
 
@@ -122,7 +124,7 @@ class Sender:
         live = [p for p in batch if not p.future.done()]
         refreshed = False
         position: int | None = None
-        for attempt in range(RETRIES):
+        for attempt in range(SEND_RETRIES):
             if attempt:
                 found = await self._find_repeats(entry, live)
             decisions = self._decide(entry, live, found)
@@ -145,9 +147,7 @@ class Sender:
                     live, decisions, events = live[:cut], decisions[:cut], fitting
                 expected = entry.msg_version
                 try:
-                    position = await self._store.append(
-                        c.messages_stream(entry.cid), new, expected
-                    )
+                    position = await self._store.append(c.messages_stream(entry.cid), new, expected)
                 except ConcurrencyError:  # another process sent here: take its tail, again
                     await self._cache.reload_messages(entry)
                     live = [p for p in batch if not p.future.done()]

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -27,12 +25,11 @@ import pytest
 import redis.asyncio as redis
 
 from tests.contract.test_presence import REDIS_URL
-from tests.helpers import API, PASSWORD, ServerProcess, forwarding_client, free_port, new_user
+from tests.front_stack import NGINX, REPO, FrontStack
+from tests.helpers import API, PASSWORD, forwarding_client, new_user
 from tests.integration.cascade_harness import Cascade
 from tests.ws import Live, live
 
-REPO = Path(__file__).resolve().parents[2]
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 ROOT, ROOT_PASSWORD = "front_root", "root-secret-1"
 SKIP = ("notification_created", "user_status_changed", "typing")
 
@@ -41,39 +38,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def render(conf: str, port: int, commands: list[int], queries: list[int], tmp: Path) -> str:
-    """``deploy/nginx.conf`` for local ports: upstreams are the local processes (no DNS)."""
-
-    def upstream(name: str, ports: list[int]) -> str:
-        servers = " ".join(f"server 127.0.0.1:{p};" for p in ports)
-        return f"upstream {name} {{ {servers} keepalive 64; }}"
-
-    conf = re.sub(r"^resolver .*;$", "", conf, flags=re.M)
-    conf = re.sub(r"^upstream commands \{.*\}$", upstream("commands", commands), conf, flags=re.M)
-    conf = re.sub(r"^upstream queries +\{.*\}$", upstream("queries", queries), conf, flags=re.M)
-    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    temp = "\n".join(
-        f"    {kind}_temp_path {tmp}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
-    ).replace("client_body_temp_path", "client_body_temp_path")
-    return f"""
-worker_processes 1;
-error_log {tmp}/error.log warn;
-pid {tmp}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-{temp}
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{conf}
-}}
-"""
-
-
-class Stack:
-    def __init__(self, tmp_path: Path, cascade: Cascade, prefix: str) -> None:
-        self.tmp = tmp_path
-        self.cascade = cascade
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[FrontStack]:
+    prefix = f"imtest:{uuid.uuid4().hex[:10]}:"
+    async with Cascade(tmp_path) as cascade:
         env = {
             **cascade.env(),
             "IM_AMQP_PARTNER_QUEUE": "",
@@ -85,74 +53,7 @@ class Stack:
             "IM_RATE_LIMIT_LOGIN_PER_MINUTE": "10",
             "IM_TYPING_TIMEOUT_SECONDS": "1",
         }
-        env = {k: v for k, v in env.items() if k.startswith("IM_")}
-        data = cascade.data
-        self.commands = [ServerProcess(data, command="commands", **env) for _ in range(2)]
-        self.queries = [ServerProcess(data, command="queries", **env) for _ in range(2)]
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.worker_env = ServerProcess(data, command="projector", **env).env
-        self.port = free_port()
-        self.nginx: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        for cmd in ("projector", "relay"):
-            self.workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "gateway.cli", cmd],
-                    env=self.worker_env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        for p in [*self.commands, *self.queries]:  # all four bootstrap the superuser at once
-            p.start(timeout=60)
-        conf_dir = self.tmp / "nginx"
-        conf_dir.mkdir()
-        conf = render(
-            (REPO / "deploy" / "nginx.conf").read_text(),
-            self.port,
-            [p.port for p in self.commands],
-            [p.port for p in self.queries],
-            conf_dir,
-        )
-        (conf_dir / "nginx.conf").write_text(conf)
-        assert NGINX is not None
-        check = subprocess.run(
-            [NGINX, "-t", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-e", "stderr"],
-            capture_output=True,
-        )
-        assert check.returncode == 0, check.stderr.decode()
-        self.nginx = subprocess.Popen(
-            [NGINX, "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf"), "-e", "stderr"]
-            + ["-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self.nginx is not None and self.nginx.poll() is None:
-            self.nginx.terminate()
-            self.nginx.wait(10)
-        for p in [*self.commands, *self.queries]:
-            p.stop()
-        for w in self.workers:
-            if w.poll() is None:
-                w.terminate()
-                try:
-                    w.wait(10)
-                except subprocess.TimeoutExpired:
-                    w.kill()
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    prefix = f"imtest:{uuid.uuid4().hex[:10]}:"
-    async with Cascade(tmp_path) as cascade:
-        s = Stack(tmp_path, cascade, prefix)
+        s = FrontStack(tmp_path, cascade.data, env)
         try:
             await asyncio.to_thread(s.start)
             async with httpx.AsyncClient(base_url=s.url, timeout=10) as c:
@@ -189,7 +90,7 @@ async def _messages(ws: Live, n: int) -> list[dict[str, Any]]:
     return [await ws.expect("new_message", timeout=10, skip=SKIP) for _ in range(n)]
 
 
-async def test_the_split_stack_behind_nginx(stack: Stack) -> None:
+async def test_the_split_stack_behind_nginx(stack: FrontStack) -> None:
     front = stack.url
     async with forwarding_client(front) as c:
         root = await _root(c)
@@ -270,8 +171,8 @@ async def test_the_split_stack_behind_nginx(stack: Stack) -> None:
         assert up.status_code == 201, up.text
         url = up.json()["download_url"]
         assert url.startswith(front), url  # the front's host and port, not an app's
-        got = await c.get(url, headers=ho)
-        assert (got.status_code, got.content) == (200, b"hello front")
+        download = await c.get(url, headers=ho)
+        assert (download.status_code, download.content) == (200, b"hello front")
 
         # -- a bad-login flood from one forwarded address does not lock out another ---------
         async with httpx.AsyncClient(base_url=front, timeout=10) as raw:
