@@ -59,7 +59,7 @@ class ConversationHandlers:
         cid = await self._ids.next("conversation")
         created = m.decide_create_group(cid, creator_id, member_ids, settings, time.time())
         entry = await self._create(created)
-        position = await self._announce([created], entry.position)
+        position = await self._announce([(created, 0)], entry.position)
         return Outcome(cid, position, True)
 
     async def open_single(self, user_id: int, target_id: int) -> Outcome:
@@ -198,26 +198,39 @@ class ConversationHandlers:
                     await self._cache.reload_messages(entry)
                     continue
                 entry.state = evolve_all(entry.state, events)
+                first_version = entry.version + 1
                 entry.version += len(events)
                 entry.position = max(entry.position, position)
                 entry.checked_at = time.monotonic()
                 break
             else:
                 raise UnavailableError("The conversation is too busy right now; retry")
-        return Outcome(cid, await self._announce(events, position))
+        versioned = [(e, first_version + i) for i, e in enumerate(events)]
+        return Outcome(cid, await self._announce(versioned, position))
 
-    async def _announce(self, events: Sequence[Event], position: int) -> int:
-        """Write the system messages these events call for; returns the last position.
+    async def ensure_line(self, event: Event, version: int) -> int | None:
+        """Write the system line of the event at ``version`` of its conversation stream unless
+        it was written already (the line's key is derived from the version): what makes the
+        line certain after a crash between the two appends (``commands.system_lines``)."""
+        if system_text(event, {}) is None:
+            return None
+        return await self._announce([(event, version)], 0) or None
+
+    async def _announce(self, events: Sequence[tuple[Event, int]], position: int) -> int:
+        """Write the system messages these events (with their conversation-stream versions)
+        call for; returns the last position. Each line's ``client_msg_id`` is
+        ``system:<version>``, so writing it again answers with the original.
         A dissolved group's history is closed: leaving it writes no line."""
-        wanted = [e for e in events if system_text(e, {}) is not None]
-        cid = events[0].conversation_id  # type: ignore[attr-defined]
+        wanted = [(e, v) for e, v in events if system_text(e, {}) is not None]
+        if not wanted:
+            return position
+        cid = wanted[0][0].conversation_id  # type: ignore[attr-defined]
         entry = await self._cache.get(cid)
         if entry.state.status == "dissolved":
             return position
-        if not wanted:
-            return position
-        names = await self._directory.names(sorted({u for e in wanted for u in system_user_ids(e)}))
-        for e in wanted:
+        users = sorted({u for e, _ in wanted for u in system_user_ids(e)})
+        names = await self._directory.names(users)
+        for e, version in wanted:
             text = system_text(e, names)
             operator = system_user_ids(e)[0]
             assert text is not None
@@ -227,6 +240,7 @@ class ConversationHandlers:
                     sender_id=operator,
                     message_type="system",
                     content=text,
+                    client_msg_id=f"system:{version}",
                     system=True,
                 )
             )

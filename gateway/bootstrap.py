@@ -31,6 +31,8 @@ from commands.partner_queue.sync import handle_partner_message
 from commands.passwords import Passwords
 from commands.reports import ReportHandlers
 from commands.sending import Sender
+from commands.system_lines import CHECKPOINT as SYSTEM_LINES_CHECKPOINT
+from commands.system_lines import SystemLines
 from commands.user_sync import UserSync
 from commands.users import RegisterUser, UserHandlers
 from domain.audit import EventLog
@@ -389,6 +391,13 @@ class Services:
         self.chat = Chat(
             self.events, self.read, self.ids, self.users, self.signals, self.wait_for, settings
         )
+        # Every membership change's history line, even after a crash between the two appends.
+        self.system_lines = SystemLines(
+            self.events,
+            ReadStoreCheckpoint(self.read, SYSTEM_LINES_CHECKPOINT),
+            self.chat.conversations,
+        )
+        self.system_lines_runtime = FollowerRuntime(self.events, self.system_lines)
         self.started_at = time.time()
         self._log: EventLog | None = None
         self._time_travel: TimeTravel | None = None
@@ -421,6 +430,7 @@ class Services:
         if self.inline_projector:
             await self.policy_runtime.start()
             await self.notification_timer.start()
+            await self.system_lines_runtime.start()
         self.downloads.start()
         self.files.start_sweeper(
             self.settings.blob_sweep_seconds, self.settings.blob_orphan_grace_seconds
@@ -438,6 +448,7 @@ class Services:
         await self.files.stop_sweeper()
         if self.run_cascade and self.cascade is not None:
             await self.cascade.stop()
+        await self.system_lines_runtime.stop()
         await self.notification_timer.stop()
         await self.policy_runtime.stop()
         await self.projector_runtime.stop()
@@ -488,7 +499,12 @@ class Services:
 
     def followers(self) -> list[FollowerRuntime]:
         """The followers of the event log running in this process (for /ready and /metrics)."""
-        runtimes = [self.projector_runtime, self.policy_runtime, self.realtime.pusher_runtime]
+        runtimes = [
+            self.projector_runtime,
+            self.policy_runtime,
+            self.system_lines_runtime,
+            self.realtime.pusher_runtime,
+        ]
         if self.run_cascade and self.cascade is not None:
             runtimes.extend(self.cascade.runtimes)
         return [r for r in runtimes if r.running]

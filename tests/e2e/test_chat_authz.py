@@ -172,6 +172,7 @@ CASES: list[tuple[str, Call, dict[str, int]]] = [
      {**MANAGERS, "member": 200, "muted": 200}),
     ("invite (closed)", on_closed_group("POST", G + "/{cid}/invite-code", json={}), MANAGERS),
     ("join", _join, {**_all(200), "removed": 403}),  # a removal bars rejoining by code
+    ("invite codes", on_group("GET", G + "/{cid}/invite-codes"), MANAGERS),
     ("stats", on_group("GET", G + "/{cid}/stats"), READ),
     ("group search", _req("GET", f"{G}/search?keyword=x"), _all(200)),
 ]  # fmt: skip
