@@ -61,7 +61,9 @@ async def test_a_line_lost_to_a_crash_is_written_at_the_next_start(tmp_path: Pat
             svc = app.state.services
 
             async def followed() -> bool:
-                return svc.system_lines.position >= await svc.events.head()
+                position: int = svc.system_lines.position
+                head: int = await svc.events.head()
+                return position >= head
 
             await wait_until(followed)
             lines = await system_lines(cl, ho, g["id"])
