@@ -86,3 +86,17 @@ async def test_a_retry_answered_without_a_position_still_returns_the_original() 
     await store.append("thing-1", [_event()], 2)
     assert await store.append("thing-1", first, NO_STREAM) == pos
     assert [r.version for r in await store.read("thing-1")] == [0, 1, 2, 3]
+
+
+async def test_a_positionless_retry_after_later_appends_returns_its_own_position() -> None:
+    server = FakeKurrentDB(positionless_retries=True)
+    store = KurrentDbEventStore("kurrentdb://fake:2113?tls=false")
+    install(store, server)
+    await store.append("thing-1", [_event()], NO_STREAM)
+    mine = [_event()]
+    pos = await store.append("thing-1", mine, 0)
+    await store.append("thing-1", [_event()], 1)  # the stream and the log moved on since
+    await store.append("thing-2", [_event()], NO_STREAM)
+    assert await store.append("thing-1", mine, 0) == pos  # read back from the stream, not head
+    assert await store.head() > pos
+    await store.close()
