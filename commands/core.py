@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -41,7 +42,8 @@ async def with_retry(attempt: Callable[[], Awaitable[T]], retries: int = RETRIES
         except ConcurrencyError:
             if i == retries - 1:
                 raise
-            await asyncio.sleep(0.001 * (i + 1))
+            # Jittered: writers that collided must not all come back at the same moment.
+            await asyncio.sleep(random.uniform(0, 0.002 * (i + 1)))
     raise AssertionError("unreachable")
 
 
@@ -62,7 +64,8 @@ class IdAllocator:
             async with lock:
                 nxt, end = self._free.get(kind, (0, 0))
                 if nxt >= end:
-                    nxt, end = await with_retry(lambda: self._reserve(kind))
+                    # Every process starting at once reserves a block: a busy stream.
+                    nxt, end = await with_retry(lambda: self._reserve(kind), 4 * RETRIES)
         self._free[kind] = (nxt + 1, end)
         return nxt
 
