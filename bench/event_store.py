@@ -10,6 +10,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from commands.event_store.sqlite import SqliteEventStore
 from domain.store import NewEvent, event_id
@@ -83,6 +84,27 @@ async def lag(store: SqliteEventStore, rate: int, seconds: float) -> list[float]
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
+
+
+async def figures(events: int, batch: int = 100) -> dict[str, Any]:
+    """Batched appends through the store (what ``im bench`` compares with raw SQLite inserts)."""
+    with tempfile.TemporaryDirectory() as d:
+        store = SqliteEventStore(Path(d) / "events.sqlite3")
+        try:
+            cpu = time.process_time()
+            started = time.perf_counter()
+            rate = await batched(store, events, batch)
+            elapsed = time.perf_counter() - started
+            return {
+                "rate": rate,
+                "unit": "ev/s",
+                "events": events,
+                "batch": batch,
+                "client_cpu_s": time.process_time() - cpu,  # the store runs in this process
+                "seconds": elapsed,
+            }
+        finally:
+            await store.close()
 
 
 async def main() -> None:

@@ -5,50 +5,23 @@ Needs `wrk` (apt-get install wrk). Run: .venv/bin/python -m bench.http_me
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess, free_port
+from bench import ceilings
+from tests.helpers import API, PASSWORD, ServerProcess
 
-DURATION = "10s"
-CONNECTIONS = "50"
-
-
-def wrk(url: str, header: str | None = None) -> float:
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}", url]
-    if header:
-        cmd[1:1] = ["-H", header]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert match, out
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        print(f"  warning: {non2xx.group(1)} non-2xx responses", file=sys.stderr)
-    return float(match.group(1))
+DURATION = 10
+CONNECTIONS = 50
 
 
-def main() -> None:
+def me(seconds: int, connections: int = CONNECTIONS) -> dict[str, Any]:
+    """GET /users/me through a real ``im serve`` with ``wrk``; requests/s and wrk's CPU."""
     with tempfile.TemporaryDirectory() as d:
         server = ServerProcess(Path(d) / "data").start()
-        port = free_port()
-        bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-        )
         try:
             with httpx.Client(base_url=server.url) as c:
                 c.post(
@@ -59,25 +32,20 @@ def main() -> None:
                     f"{API}/auth/login/access-token",
                     data={"username": "bench", "password": PASSWORD},
                 ).json()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/const")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
             header = f"Authorization: Bearer {token['access_token']}"
-            me = wrk(f"{server.url}{API}/users/me", header)
-            const = wrk(f"http://127.0.0.1:{port}/const")
-            print(f"bare Starlette constant endpoint: {const:>10,.0f} req/s")
-            print(
-                f"GET /api/v1/users/me:             {me:>10,.0f} req/s"
-                f"  ({100 * me / const:.0f}% of bare; target >= 60%)"
-            )
+            return ceilings.wrk(f"{server.url}{API}/users/me", seconds, connections, header)
         finally:
             server.stop()
-            bare.terminate()
-            bare.wait()
+
+
+def main() -> None:
+    const = ceilings.bare_starlette(DURATION, CONNECTIONS)["rate"]
+    rate = me(DURATION)["rate"]
+    print(f"bare Starlette constant endpoint: {const:>10,.0f} req/s")
+    print(
+        f"GET /api/v1/users/me:             {rate:>10,.0f} req/s"
+        f"  ({100 * rate / const:.0f}% of bare; target >= 60%)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from bench.rt_common import (
     Clients,
+    cpu_seconds,
     headers,
     percentile,
     raise_fd_limit,
@@ -29,7 +31,8 @@ from bench.rt_common import (
 from tests.helpers import API
 
 
-async def run(members: int, messages: int, workers: int) -> None:
+async def run(members: int, messages: int, workers: int) -> dict[str, Any]:
+    """Send ``messages`` one after another; return the fan-out times and the clients' CPU."""
     raise_fd_limit()
     with tempfile.TemporaryDirectory() as d:
         server = start_server(Path(d))
@@ -56,6 +59,7 @@ async def run(members: int, messages: int, workers: int) -> None:
                     f"{connected} members connected; server RSS {rss_mib(server.proc.pid):.0f} MiB"
                 )
                 times: list[float] = []
+                cpu = time.process_time() - sum(cpu_seconds(c.proc.pid) for c in clients)
                 for n in range(messages):
                     sent_at = time.time()
                     content = f"m:{n}:{sent_at:.6f}"
@@ -66,14 +70,22 @@ async def run(members: int, messages: int, workers: int) -> None:
                     )
                     r.raise_for_status()
                     times.append(_last_arrival(clients, str(n), connected) - sent_at)
+                cpu = time.process_time() + sum(cpu_seconds(c.proc.pid) for c in clients) - cpu
         finally:
             for c in clients:
                 c.quit()
             server.stop()
     ms = [t * 1000 for t in times]
-    print(f"fan-out of one message to {members} connected members, {messages} messages:")
-    print(f"  POST start -> last socket: p50 {percentile(ms, 0.5):.1f} ms, "
-          f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")  # fmt: skip
+    return {
+        "p50_ms": percentile(ms, 0.5),
+        "p99_ms": percentile(ms, 0.99),
+        "max_ms": max(ms),
+        "unit": "ms until the last member",
+        "members": members,
+        "messages": messages,
+        "client_cpu_s": cpu,
+        "client_processes": workers,
+    }
 
 
 def _last_arrival(clients: list[Clients], key: str, expected: int, timeout: float = 10) -> float:
@@ -99,7 +111,11 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=100)
     p.add_argument("--workers", type=int, default=4)
     a = p.parse_args()
-    asyncio.run(run(a.members, a.messages, a.workers))
+    r = asyncio.run(run(a.members, a.messages, a.workers))
+    print(f"fan-out of one message to {a.members} connected members, {a.messages} messages:")
+    print(f"  POST start -> last socket: p50 {r['p50_ms']:.1f} ms, "
+          f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms;"
+          f" client CPU {r['client_cpu_s']:.1f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -281,6 +281,19 @@ def run_tests(pytest_args: list[str]) -> None:
     os.execv(bin_dir / "pytest", [str(bin_dir / "pytest"), *pytest_args])
 
 
+def run_bench(bench_args: list[str]) -> None:
+    """``bench.suite`` from this checkout (bench/ is not an installed package)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "suite.py").is_file():
+        print(
+            f"im bench: no bench/suite.py under {root}; run it from a source checkout",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    os.chdir(root)
+    os.execv(sys.executable, [sys.executable, "-m", "bench.suite", *bench_args])
+
+
 def cmd_partner_token(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if not settings.partner_jwt_secret:
@@ -369,6 +382,12 @@ def main(argv: list[str] | None = None) -> None:
         " when installed but down); extra arguments go to pytest",
     )
     test.add_argument("pytest_args", nargs="*", help="passed to pytest")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks next to the machine's ceilings, one table and a JSON record in"
+        " bench/results/ (im bench --help for its options)",
+    )
+    bench.add_argument("bench_args", nargs="*", help="passed to bench.suite")
     sub.add_parser(
         "relay", help="publish events to RabbitMQ and consume the partner user queue"
     ).set_defaults(fn=cmd_relay)
@@ -393,6 +412,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["test"]:  # everything after ``test`` is pytest's, options included
         run_tests(argv[1:])
+        return
+    if argv[:1] == ["bench"]:  # its options are bench.suite's
+        run_bench(argv[1:])
         return
     args = parser.parse_args(argv)
     logs.configure()  # until the command's settings name the format and level
