@@ -18,6 +18,11 @@ DURATION = 10
 CONNECTIONS = 50
 
 
+def wrk(url: str, header: str | None = None) -> float:
+    """Requests/s for ``DURATION`` seconds over ``CONNECTIONS`` connections (bench.access_log)."""
+    return float(ceilings.wrk(url, DURATION, CONNECTIONS, header)["rate"])
+
+
 def me(seconds: int, connections: int = CONNECTIONS) -> dict[str, Any]:
     """GET /users/me through a real ``im serve`` with ``wrk``; requests/s and wrk's CPU."""
     with tempfile.TemporaryDirectory() as d:
