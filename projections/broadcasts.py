@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain import broadcasts as b
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.store import RecordedEvent
 from projections.schema import BROADCASTS, RECIPIENTS, BroadcastDoc, RecipientDoc, recipient_key
 from projections.store import Collection, Op
@@ -41,6 +41,8 @@ def _broadcast(e: b.BroadcastSent) -> list[Op]:
 class BroadcastsProjection:
     name = "broadcasts"
     collections: tuple[Collection[Any], ...] = (BROADCASTS, RECIPIENTS)
+    # The only events handle acts on: the projector skips the others without calling it.
+    handles = type_names(b.BroadcastEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         if not isinstance(event, b.BroadcastEvent):

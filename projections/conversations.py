@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from domain import conversations as c
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.store import RecordedEvent
 from projections.schema import (
     CONVERSATIONS,
@@ -124,6 +124,8 @@ def _settings(event: c.ConversationUpdated) -> dict[str, Any]:
 class ConversationsProjection:
     name = "conversations"
     collections: tuple[Collection[Any], ...] = (CONVERSATIONS, GROUP_DIRECTORY, MEMBERS, INVITES)
+    # The only events handle acts on: the projector skips the others without calling it.
+    handles = type_names(c.ConversationEvent | c.MessageEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         if not isinstance(event, c.ConversationEvent | c.MessageEvent):

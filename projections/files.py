@@ -12,7 +12,7 @@ from typing import Any, assert_never
 
 from domain import conversations as c
 from domain import files as f
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.store import RecordedEvent
 from projections.schema import (
     FILE_MEMBERS,
@@ -34,6 +34,8 @@ def _member(conversation_id: int, user_id: int) -> Op:
 class FilesProjection:
     name = "files"
     collections: tuple[Collection[Any], ...] = (FILES, FILE_SHARES, FILE_MEMBERS)
+    # The only events handle acts on: the projector skips the others without calling it.
+    handles = type_names(f.FileEvent | c.ConversationEvent | c.MessageEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         if not isinstance(event, f.FileEvent | c.ConversationEvent | c.MessageEvent):

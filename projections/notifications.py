@@ -12,7 +12,7 @@ import msgspec
 
 from domain import notification_templates as t
 from domain import notifications as n
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.store import RecordedEvent
 from projections.schema import (
     NOTIFICATIONS,
@@ -62,6 +62,8 @@ def _template(template_id: int, fields: t.TemplateFields, at: float) -> Op:
 class NotificationsProjection:
     name = "notifications"
     collections: tuple[Collection[Any], ...] = (NOTIFICATIONS, PREFERENCES, TEMPLATES)
+    # The only events handle acts on: the projector skips the others without calling it.
+    handles = type_names(n.NotificationEvent | n.PreferencesEvent | t.TemplateEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         if not isinstance(event, n.NotificationEvent | n.PreferencesEvent | t.TemplateEvent):

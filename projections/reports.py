@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from domain import reports as r
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.store import RecordedEvent
 from projections.schema import REPORTS, ReportDoc
 from projections.store import Collection, Op
@@ -14,6 +14,8 @@ from projections.store import Collection, Op
 class ReportsProjection:
     name = "reports"
     collections: tuple[Collection[Any], ...] = (REPORTS,)
+    # The only events handle acts on: the projector skips the others without calling it.
+    handles = type_names(r.ReportEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         if not isinstance(event, r.ReportEvent):

@@ -26,7 +26,11 @@ log = logging.getLogger("im.projector")
 
 
 class Projection(Protocol):
-    """A read model: its collections and a pure function from one event to read-store ops."""
+    """A read model: its collections and a pure function from one event to read-store ops.
+
+    A projection may also have ``handles``, the stored type names of the only events its
+    ``handle`` can return ops for; the projector then skips the other events without calling it.
+    """
 
     name: str
     collections: tuple[Collection[Any], ...]
@@ -45,6 +49,9 @@ class Projector:
         self._events = events
         self._read = read
         self._projections = list(projections)
+        self._handles: dict[str, frozenset[str] | None] = {
+            p.name: getattr(p, "handles", None) for p in self._projections
+        }
         self._checkpoints: dict[str, int] = {}
         self._position = 0
         self._cond = asyncio.Condition()
@@ -123,8 +130,9 @@ class Projector:
             if cp >= last:
                 continue
             ops: list[Guarded] = []
+            handles = self._handles[p.name]
             for rec, event in decoded:
-                if rec.position <= cp:
+                if rec.position <= cp or (handles is not None and rec.type not in handles):
                     continue
                 for i, op in enumerate(p.handle(event, rec)):
                     ops.append(Guarded(guard=rec.position * 1024 + i, op=op))

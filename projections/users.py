@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from domain import users as u
-from domain.events import Event
+from domain.events import Event, type_names
 from domain.store import RecordedEvent
 from projections.schema import USERS, UserDoc
 from projections.store import Collection, Op
@@ -18,6 +18,8 @@ def _search_text(standard_id: str, name: str) -> str:
 class UsersProjection:
     name = "users"
     collections: tuple[Collection[Any], ...] = (USERS,)
+    # The only events handle acts on: the projector skips the others without calling it.
+    handles = type_names(u.UserEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
         if not isinstance(event, u.UserEvent):
