@@ -19,7 +19,7 @@ from pathlib import Path
 from commands.broadcasts import SendBroadcast
 from commands.users import RegisterUser
 from domain.notifications import Draft
-from gateway.bootstrap import Services
+from gateway.app import Process
 from tests.conftest import make_settings
 
 USERS = 1000
@@ -27,29 +27,33 @@ HEAVY = 10_000
 TOGGLES = 200
 
 
-async def toggles(svc: Services, user_id: int, nid: int) -> float:
+async def toggles(svc: Process, user_id: int, nid: int) -> float:
     """Median milliseconds of one read/unread status change."""
     times = []
     for i in range(TOGGLES):
         started = time.perf_counter()
-        await svc.notifications.set_status(user_id, [nid], i % 2 == 0)
+        await svc.commands.notifications.set_status(user_id, [nid], i % 2 == 0)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as d:
-        svc = Services(make_settings(Path(d) / "data"))
+        svc = Process(make_settings(Path(d) / "data"))
         await svc.start()
         try:
             ids = []
             for i in range(USERS):
-                event, _ = await svc.users.register_user(RegisterUser(f"b{i}", f"B {i}", "secret1"))
+                event, _ = await svc.commands.users.register_user(
+                    RegisterUser(f"b{i}", f"B {i}", "secret1")
+                )
                 ids.append(event.user_id)
             heavy, light = ids[0], ids[1]
 
             started = time.perf_counter()
-            made = await svc.notifications.create_many([Draft(u, "hello", "x") for u in ids])
+            made = await svc.commands.notifications.create_many(
+                [Draft(u, "hello", "x") for u in ids]
+            )
             took = time.perf_counter() - started
             print(f"create {USERS} notifications (1 per user):  {USERS / took:>9,.0f} /s")
 
@@ -57,10 +61,12 @@ async def main() -> None:
             before = await toggles(svc, light, light_nid)
             started = time.perf_counter()
             for _ in range(HEAVY // 1000):
-                await svc.notifications.create_many([Draft(heavy, "h", "x")] * 1000)
+                await svc.commands.notifications.create_many([Draft(heavy, "h", "x")] * 1000)
             took = time.perf_counter() - started
             print(f"create {HEAVY:,} for one user:            {HEAVY / took:>9,.0f} /s")
-            await svc.wait_for(await svc.events.head(), timeout=120)  # projector idle again
+            await svc.queries.wait_for(
+                await svc.commands.events.head(), timeout=120
+            )  # projector idle again
             after = await toggles(svc, light, light_nid)
             print(
                 f"light user's status change, median:       {before:>9.2f} ms before,"
@@ -69,20 +75,20 @@ async def main() -> None:
             heavy_nid = made[0][0].notification_id  # type: ignore[index]
             warm = await toggles(svc, heavy, heavy_nid)
             print(f"heavy user's own status change (warm):    {warm:>9.2f} ms")
-            svc.notifications._cache.clear()
+            svc.commands.notifications._cache.clear()
             started = time.perf_counter()
-            await svc.notifications.set_status(heavy, [heavy_nid], True)
+            await svc.commands.notifications.set_status(heavy, [heavy_nid], True)
             cold = (time.perf_counter() - started) * 1000
             print(f"heavy user's first change after restart:  {cold:>9.2f} ms (loads own stream)")
             started = time.perf_counter()
-            await svc.notifications.set_status(heavy, None, True)
+            await svc.commands.notifications.set_status(heavy, None, True)
             took = (time.perf_counter() - started) * 1000
             print(f"mark all {HEAVY:,} read:                     {took:>9.2f} ms")
 
             policy = svc.notify_policy
             before_count = policy.notified
             started = time.perf_counter()
-            await svc.broadcasts.send_broadcast(
+            await svc.commands.broadcasts.send_broadcast(
                 SendBroadcast(sender_id=heavy, title="all", content="hands", recipients=USERS)
             )
             while policy.notified < before_count + USERS - 1:  # noqa: ASYNC110 (a counter)

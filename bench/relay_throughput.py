@@ -29,20 +29,20 @@ import aio_pika
 
 from domain import users as u
 from domain.store import NO_STREAM, new_event
-from gateway.bootstrap import Services
+from gateway.app import Process
 from gateway.settings import load_settings
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 
 
-async def append_round(svc: Services, versions: dict[int, int], streams: int, per: int) -> int:
+async def append_round(svc: Process, versions: dict[int, int], streams: int, per: int) -> int:
     async def one(uid: int) -> None:
         v = versions.get(uid, NO_STREAM)
         evs = [
             new_event(u.UserRenamed(user_id=uid, name=f"n{v + 1 + i}", at=time.time()))
             for i in range(per)
         ]
-        await svc.events.append(u.user_stream(uid), evs, v)
+        await svc.commands.events.append(u.user_stream(uid), evs, v)
         versions[uid] = v + per
 
     await asyncio.gather(*(one(uid) for uid in range(1, streams + 1)))
@@ -65,14 +65,14 @@ async def main(args: argparse.Namespace) -> None:
     exchange = await ch.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
     queue = await ch.declare_queue(name + ".q", durable=True)
     await queue.bind(exchange, "#")
-    svc = Services(settings, inline_projector=False, cascade=True)
+    svc = Process(settings, inline_projector=False, cascade=True)
     assert svc.cascade is not None
     try:
         versions: dict[int, int] = {}
         done = 0
         while done < args.events:
             done += await append_round(svc, versions, 50, 20)
-        head = await svc.events.head()
+        head = await svc.commands.events.head()
         relay = svc.cascade.relay
         started = time.perf_counter()
         cpu = time.process_time()

@@ -103,7 +103,7 @@ def _events_out(recs: Sequence[RecordedEvent], as_json: bool) -> None:
 
 async def _record(settings: Settings, route: str, args: argparse.Namespace) -> None:
     """The CLI's reads are recorded too (reader 0: the operator at the machine)."""
-    from gateway.bootstrap import build_event_store
+    from gateway.stores import build_event_store
 
     filters = {
         k: str(v) for k, v in vars(args).items() if v not in (None, False) and k not in ("fn",)
@@ -118,7 +118,7 @@ async def _record(settings: Settings, route: str, args: argparse.Namespace) -> N
 
 
 async def _with_log(settings: Settings, fn: Callable[[EventLog], Awaitable[int]]) -> int:
-    from gateway.bootstrap import build_event_log
+    from gateway.stores import build_event_log
 
     log = build_event_log(settings)
     try:
@@ -224,7 +224,7 @@ async def export_to(settings: Settings, scan: Scan, out: str | None) -> int:
 
 
 async def audit_state(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.bootstrap import build_read_store
+    from gateway.stores import build_read_store
     from projections.time_travel import TimeTravel
     from queries.audit_state import state_at
 
@@ -297,7 +297,7 @@ async def export_all(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def import_all(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.bootstrap import build_event_store
+    from gateway.stores import build_event_store
 
     source = Path(args.file)
     if not await asyncio.to_thread(source.is_file):
@@ -336,25 +336,25 @@ async def import_all(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _rebuild(settings: Settings) -> None:
-    from gateway.bootstrap import Services
+    from gateway.app import Process
 
-    svc = Services(settings, inline_projector=False)
+    svc = Process(settings, inline_projector=False)
     try:
         started = time.perf_counter()
-        await svc.projector.rebuild()
+        await svc.queries.projector.rebuild()
         sys.stderr.write(f"rebuilt the read models in {time.perf_counter() - started:.2f}s\n")
     finally:
         await svc.stop()
 
 
 async def grant_auditor(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.bootstrap import Services
+    from gateway.app import Process
 
-    svc = Services(settings, inline_projector=False)
+    svc = Process(settings, inline_projector=False)
     try:
         with tracing.traced(tracing.Trace(tracing.new_id(), CLI)):
-            await svc.users.set_auditor(args.user_id, not args.revoke, None)
-        state = await svc.users.get(args.user_id)
+            await svc.commands.users.set_auditor(args.user_id, not args.revoke, None)
+        state = await svc.commands.users.get(args.user_id)
         verb = "is now" if state.is_auditor else "is no longer"
         print(f"user {state.standard_id} (id {state.user_id}) {verb} an auditor")
     finally:

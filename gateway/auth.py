@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol
 
 import jwt
 from starlette.requests import HTTPConnection
@@ -14,10 +13,9 @@ from domain import tracing
 from domain.errors import UnauthorizedError
 from domain.ids import canonical_id
 from domain.store import RecordedEvent
-from gateway.settings import Settings
-from projections.schema import USERS
 from projections.store import ReadStore
-from queries.views import User, iso, user_view
+from queries.users import find_user
+from queries.views import User, iso
 
 
 def unauthorized(detail: str) -> UnauthorizedError:
@@ -91,65 +89,57 @@ class IdentityCache:
                 self._users.pop(int(rec.stream[5:]), None)
 
 
-class AuthSources(Protocol):
-    """What the current-user lookup reads: the identity cache, the secret, the users."""
+class Authenticator:
+    """The current user of a request: a verified bearer token and an active user."""
 
-    @property
-    def identity(self) -> IdentityCache: ...
+    def __init__(
+        self, identity: IdentityCache, secret: str, read: ReadStore, users: UserHandlers
+    ) -> None:
+        self.identity = identity
+        self._secret = secret
+        self._read = read
+        self._users = users
 
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def read(self) -> ReadStore: ...
-
-    @property
-    def users(self) -> UserHandlers: ...
-
-
-async def user_for_token(token: str, services: AuthSources) -> User:
-    """The token's user, who becomes the actor of whatever this request appends."""
-    user = await _user_for_token(token, services)
-    tracing.set_actor(tracing.Actor("user", user.id))
-    return user
-
-
-async def _user_for_token(token: str, services: AuthSources) -> User:
-    cache = services.identity
-    user_id = cache.user_id(token, services.settings.jwt_secret)
-    user = cache.user(user_id)
-    if user is not None:
+    async def user_for_token(self, token: str) -> User:
+        """The token's user, who becomes the actor of whatever this request appends."""
+        user = await self._user_for_token(token)
+        tracing.set_actor(tracing.Actor("user", user.id))
         return user
-    doc = await services.read.get(USERS, str(user_id))
-    if doc is None:
-        # Registered but not projected yet (a split deployment's projector is behind): the
-        # event store is the authority, so a user can write right after signing up.
-        state = await services.users.get(user_id)
-        if not state.exists or not state.is_active:
+
+    async def _user_for_token(self, token: str) -> User:
+        cache = self.identity
+        user_id = cache.user_id(token, self._secret)
+        user = cache.user(user_id)
+        if user is not None:
+            return user
+        user = await find_user(self._read, user_id)
+        if user is None:
+            # Registered but not projected yet (a split deployment's projector is behind): the
+            # event store is the authority, so a user can write right after signing up.
+            state = await self._users.get(user_id)
+            if not state.exists or not state.is_active:
+                raise UnauthorizedError("Could not validate credentials")
+            return User(
+                id=state.user_id,
+                standard_id=state.standard_id,
+                name=state.name,
+                is_active=state.is_active,
+                is_superuser=state.is_superuser,
+                created_at=iso(state.registered_at) or "",
+                is_auditor=state.is_auditor,
+            )
+        if not user.is_active:
             raise UnauthorizedError("Could not validate credentials")
-        return User(
-            id=state.user_id,
-            standard_id=state.standard_id,
-            name=state.name,
-            is_active=state.is_active,
-            is_superuser=state.is_superuser,
-            created_at=iso(state.registered_at) or "",
-            is_auditor=state.is_auditor,
-        )
-    if not doc.is_active:
-        raise UnauthorizedError("Could not validate credentials")
-    user = user_view(doc)
-    cache.remember(user)
-    return user
+        cache.remember(user)
+        return user
 
-
-async def user_from_header(conn: HTTPConnection, services: AuthSources) -> User | None:
-    header = conn.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthorizedError("Could not validate credentials")
-    user = await user_for_token(token.strip(), services)
-    conn.scope.setdefault("state", {})["user_id"] = user.id  # for the access log
-    return user
+    async def user_from_header(self, conn: HTTPConnection) -> User | None:
+        header = conn.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise UnauthorizedError("Could not validate credentials")
+        user = await self.user_for_token(token.strip())
+        conn.scope.setdefault("state", {})["user_id"] = user.id  # for the access log
+        return user

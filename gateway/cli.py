@@ -141,13 +141,12 @@ def cmd_queries(args: argparse.Namespace) -> None:
 
 
 def cmd_projector(args: argparse.Namespace) -> None:
-    from gateway.app import VERSION
-    from gateway.bootstrap import Services
+    from gateway.app import VERSION, Process
 
     settings = _settings(args)
 
     async def run() -> None:
-        svc = Services(settings, inline_projector=True)
+        svc = Process(settings, inline_projector=True)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -168,11 +167,10 @@ def cmd_relay(args: argparse.Namespace) -> None:
     settings = _settings(args)
     if not settings.amqp_url:
         raise SettingsError("im relay needs IM_AMQP_URL (amqp://user:password@host:5672/vhost)")
-    from gateway.app import VERSION
-    from gateway.bootstrap import Services
+    from gateway.app import VERSION, Process
 
     async def run() -> None:
-        svc = Services(settings, inline_projector=False, cascade=True)
+        svc = Process(settings, inline_projector=False, cascade=True)
         assert svc.cascade is not None
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -304,12 +302,12 @@ def cmd_partner_token(args: argparse.Namespace) -> None:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
-    from gateway.bootstrap import Services
+    from gateway.app import Process
 
     async def run() -> None:
-        svc = Services(_settings(args), inline_projector=False)
-        projector = svc.projector
-        head = await svc.events.head()
+        svc = Process(_settings(args), inline_projector=False)
+        projector = svc.queries.projector
+        head = await svc.commands.events.head()
         started = time.perf_counter()
         done = 0
 
@@ -337,19 +335,20 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 def cmd_create_superuser(args: argparse.Namespace) -> None:
     from commands.users import RegisterUser
-    from gateway.bootstrap import Services
+    from gateway.app import Process
 
     password = args.password or getpass.getpass("password: ")
 
     async def run() -> None:
-        svc = Services(_settings(args), inline_projector=False)
+        svc = Process(_settings(args), inline_projector=False)
+        users = svc.commands.users
         try:
-            owner, _ = await svc.users.owner_of(args.standard_id)
+            owner, _ = await users.owner_of(args.standard_id)
             if owner is not None:
-                await svc.users.set_superuser(owner, True)
+                await users.set_superuser(owner, True)
                 print(f"user {args.standard_id} (id {owner}) is now a superuser")
             else:
-                event, _ = await svc.users.register_user(
+                event, _ = await users.register_user(
                     RegisterUser(args.standard_id, args.name or args.standard_id, password, True)
                 )
                 print(f"created superuser {args.standard_id} (id {event.user_id})")

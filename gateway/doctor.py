@@ -14,9 +14,9 @@ from urllib.parse import unquote, urlsplit
 
 import msgspec
 
-from gateway.bootstrap import build_event_store, build_read_store
 from gateway.logs import mask_url
 from gateway.settings import Settings
+from gateway.stores import build_event_store, build_read_store
 
 TIMEOUT_S = 5.0
 

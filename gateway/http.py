@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar, get_type_hints
 
 import msgspec
 from starlette.exceptions import HTTPException
@@ -15,14 +18,17 @@ from starlette.routing import Route
 from domain import consistency, errors, tracing
 from domain.errors import InvalidError, UnavailableError
 from gateway import auth, partners
-from gateway.bootstrap import Services
+from gateway.idempotency import Idempotency
 from gateway.limits import MAX_JSON_DEPTH, BodyTimeout, check_json_depth
+from gateway.settings import Settings
 from queries.views import User
 
 Side = Literal["commands", "queries"]
 # "partner": a partner credential (gateway.partners) or a superuser; only for /cascade.
 AuthMode = Literal["required", "optional", "none", "superuser", "partner"]
 _encoder = msgspec.json.Encoder()
+WaitFor = Callable[[int], Awaitable[bool]]  # True once the read models include the position
+WaitForHead = Callable[[], Awaitable[bool]]  # True once they include everything committed
 
 
 class HTTPError(msgspec.Struct):
@@ -104,13 +110,13 @@ def _issue_from(exc: msgspec.MsgspecError, where: str) -> ValidationIssue:
 
 
 class Ctx:
-    """One request as a handler sees it."""
+    """One request as a handler sees it. What else a handler needs (handlers, the read store,
+    settings) it names as parameters after ``ctx``; see ``bind``."""
 
-    __slots__ = ("body", "position", "query", "request", "services", "user")
+    __slots__ = ("body", "position", "query", "request", "user")
 
-    def __init__(self, request: Request, services: Services, user: User | None) -> None:
+    def __init__(self, request: Request, user: User | None) -> None:
         self.request = request
-        self.services = services
         self.user = user
         self.body: Any = None
         self.query: Any = None
@@ -130,6 +136,7 @@ class Ctx:
 
 
 Handler = Callable[[Ctx], Awaitable[Any]]
+AnyHandler = TypeVar("AnyHandler", bound=Callable[..., Awaitable[Any]])
 
 
 class RouteSpec(msgspec.Struct):
@@ -174,8 +181,8 @@ class Api:
         form: dict[str, Any] | None = None,
         form_body: Any = None,
         raw_response: str | None = None,
-    ) -> Callable[[Handler], Handler]:
-        def deco(fn: Handler) -> Handler:
+    ) -> Callable[[AnyHandler], AnyHandler]:
+        def deco(fn: AnyHandler) -> AnyHandler:
             is_write = method != "GET"
             self.routes.append(
                 RouteSpec(
@@ -200,19 +207,19 @@ class Api:
 
         return deco
 
-    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def get(self, path: str, **kw: Any) -> Callable[[AnyHandler], AnyHandler]:
         return self.route("GET", path, **kw)
 
-    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def post(self, path: str, **kw: Any) -> Callable[[AnyHandler], AnyHandler]:
         return self.route("POST", path, **kw)
 
-    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def put(self, path: str, **kw: Any) -> Callable[[AnyHandler], AnyHandler]:
         return self.route("PUT", path, **kw)
 
-    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def patch(self, path: str, **kw: Any) -> Callable[[AnyHandler], AnyHandler]:
         return self.route("PATCH", path, **kw)
 
-    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def delete(self, path: str, **kw: Any) -> Callable[[AnyHandler], AnyHandler]:
         return self.route("DELETE", path, **kw)
 
 
@@ -289,16 +296,55 @@ def decode_query(request: Request, typ: Any) -> Any:
         raise ValidationFailed([_issue_from(exc, "query")]) from None
 
 
-async def current_user(conn: HTTPConnection, services: Services, mode: str) -> User | None:
+class CurrentUser(Protocol):
+    """Who sends a request (``gateway.auth.Authenticator``)."""
+
+    async def user_from_header(self, conn: HTTPConnection) -> User | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """What the HTTP wrapper itself uses around every handler."""
+
+    authenticator: CurrentUser
+    settings: Settings
+    wait_for: WaitFor
+    wait_after_write: bool  # the projector runs here: a write answers once it is readable
+    idempotency: Idempotency  # Idempotency-Key on command-side POSTs
+
+
+def bind(handler: Callable[..., Awaitable[Any]], deps: Mapping[str, object]) -> Handler:
+    """The handler with its dependencies supplied: every parameter after ``ctx`` is looked up
+    by name in ``deps`` (built by the composition root) once, when the routes are built. An
+    unknown name, or an object of the wrong class for its annotation, fails at start-up."""
+    params = list(inspect.signature(handler).parameters)[1:]
+    if not params:
+        return handler
+    missing = [p for p in params if p not in deps]
+    if missing:
+        raise LookupError(f"{handler.__module__}.{handler.__qualname__} asks for {missing}")
+    hints = get_type_hints(inspect.unwrap(handler))  # a wrapper (functools.wraps) has its hints
+    for name in params:
+        want = hints.get(name)
+        if (
+            isinstance(want, type)
+            and not getattr(want, "_is_protocol", False)
+            and not isinstance(deps[name], want)
+        ):
+            raise TypeError(f"{handler.__qualname__}: {name} is not a {want.__name__}")
+    return functools.partial(handler, **{p: deps[p] for p in params})
+
+
+async def current_user(conn: HTTPConnection, edge: Edge, mode: str) -> User | None:
     if mode == "none":
         return None
     if mode == "partner":
-        conn.state.partner = partners.partner_from(conn, services.settings)
+        conn.state.partner = partners.partner_from(conn, edge.settings)
         if conn.state.partner is not None:
             tracing.set_actor(tracing.Actor("partner", conn.state.partner.name))
             return None
         mode = "superuser"
-    user = await auth.user_from_header(conn, services)
+    user = await edge.authenticator.user_from_header(conn)
     if user is None and mode in ("required", "superuser"):
         raise auth.unauthorized("Not authenticated")
     if mode == "superuser" and user is not None and not user.is_superuser:
@@ -328,31 +374,32 @@ def client_of(request: Request) -> str:
 
 
 def endpoint(
-    spec: RouteSpec, services: Services, limiter: Any, metrics: Any
+    spec: RouteSpec, deps: Mapping[str, object], edge: Edge, limiter: Any, metrics: Any
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap a handler: auth, rate limit, decoding, read-your-writes, response encoding."""
     observe = metrics.route(f"{spec.method} {spec.path}")
+    handler = bind(spec.handler, deps)
     keyed = idempotent(spec)
 
     async def run(request: Request) -> Response:
         started = time.perf_counter()
         status = 500
         try:
-            user = await current_user(request, services, spec.auth)
+            user = await current_user(request, edge, spec.auth)
             if spec.rate is not None:
                 limiter.check(spec.rate, request, user)
-            ctx = Ctx(request, services, user)
+            ctx = Ctx(request, user)
             # Every process honours it: command routes read models too (before deciding).
             wanted = min_position(request)
             if wanted is not None:
                 consistency.require(wanted)  # the command side's caches honour it too
-                if not await services.wait_for(wanted):
+                if not await edge.wait_for(wanted):
                     raise UnavailableError("The read models have not caught up yet; retry")
             claim = None
             if keyed:
                 raw = b"" if spec.form is not None else await request.body()
                 caller = f"user:{user.id}" if user is not None else f"addr:{client_of(request)}"
-                begun = await services.idempotency.begin(request, caller, raw)
+                begun = await edge.idempotency.begin(request, caller, raw)
                 if isinstance(begun, Response):
                     status = begun.status_code
                     return begun
@@ -361,10 +408,10 @@ def endpoint(
                 response = await respond(ctx)
             except BaseException:
                 if claim is not None:
-                    await services.idempotency.release(claim)
+                    await edge.idempotency.release(claim)
                 raise
             if claim is not None:
-                await services.idempotency.finish(claim, response)
+                await edge.idempotency.finish(claim, response)
             status = response.status_code
             return response
         except BaseException as exc:
@@ -381,12 +428,12 @@ def endpoint(
             ctx.body = await decode_body(request, spec.body)
         if spec.form_body is not None:
             ctx.body = await decode_form(request, spec.form_body)
-        result = await spec.handler(ctx)
+        result = await handler(ctx)
         headers: dict[str, str] = {}
         if ctx.position is not None:
             headers["X-Event-Position"] = str(ctx.position)
-            if services.inline_projector:
-                await services.wait_for(ctx.position)
+            if edge.wait_after_write:
+                await edge.wait_for(ctx.position)
         if isinstance(result, Response):
             response = result
             response.headers.update(headers)
@@ -399,7 +446,9 @@ def endpoint(
     return run
 
 
-def routes_for(spec: RouteSpec, services: Services, limiter: Any, metrics: Any) -> list[Route]:
+def routes_for(
+    spec: RouteSpec, deps: Mapping[str, object], edge: Edge, limiter: Any, metrics: Any
+) -> list[Route]:
     """The route, without a trailing slash (the FastRouter ignores trailing slashes)."""
-    fn = endpoint(spec, services, limiter, metrics)
+    fn = endpoint(spec, deps, edge, limiter, metrics)
     return [Route(spec.path.rstrip("/") or "/", fn, methods=[spec.method])]

@@ -16,6 +16,7 @@ same authorization), with the response reshaped where the client reads something
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from domain.conversations import FILE_TYPES
 from gateway.http import Api, Ctx, RouteSpec, ValidationFailed, ValidationIssue, json_response
 from gateway.schemas import Id, Limit200, Skip
+from projections.store import ReadStore
 from queries import conversations as qc
 from queries import messages as qm
 
@@ -69,14 +71,14 @@ def _pick(*values: int | None) -> int | None:
     return min(given) if given else None
 
 
-async def history(ctx: Ctx) -> MessagePage:
+async def history(ctx: Ctx, read: ReadStore) -> MessagePage:
     """A page of history: ``{messages, has_more, limit}``; no cursor gives the newest page."""
     qry: LegacyHistoryQuery = ctx.query
     before = _pick(qry.before, _cursor(qry.before_cursor, "before_cursor"))
     afters = [a for a in (qry.after, _cursor(qry.after_cursor, "after_cursor")) if a is not None]
     after = max(afters) if afters else None
     page = await qm.history(
-        ctx.services.read,
+        read,
         ctx.path_int("conversation_id"),
         ctx.me.id,
         skip=qry.skip,
@@ -131,8 +133,9 @@ def _reshaper(response: Any) -> Callable[[Any], Any] | None:
 
 
 def _translated(handler: Any, reshape: Callable[[Any], Any]) -> Any:
-    async def run(ctx: Ctx) -> Any:
-        result = await handler(ctx)
+    @functools.wraps(handler)  # the same parameters: the same dependencies get bound
+    async def run(ctx: Ctx, **deps: Any) -> Any:
+        result = await handler(ctx, **deps)
         if isinstance(result, Response):  # an explicit status (a repeat send, an existing chat)
             if result.media_type != "application/json" or not result.body:
                 return result
@@ -143,7 +146,6 @@ def _translated(handler: Any, reshape: Callable[[Any], Any]) -> Any:
             return None
         return reshape(msgspec.to_builtins(result))
 
-    run.__doc__ = handler.__doc__
     return run
 
 
@@ -177,11 +179,12 @@ def legacy_specs(specs: list[RouteSpec]) -> list[RouteSpec]:
     return out
 
 
-def _members_alias(handler: Callable[[Ctx], Awaitable[Any]]) -> Any:
-    async def run(ctx: Ctx) -> Any:
+def _members_alias(handler: Callable[..., Awaitable[Any]]) -> Any:
+    @functools.wraps(handler)
+    async def run(ctx: Ctx, **deps: Any) -> Any:
         qry: MembersQuery = ctx.query
         ctx.request.path_params["conversation_id"] = qry.conversation_id
-        return await handler(ctx)
+        return await handler(ctx, **deps)
 
     return run
 

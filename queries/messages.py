@@ -117,6 +117,18 @@ async def membership(read: ReadStore, cid: int, user_id: int) -> MemberDoc:
     raise ForbiddenError("You are not a member of this conversation")
 
 
+async def conversation_of(read: ReadStore, message_id: int) -> int | None:
+    """The conversation a message belongs to; None for an unknown message."""
+    doc = await read.get(MESSAGES, str(message_id))
+    return None if doc is None else doc.conversation_id
+
+
+async def known_ids(read: ReadStore, message_ids: Sequence[int]) -> set[int]:
+    """Those of ``message_ids`` the messages read model has."""
+    docs = await read.get_many(MESSAGES, [str(i) for i in dict.fromkeys(message_ids)])
+    return {d.id for d in docs}
+
+
 async def message_doc(read: ReadStore, message_id: int) -> MessageDoc:
     doc = await read.get(MESSAGES, str(message_id))
     if doc is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from domain.errors import NotFoundError
 from projections.schema import USERS
 from projections.store import ReadStore
@@ -13,6 +15,27 @@ async def get_user(read: ReadStore, user_id: int) -> User:
     if doc is None:
         raise NotFoundError("User not found")
     return user_view(doc)
+
+
+async def find_user(read: ReadStore, user_id: int) -> User | None:
+    """The user, or None when the users read model does not have them (yet)."""
+    doc = await read.get(USERS, str(user_id))
+    return None if doc is None else user_view(doc)
+
+
+async def existing_ids(read: ReadStore, user_ids: Sequence[int]) -> dict[int, User]:
+    """Those of ``user_ids`` the users read model has, by id."""
+    docs = await read.get_many(USERS, [str(i) for i in dict.fromkeys(user_ids)])
+    return {d.id: user_view(d) for d in docs}
+
+
+async def active_count(read: ReadStore) -> int:
+    return await read.count(USERS, {"is_active": True})
+
+
+async def find_by_standard_id(read: ReadStore, standard_id: str) -> User | None:
+    docs = await read.find(USERS, {"standard_id_lower": standard_id.lower()}, limit=1)
+    return user_view(docs[0]) if docs else None
 
 
 async def search_users(read: ReadStore, keyword: str, skip: int, limit: int) -> list[User]:

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from domain.errors import InvalidError, UnauthorizedError
-from gateway.auth import AuthSources, decode_claims, user_for_token
+from gateway.auth import Authenticator, decode_claims
 from gateway.limits import check_json_depth
 from gateway.realtime.connection import (
     CLOSE_BAD_REQUEST,
@@ -26,6 +26,7 @@ from gateway.realtime.connection import (
 )
 from gateway.realtime.fastpath import direct_writer
 from gateway.realtime.service import Realtime, Refused
+from gateway.settings import Settings
 from queries.realtime.frames import make_frame
 
 _PONG = "pong"
@@ -55,10 +56,13 @@ def _since(ws: WebSocket) -> int | None:
 class RealtimeEndpoint:
     """A raw ASGI app, so the connection can reach the server's transport to abort it."""
 
-    def __init__(self, services: AuthSources, realtime: Realtime) -> None:
-        self._services = services
+    def __init__(
+        self, authenticator: Authenticator, settings: Settings, realtime: Realtime
+    ) -> None:
+        self._authenticator = authenticator
+        self._secret = settings.jwt_secret
         self._realtime = realtime
-        s = services.settings
+        s = settings
         self._limits = Limits(frames=s.ws_queue_frames, bytes=s.ws_queue_bytes)
         self._idle = s.ws_idle_seconds
 
@@ -101,11 +105,11 @@ class RealtimeEndpoint:
             token = value.strip() if scheme.lower() == "bearer" else ""
         if not token:
             raise UnauthorizedError("Not authenticated")
-        user = await user_for_token(token, self._services)
+        user = await self._authenticator.user_for_token(token)
         wanted = ws.path_params.get("user_id")
         if wanted is not None and wanted != user.id:
             raise UnauthorizedError("The token does not belong to this user id")
-        _, expires_at = decode_claims(token, self._services.settings.jwt_secret)
+        _, expires_at = decode_claims(token, self._secret)
         return user.id, float(expires_at)
 
     async def _serve(self, ws: WebSocket, conn: Connection, since: int | None, at: Any) -> None:
@@ -162,8 +166,10 @@ class RealtimeEndpoint:
             conn.push(make_frame("error", {"detail": detail}))
 
 
-def websocket_routes(services: AuthSources, realtime: Realtime) -> list[WebSocketRoute]:
-    endpoint = RealtimeEndpoint(services, realtime)
+def websocket_routes(
+    authenticator: Authenticator, settings: Settings, realtime: Realtime
+) -> list[WebSocketRoute]:
+    endpoint = RealtimeEndpoint(authenticator, settings, realtime)
     return [
         WebSocketRoute("/api/v1/realtime/ws", endpoint),
         WebSocketRoute("/api/v1/realtime/ws/{user_id:int}", endpoint),

@@ -11,11 +11,15 @@ from msgspec import Meta
 from starlette.responses import Response, StreamingResponse
 
 from commands.core import append
-from domain.audit import AuditEvent, Scan
+from commands.users import UserHandlers
+from domain.audit import AuditEvent, EventLog, Scan
 from domain.audit_events import AuditRead, audit_stream
 from domain.errors import ForbiddenError, InvalidError
+from domain.store import EventStore
 from gateway.http import Api, Ctx
 from gateway.schemas import Skip
+from projections.store import ReadStore
+from projections.time_travel import TimeTravel
 from queries import audit as q
 from queries.audit_state import ConversationState, state_at
 
@@ -79,16 +83,16 @@ def _ts(value: dt.datetime | None) -> float | None:
     return value.timestamp()
 
 
-async def _auditor(ctx: Ctx, route: str) -> None:
+async def _auditor(ctx: Ctx, route: str, users: UserHandlers, events: EventStore) -> None:
     """403 unless the caller is an auditor (as the log says); then record the read."""
-    state = await ctx.services.users.get(ctx.me.id)
+    state = await users.get(ctx.me.id)
     if not state.is_auditor:
         raise ForbiddenError("Auditor role required")
     filters = {k: v[:200] for k, v in ctx.request.query_params.items()}
     for name, value in ctx.request.path_params.items():
         filters[f"path.{name}"] = str(value)
     event = AuditRead(reader_id=ctx.me.id, route=route, filters=filters, at=time.time())
-    await append(ctx.services.events, audit_stream(ctx.me.id), [event], None)
+    await append(events, audit_stream(ctx.me.id), [event], None)
 
 
 def _json(body: bytes) -> Response:
@@ -117,55 +121,61 @@ def _scan(qry: EventsQuery | ActivityQuery, actor_id: str | None = None) -> Scan
 
 
 @api.get("/streams", query=StreamsQuery, response=list[q.StreamView])
-async def list_streams(ctx: Ctx) -> list[q.StreamView]:
+async def list_streams(
+    ctx: Ctx, users: UserHandlers, log: EventLog, events: EventStore
+) -> list[q.StreamView]:
     """Streams of the event log, by name, with their version and positions."""
-    await _auditor(ctx, "GET /audit/streams")
+    await _auditor(ctx, "GET /audit/streams", users=users, events=events)
     qry: StreamsQuery = ctx.query
-    return await q.streams(ctx.services.log, qry.category, qry.prefix, qry.skip, qry.limit)
+    return await q.streams(log, qry.category, qry.prefix, qry.skip, qry.limit)
 
 
 @api.get("/streams/{stream}", query=StreamQuery, response=list[AuditEvent])
-async def read_stream(ctx: Ctx) -> Response:
+async def read_stream(ctx: Ctx, users: UserHandlers, log: EventLog, events: EventStore) -> Response:
     """One stream's events in version order."""
-    await _auditor(ctx, "GET /audit/streams/{stream}")
+    await _auditor(ctx, "GET /audit/streams/{stream}", users=users, events=events)
     qry: StreamQuery = ctx.query
-    recs = await ctx.services.log.stream_page(ctx.path_str("stream"), qry.from_version, qry.limit)
+    recs = await log.stream_page(ctx.path_str("stream"), qry.from_version, qry.limit)
     return _json(q.json_array(recs))
 
 
 @api.get("/events", query=EventsQuery, response=EventsPage)
-async def events(ctx: Ctx) -> Response:
+async def events(ctx: Ctx, users: UserHandlers, log: EventLog, events: EventStore) -> Response:
     """The global log in position order, filtered; continue after ``next_position``."""
-    await _auditor(ctx, "GET /audit/events")
+    await _auditor(ctx, "GET /audit/events", users=users, events=events)
     qry: EventsQuery = ctx.query
-    recs, more = await ctx.services.log.scan(_scan(qry), qry.limit)
+    recs, more = await log.scan(_scan(qry), qry.limit)
     return _json(q.events_page(recs, more))
 
 
 @api.get("/export", query=EventsQuery, raw_response="application/x-ndjson")
-async def export(ctx: Ctx) -> Response:
+async def export(ctx: Ctx, users: UserHandlers, log: EventLog, events: EventStore) -> Response:
     """Every matching event as NDJSON, streamed (same filters as ``/events``, no limit)."""
-    await _auditor(ctx, "GET /audit/export")
+    await _auditor(ctx, "GET /audit/export", users=users, events=events)
     qry: EventsQuery = ctx.query
-    chunks = q.export(ctx.services.log, _scan(qry))
+    chunks = q.export(log, _scan(qry))
     return StreamingResponse(chunks, media_type="application/x-ndjson")
 
 
 @api.get("/conversations/{conversation_id:int}/state", query=StateQuery, response=ConversationState)
-async def conversation_state(ctx: Ctx) -> ConversationState:
+async def conversation_state(
+    ctx: Ctx,
+    users: UserHandlers,
+    log: EventLog,
+    events: EventStore,
+    read: ReadStore,
+    time_travel: TimeTravel,
+) -> ConversationState:
     """The conversation as it stood at a time or a position: members, roles, read state and
     messages with their content then, their original text, edits and recall."""
-    await _auditor(ctx, "GET /audit/conversations/{id}/state")
+    await _auditor(ctx, "GET /audit/conversations/{id}/state", users=users, events=events)
     qry: StateQuery = ctx.query
-    position, at_time = await _resolve_at(ctx, qry.at)
+    position, at_time = await _resolve_at(ctx, qry.at, log=log)
     cid = ctx.path_int("conversation_id")
-    svc = ctx.services
-    return await state_at(
-        svc.time_travel, svc.read, cid, position, at_time, qry.after_seq, qry.limit
-    )
+    return await state_at(time_travel, read, cid, position, at_time, qry.after_seq, qry.limit)
 
 
-async def _resolve_at(ctx: Ctx, at: str) -> tuple[int, float | None]:
+async def _resolve_at(ctx: Ctx, at: str, log: EventLog) -> tuple[int, float | None]:
     if at.isdigit():
         return int(at), None
     try:
@@ -174,22 +184,24 @@ async def _resolve_at(ctx: Ctx, at: str) -> tuple[int, float | None]:
         raise InvalidError("at must be an ISO 8601 time or an event position") from None
     ts = _ts(when)
     assert ts is not None
-    return await ctx.services.log.position_at(ts), ts
+    return await log.position_at(ts), ts
 
 
 @api.get("/users/{user_id:int}/activity", query=ActivityQuery, response=list[AuditEvent])
-async def activity(ctx: Ctx) -> Response:
+async def activity(ctx: Ctx, users: UserHandlers, log: EventLog, events: EventStore) -> Response:
     """Events whose actor is that user, in position order."""
-    await _auditor(ctx, "GET /audit/users/{id}/activity")
+    await _auditor(ctx, "GET /audit/users/{id}/activity", users=users, events=events)
     qry: ActivityQuery = ctx.query
     user_id: int = ctx.path_int("user_id")
-    recs, _ = await ctx.services.log.scan(_scan(qry, str(user_id)), qry.limit)
+    recs, _ = await log.scan(_scan(qry, str(user_id)), qry.limit)
     return _json(q.json_array(recs))
 
 
 @api.get("/verify", query=VerifyQuery, response=q.Verification)
-async def verify(ctx: Ctx) -> q.Verification:
+async def verify(
+    ctx: Ctx, users: UserHandlers, log: EventLog, events: EventStore
+) -> q.Verification:
     """Check the hash chain of one stream or of the whole log; the first break, if any."""
-    await _auditor(ctx, "GET /audit/verify")
+    await _auditor(ctx, "GET /audit/verify", users=users, events=events)
     qry: VerifyQuery = ctx.query
-    return await q.verify(ctx.services.log, qry.stream)
+    return await q.verify(log, qry.stream)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from commands.users import UserHandlers
 from domain.errors import InvalidError
 from gateway.auth import issue_token
 from gateway.http import Api, Ctx
+from gateway.settings import Settings
 
 api = Api("/api/v1/auth", tag="auth")
 
@@ -35,14 +37,14 @@ class LoginForm(msgspec.Struct):
     form=_FORM,
     form_body=LoginForm,
 )
-async def login(ctx: Ctx) -> Token:
+async def login(ctx: Ctx, settings: Settings, users: UserHandlers) -> Token:
     """Exchange a standard_id and password for an access token."""
     form: LoginForm = ctx.body
     limiter = ctx.request.app.state.limiter
     limiter.check_account(form.username)  # an account under attack: 429, no hashing
-    user = await ctx.services.users.authenticate(form.username, form.password[:1024])
+    user = await users.authenticate(form.username, form.password[:1024])
     if user is None:
         limiter.login_failed(form.username)
         raise InvalidError("Incorrect username or password")
-    s = ctx.services.settings
+    s = settings
     return Token(access_token=issue_token(user.user_id, s.jwt_secret, s.access_token_minutes))

@@ -7,14 +7,15 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from commands.broadcasts import SendBroadcast
+from commands.broadcasts import BroadcastHandlers, SendBroadcast
 from domain.broadcasts import MAX_TARGETS, BroadcastSent
 from domain.errors import InvalidError, NotFoundError
 from domain.files import valid_file_id
 from gateway.http import Api, Ctx
 from gateway.schemas import Id, Limit200, Skip
-from projections.schema import USERS
+from projections.store import ReadStore
 from queries import broadcasts as q
+from queries import users as qu
 from queries.files import file_visible_to
 from queries.views import iso
 
@@ -37,14 +38,12 @@ class Page(msgspec.Struct):
     limit: Limit200 = 20
 
 
-async def check_attachments(ctx: Ctx, file_ids: list[str]) -> list[str]:
+async def check_attachments(ctx: Ctx, file_ids: list[str], read: ReadStore) -> list[str]:
     """The file ids, deduplicated; each must exist and be visible to the caller (else 404, as
     for a file sent in a message: existence is not revealed)."""
     wanted = list(dict.fromkeys(file_ids))
     for file_id in wanted:
-        visible = valid_file_id(file_id) and await file_visible_to(
-            ctx.services.read, file_id, ctx.me
-        )
+        visible = valid_file_id(file_id) and await file_visible_to(read, file_id, ctx.me)
         if not visible:
             raise NotFoundError(f"Attachment not found: {file_id}")
     return wanted
@@ -58,19 +57,20 @@ async def send_broadcast(
     priority: str,
     target_user_ids: list[int] | None,
     attachments: list[str],
+    read: ReadStore,
+    broadcasts: BroadcastHandlers,
 ) -> BroadcastSent:
     """Validate targets (known users; None = every active user) and record the broadcast."""
-    read = ctx.services.read
     targets = None
     if target_user_ids is not None:
         targets = list(dict.fromkeys(target_user_ids))
-        found = {d.id for d in await read.get_many(USERS, [str(i) for i in targets])}
+        found = await qu.existing_ids(read, targets)
         missing = [i for i in targets if i not in found]
         if missing:
             raise InvalidError(f"Unknown user ids: {missing[:20]}")
         recipients = len(targets)
     else:
-        recipients = await read.count(USERS, {"is_active": True})
+        recipients = await qu.active_count(read)
     cmd = SendBroadcast(
         sender_id=ctx.me.id,
         title=title,
@@ -80,12 +80,12 @@ async def send_broadcast(
         attachments=attachments,
         recipients=recipients,
     )
-    event, ctx.position = await ctx.services.broadcasts.send_broadcast(cmd)
+    event, ctx.position = await broadcasts.send_broadcast(cmd)
     return event
 
 
 @api.post("/", body=BroadcastCreate, response=q.Broadcast, status=201, auth="superuser")
-async def create_broadcast(ctx: Ctx) -> q.Broadcast:
+async def create_broadcast(ctx: Ctx, read: ReadStore, broadcasts: BroadcastHandlers) -> q.Broadcast:
     """Send a broadcast to some users or to everyone (superuser)."""
     body: BroadcastCreate = ctx.body
     event = await send_broadcast(
@@ -94,7 +94,9 @@ async def create_broadcast(ctx: Ctx) -> q.Broadcast:
         content=body.content,
         priority=body.priority,
         target_user_ids=body.target_user_ids,
-        attachments=await check_attachments(ctx, body.attachments),
+        attachments=await check_attachments(ctx, body.attachments, read=read),
+        read=read,
+        broadcasts=broadcasts,
     )
     return q.Broadcast(
         id=event.broadcast_id,
@@ -110,9 +112,9 @@ async def create_broadcast(ctx: Ctx) -> q.Broadcast:
 
 
 @api.get("/", query=Page, response=list[q.Broadcast])
-async def list_broadcasts(ctx: Ctx) -> list[q.Broadcast]:
+async def list_broadcasts(ctx: Ctx, read: ReadStore) -> list[q.Broadcast]:
     """Broadcasts the caller received, newest first (superusers: every broadcast)."""
     page: Page = ctx.query
     if ctx.me.is_superuser:
-        return await q.all_broadcasts(ctx.services.read, page.skip, page.limit)
-    return await q.received(ctx.services.read, ctx.me.id, page.skip, page.limit)
+        return await q.all_broadcasts(read, page.skip, page.limit)
+    return await q.received(read, ctx.me.id, page.skip, page.limit)

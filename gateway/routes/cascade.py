@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from msgspec import Meta
 
-from commands.user_sync import MAX_USERS, SyncResult, SyncUser, SyncUsers
+from commands.user_sync import MAX_USERS, SyncResult, SyncUser, SyncUsers, UserSync
 from domain.cascade import CONTENT_TYPE, MAPPING, ROUTING_KEY_FORMAT, formatter
 from gateway.http import Api, Ctx
 from gateway.settings import Settings
@@ -91,14 +91,14 @@ class SyncUsersBody(msgspec.Struct):
 
 
 @api.get("/mq-info", response=MqInfo, auth="partner")
-async def get_mq_info(ctx: Ctx) -> MqInfo:
+async def get_mq_info(ctx: Ctx, settings: Settings) -> MqInfo:
     """Where and how the cascade publishes: broker, exchange, routing keys, message format."""
-    return await mq_info(ctx.services.settings)
+    return await mq_info(settings)
 
 
 @api.post("/sync/users", body=SyncUsersBody, response=SyncResult, auth="partner")
-async def sync_users(ctx: Ctx) -> SyncResult:
+async def sync_users(ctx: Ctx, user_sync: UserSync) -> SyncResult:
     """Create, rename or deactivate up to 1,000 users by standard_id; idempotent."""
     body: SyncUsersBody = ctx.body
-    result, ctx.position = await ctx.services.user_sync.sync(SyncUsers(users=body.users))
+    result, ctx.position = await user_sync.sync(SyncUsers(users=body.users))
     return result

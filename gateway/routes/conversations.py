@@ -8,11 +8,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from commands.conversations import ConversationHandlers
 from domain.errors import UnavailableError
-from gateway import command_views
+from gateway.command_views import CommandViews
 from gateway.dates import epoch
-from gateway.http import Api, Ctx, json_response
+from gateway.http import Api, Ctx, WaitFor, WaitForHead, json_response
 from gateway.schemas import Id
+from projections.store import ReadStore
 from queries import conversations as q
 
 api = Api("/api/v1/conversations", tag="conversations")
@@ -66,128 +68,219 @@ def given(body: msgspec.Struct) -> dict[str, Any]:
     return {f: v for f in body.__struct_fields__ if (v := getattr(body, f)) is not UNSET}
 
 
-async def settle(ctx: Ctx, position: int | None) -> bool:
+async def settle(ctx: Ctx, position: int | None, wait_for: WaitFor) -> bool:
     """Record the write's position and wait until the read models include it. False when they
     did not in time: the write is committed all the same, so the caller answers from the
-    command side (``gateway.command_views``), never with a 5xx."""
+    command side (``gateway.command_views.CommandViews``), never with a 5xx."""
     if position is None:
         return True
     ctx.position = position
-    return await ctx.services.wait_for(position)
+    return await wait_for(position)
 
 
-async def caught_up(ctx: Ctx) -> None:
+async def caught_up(ctx: Ctx, wait_for_head: WaitForHead) -> None:
     """Before refusing because a read model lacks something: wait until it includes everything
     committed so far (the event store's head), so a lagging projector never decides a command."""
-    if not await ctx.services.wait_for(await ctx.services.events.head()):
+    if not await wait_for_head():
         raise UnavailableError("The read models have not caught up yet; retry")
 
 
-async def conversation_view(ctx: Ctx, cid: int, position: int | None) -> q.Conversation:
-    if not await settle(ctx, position):
-        return await command_views.conversation(ctx.services, cid, ctx.me.id)
-    return await q.get_for(ctx.services.read, cid, ctx.me.id, former_ok=True)
+async def conversation_view(
+    ctx: Ctx,
+    cid: int,
+    position: int | None,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
+    if not await settle(ctx, position, wait_for=wait_for):
+        return await command_views.conversation(cid, ctx.me.id)
+    return await q.get_for(read, cid, ctx.me.id, former_ok=True)
 
 
 @api.get("/", response=list[q.Conversation])
-async def list_conversations(ctx: Ctx) -> list[q.Conversation]:
+async def list_conversations(ctx: Ctx, read: ReadStore) -> list[q.Conversation]:
     """The caller's conversations, most recent activity first."""
-    return await q.list_for(ctx.services.read, ctx.me.id)
+    return await q.list_for(read, ctx.me.id)
 
 
 @api.post("/single", body=SingleCreate, response=q.Conversation, status=201)
-async def create_single(ctx: Ctx) -> Any:
+async def create_single(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> Any:
     """The single chat with the target user: created (201) or the existing one (200)."""
     body: SingleCreate = ctx.body
-    chat = ctx.services.chat.conversations
+    chat = conversations
     outcome = await chat.open_single(ctx.me.id, body.target_user_id)
-    view = await conversation_view(ctx, outcome.conversation_id, outcome.position)
+    view = await conversation_view(
+        ctx,
+        outcome.conversation_id,
+        outcome.position,
+        read=read,
+        wait_for=wait_for,
+        command_views=command_views,
+    )
     return view if outcome.created else json_response(view, 200)
 
 
 @api.post("/group", body=GroupConversationCreate, response=q.Conversation, status=201)
-async def create_group(ctx: Ctx) -> q.Conversation:
+async def create_group(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """A group chat; the creator is its owner."""
     body: GroupConversationCreate = ctx.body
     settings = given(body)
     members = settings.pop("member_ids")
-    outcome = await ctx.services.chat.conversations.create_group(ctx.me.id, members, settings)
-    return await conversation_view(ctx, outcome.conversation_id, outcome.position)
+    outcome = await conversations.create_group(ctx.me.id, members, settings)
+    return await conversation_view(
+        ctx,
+        outcome.conversation_id,
+        outcome.position,
+        read=read,
+        wait_for=wait_for,
+        command_views=command_views,
+    )
 
 
 @api.get("/{conversation_id:int}", response=q.Conversation)
-async def get_conversation(ctx: Ctx) -> q.Conversation:
+async def get_conversation(ctx: Ctx, read: ReadStore) -> q.Conversation:
     """One conversation the caller is a member of."""
-    return await q.get_for(ctx.services.read, ctx.path_int("conversation_id"), ctx.me.id)
+    return await q.get_for(read, ctx.path_int("conversation_id"), ctx.me.id)
 
 
 @api.put("/{conversation_id:int}", body=ConversationUpdate, response=q.Conversation)
-async def update_conversation(ctx: Ctx) -> q.Conversation:
+async def update_conversation(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """Change a group's settings (owner/admin, or any member when allow_member_modify)."""
     cid = ctx.path_int("conversation_id")
-    chat = ctx.services.chat.conversations
+    chat = conversations
     outcome = await chat.update_settings(cid, ctx.me.id, given(ctx.body))
-    return await conversation_view(ctx, cid, outcome.position)
+    return await conversation_view(
+        ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
+    )
 
 
 @api.delete("/{conversation_id:int}", status=204)
-async def delete_conversation(ctx: Ctx) -> None:
+async def delete_conversation(
+    ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor
+) -> None:
     """Single chat: hide it for the caller. Group: the owner dissolves it."""
-    outcome = await ctx.services.chat.conversations.delete(
-        ctx.path_int("conversation_id"), ctx.me.id
-    )
-    await settle(ctx, outcome.position)
+    outcome = await conversations.delete(ctx.path_int("conversation_id"), ctx.me.id)
+    await settle(ctx, outcome.position, wait_for=wait_for)
 
 
 @api.get("/{conversation_id:int}/members", response=list[q.Member])
-async def list_members(ctx: Ctx) -> list[q.Member]:
+async def list_members(ctx: Ctx, read: ReadStore) -> list[q.Member]:
     """The conversation's members."""
-    return await q.members(ctx.services.read, ctx.path_int("conversation_id"), ctx.me.id)
+    return await q.members(read, ctx.path_int("conversation_id"), ctx.me.id)
 
 
 @api.post("/{conversation_id:int}/members", body=MembersAdd, response=q.Conversation)
-async def add_members(ctx: Ctx) -> q.Conversation:
+async def add_members(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """Add members (owner/admin, or any member when allow_invite); members are skipped."""
-    return await add_members_to(ctx, ctx.path_int("conversation_id"))
+    return await add_members_to(
+        ctx,
+        ctx.path_int("conversation_id"),
+        conversations=conversations,
+        read=read,
+        wait_for=wait_for,
+        command_views=command_views,
+    )
 
 
-async def add_members_to(ctx: Ctx, cid: int) -> q.Conversation:
+async def add_members_to(
+    ctx: Ctx,
+    cid: int,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     body: MembersAdd = ctx.body
-    chat = ctx.services.chat.conversations
+    chat = conversations
     outcome = await chat.add_members(cid, ctx.me.id, body.user_ids, body.role)
-    return await conversation_view(ctx, cid, outcome.position)
+    return await conversation_view(
+        ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
+    )
 
 
 @api.delete("/{conversation_id:int}/members/{user_id:int}", response=q.Conversation)
-async def remove_member(ctx: Ctx) -> q.Conversation:
+async def remove_member(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """Remove a member, or leave (the owner transfers ownership first)."""
-    return await remove_member_from(ctx, ctx.path_int("conversation_id"))
+    return await remove_member_from(
+        ctx,
+        ctx.path_int("conversation_id"),
+        conversations=conversations,
+        read=read,
+        wait_for=wait_for,
+        command_views=command_views,
+    )
 
 
-async def remove_member_from(ctx: Ctx, cid: int) -> q.Conversation:
-    chat = ctx.services.chat.conversations
+async def remove_member_from(
+    ctx: Ctx,
+    cid: int,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
+    chat = conversations
     outcome = await chat.remove_member(cid, ctx.me.id, ctx.path_int("user_id"))
-    return await conversation_view(ctx, cid, outcome.position)
+    return await conversation_view(
+        ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
+    )
 
 
 @api.put("/{conversation_id:int}/members/{user_id:int}", body=MemberUpdate, response=q.Member)
-async def update_member(ctx: Ctx) -> q.Member:
+async def update_member(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Member:
     """Change a member's role, mute, or nickname."""
     cid, target = ctx.path_int("conversation_id"), ctx.path_int("user_id")
     changes = given(ctx.body)
     until = changes.get("muted_until")
     if isinstance(until, dt.datetime):
         changes["muted_until"] = epoch(until, "muted_until")
-    chat = ctx.services.chat.conversations
+    chat = conversations
     outcome = await chat.update_member(cid, ctx.me.id, target, changes)
-    if not await settle(ctx, outcome.position):
-        return await command_views.member(ctx.services, cid, target)
-    return await q.member(ctx.services.read, cid, ctx.me.id, target)
+    if not await settle(ctx, outcome.position, wait_for=wait_for):
+        return await command_views.member(cid, target)
+    return await q.member(read, cid, ctx.me.id, target)
 
 
 @api.post("/{conversation_id:int}/clear", status=204)
-async def clear_history(ctx: Ctx) -> None:
+async def clear_history(ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor) -> None:
     """Clear the history for the caller only, up to now."""
-    chat = ctx.services.chat.conversations
+    chat = conversations
     outcome = await chat.clear(ctx.path_int("conversation_id"), ctx.me.id)
-    await settle(ctx, outcome.position)
+    await settle(ctx, outcome.position, wait_for=wait_for)

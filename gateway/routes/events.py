@@ -8,13 +8,14 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from commands.reports import ReportEvent
+from commands.reports import ReportEvent, ReportHandlers
 from domain import reports as r
 from domain.errors import ForbiddenError
 from gateway.dates import epoch
 from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue
 from gateway.routes.broadcasts import FileId, check_attachments
 from gateway.schemas import Id, Limit200, Skip
+from projections.store import ReadStore
 from queries import reports as q
 from queries.views import iso
 
@@ -56,12 +57,12 @@ def _coordinate(value: float | str | None, field: str, bound: float) -> float | 
 
 
 @api.post("/", body=EventCreate, response=q.ReportView, status=201)
-async def report(ctx: Ctx) -> q.ReportView:
+async def report(ctx: Ctx, reports: ReportHandlers, read: ReadStore) -> q.ReportView:
     """Report an event; an alarm notifies every superuser."""
     body: EventCreate = ctx.body
     latitude = _coordinate(body.latitude, "latitude", 90)
     longitude = _coordinate(body.longitude, "longitude", 180)
-    attachments = await check_attachments(ctx, body.attachments)
+    attachments = await check_attachments(ctx, body.attachments, read=read)
     cmd = ReportEvent(
         reporter_id=ctx.me.id,
         event_type=body.event_type,
@@ -74,7 +75,7 @@ async def report(ctx: Ctx) -> q.ReportView:
         attachments=attachments,
         occurred_at=epoch(body.occurred_at, "occurred_at"),
     )
-    event, ctx.position = await ctx.services.reports.report(cmd)
+    event, ctx.position = await reports.report(cmd)
     return q.ReportView(
         id=event.report_id,
         reporter_id=event.reporter_id,
@@ -92,7 +93,7 @@ async def report(ctx: Ctx) -> q.ReportView:
 
 
 @api.get("/", query=EventQuery, response=list[q.ReportView])
-async def list_events(ctx: Ctx) -> list[q.ReportView]:
+async def list_events(ctx: Ctx, read: ReadStore) -> list[q.ReportView]:
     """The caller's reported events, latest first (superusers: everyone's)."""
     qry: EventQuery = ctx.query
     reporter = qry.reporter_id
@@ -101,7 +102,7 @@ async def list_events(ctx: Ctx) -> list[q.ReportView]:
             raise ForbiddenError("Only superusers can list other users' events")
         reporter = ctx.me.id
     return await q.list_reports(
-        ctx.services.read,
+        read,
         reporter_id=reporter,
         event_type=qry.event_type,
         since=epoch(qry.since, "since"),

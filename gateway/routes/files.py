@@ -5,13 +5,16 @@ from __future__ import annotations
 import msgspec
 from starlette.responses import Response
 
-from commands.files import UploadFile
+from commands.files import DownloadCounter, FileHandlers, UploadFile
+from domain.blobs import BlobStore
 from domain.errors import NotFoundError
 from domain.files import valid_file_id
 from gateway.downloads import serve
 from gateway.http import Api, Ctx
 from gateway.schemas import Limit200, Skip
+from gateway.settings import Settings
 from gateway.uploads import UploadReceiver
+from projections.store import ReadStore
 from queries import files as q
 
 api = Api("/api/v1/files", tag="files")
@@ -28,26 +31,25 @@ class FileListQuery(msgspec.Struct):
     limit: Limit200 = 20
 
 
-def _base_url(ctx: Ctx) -> str:
-    return ctx.services.settings.public_base_url or str(ctx.request.base_url)
+def _base_url(ctx: Ctx, settings: Settings) -> str:
+    return settings.public_base_url or str(ctx.request.base_url)
 
 
-async def _visible(ctx: Ctx) -> q.FileView:
+async def _visible(ctx: Ctx, read: ReadStore) -> q.FileView:
     file_id = ctx.path_str("file_id")
     view = None
     if valid_file_id(file_id):
-        view = await q.file_visible_to(ctx.services.read, file_id, ctx.me)
+        view = await q.file_visible_to(read, file_id, ctx.me)
     if view is None:
         raise NotFoundError("File not found")
     return view
 
 
 @api.post("/upload", response=q.File, status=201, form=_UPLOAD_FORM)
-async def upload(ctx: Ctx) -> q.File:
+async def upload(ctx: Ctx, settings: Settings, files: FileHandlers) -> q.File:
     """Upload a file (multipart part ``file``), streamed to storage as it arrives."""
-    services = ctx.services
-    body = UploadReceiver(ctx.request, services.settings.max_upload_bytes)
-    event, ctx.position = await services.files.upload(UploadFile(ctx.me.id, body))
+    body = UploadReceiver(ctx.request, settings.max_upload_bytes)
+    event, ctx.position = await files.upload(UploadFile(ctx.me.id, body))
     view = q.FileView(
         file_id=event.file_id,
         id=event.id,
@@ -62,46 +64,48 @@ async def upload(ctx: Ctx) -> q.File:
         download_count=0,
         deleted=False,
     )
-    return q.file_view(view, _base_url(ctx))
+    return q.file_view(view, _base_url(ctx, settings=settings))
 
 
 @api.get("/download/{file_id}", raw_response="*/*")
-async def download(ctx: Ctx) -> Response:
+async def download(
+    ctx: Ctx, blobs: BlobStore, read: ReadStore, files: FileHandlers, downloads: DownloadCounter
+) -> Response:
     """The file's bytes, with ranges, conditional requests and a safe Content-Disposition."""
-    view = await _visible(ctx)
-    reader = await ctx.services.files.blobs.open(view.file_id)
+    view = await _visible(ctx, read=read)
+    reader = await blobs.open(view.file_id)
     if reader is None:
         raise NotFoundError("File not found")
     response, counts = await serve(ctx.request, view, reader)
     if counts:
-        ctx.services.downloads.hit(view.file_id)
+        downloads.hit(view.file_id)
     return response
 
 
 @api.get("/info/{file_id}", response=q.File)
-async def info(ctx: Ctx) -> q.File:
+async def info(ctx: Ctx, read: ReadStore, settings: Settings) -> q.File:
     """A file's metadata."""
-    return q.file_view(await _visible(ctx), _base_url(ctx))
+    return q.file_view(await _visible(ctx, read=read), _base_url(ctx, settings=settings))
 
 
 @api.get("/download-info/{file_id}", response=q.DownloadInfo)
-async def download_info(ctx: Ctx) -> q.DownloadInfo:
+async def download_info(ctx: Ctx, read: ReadStore, settings: Settings) -> q.DownloadInfo:
     """Name, size, type and an absolute download URL."""
-    return q.download_info(await _visible(ctx), _base_url(ctx))
+    return q.download_info(await _visible(ctx, read=read), _base_url(ctx, settings=settings))
 
 
 @api.get("/list", query=FileListQuery, response=list[q.File])
-async def list_files(ctx: Ctx) -> list[q.File]:
+async def list_files(ctx: Ctx, read: ReadStore, settings: Settings) -> list[q.File]:
     """The caller's own uploads, newest first."""
     qry: FileListQuery = ctx.query
-    views = await q.list_uploads(ctx.services.read, ctx.me.id, qry.skip, qry.limit)
-    base = _base_url(ctx)
+    views = await q.list_uploads(read, ctx.me.id, qry.skip, qry.limit)
+    base = _base_url(ctx, settings=settings)
     return [q.file_view(v, base) for v in views]
 
 
 @api.delete("/{file_id}", status=204)
-async def delete(ctx: Ctx) -> None:
+async def delete(ctx: Ctx, read: ReadStore, files: FileHandlers) -> None:
     """Delete a file (uploader or superuser); its messages then show it as deleted."""
-    view = await _visible(ctx)
+    view = await _visible(ctx, read=read)
     me = ctx.me
-    ctx.position = await ctx.services.files.delete_file(view.file_id, me.id, me.is_superuser)
+    ctx.position = await files.delete_file(view.file_id, me.id, me.is_superuser)

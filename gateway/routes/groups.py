@@ -7,8 +7,10 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from commands.conversations import ConversationHandlers
 from domain.errors import NotFoundError
-from gateway.http import Api, Ctx
+from gateway.command_views import CommandViews
+from gateway.http import Api, Ctx, WaitFor, WaitForHead
 from gateway.routes.conversations import (
     MembersAdd,
     add_members_to,
@@ -18,6 +20,7 @@ from gateway.routes.conversations import (
     settle,
 )
 from gateway.schemas import Limit50
+from projections.store import ReadStore
 from queries import conversations as q
 from queries.views import iso
 
@@ -45,26 +48,54 @@ class GroupSearchQuery(msgspec.Struct):
 
 
 @api.post("/{conversation_id:int}/members", body=MembersAdd, response=q.Conversation)
-async def add_members(ctx: Ctx) -> q.Conversation:
+async def add_members(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """Add members to a group (same rules as under /conversations)."""
-    return await add_members_to(ctx, ctx.path_int("conversation_id"))
+    return await add_members_to(
+        ctx,
+        ctx.path_int("conversation_id"),
+        conversations=conversations,
+        read=read,
+        wait_for=wait_for,
+        command_views=command_views,
+    )
 
 
 @api.delete("/{conversation_id:int}/members/{user_id:int}", response=q.Conversation)
-async def remove_member(ctx: Ctx) -> q.Conversation:
+async def remove_member(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """Remove a member from a group, or leave it."""
-    return await remove_member_from(ctx, ctx.path_int("conversation_id"))
+    return await remove_member_from(
+        ctx,
+        ctx.path_int("conversation_id"),
+        conversations=conversations,
+        read=read,
+        wait_for=wait_for,
+        command_views=command_views,
+    )
 
 
 @api.post("/{conversation_id:int}/invite-code", body=InviteCreate, response=InviteCode)
-async def create_invite(ctx: Ctx) -> InviteCode:
+async def create_invite(
+    ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor
+) -> InviteCode:
     """An invite code (for whoever may invite to the group)."""
     body: InviteCreate = ctx.body
-    chat = ctx.services.chat.conversations
+    chat = conversations
     event, position = await chat.create_invite(
         ctx.path_int("conversation_id"), ctx.me.id, body.expires_in_hours, body.max_uses
     )
-    await settle(ctx, position)
+    await settle(ctx, position, wait_for=wait_for)
     return InviteCode(event.code, iso(event.expires_at) or "", event.max_uses)
 
 
@@ -77,9 +108,9 @@ class InviteCodeInfo(msgspec.Struct):
 
 
 @api.get("/{conversation_id:int}/invite-codes", response=list[InviteCodeInfo])
-async def list_invites(ctx: Ctx) -> list[InviteCodeInfo]:
+async def list_invites(ctx: Ctx, conversations: ConversationHandlers) -> list[InviteCodeInfo]:
     """The group's invite codes that were not revoked, oldest first (owner/admin)."""
-    chat = ctx.services.chat.conversations
+    chat = conversations
     codes = await chat.invites(ctx.path_int("conversation_id"), ctx.me.id)
     return [
         InviteCodeInfo(code, i.created_by, iso(i.expires_at) or "", i.max_uses, i.uses)
@@ -88,37 +119,46 @@ async def list_invites(ctx: Ctx) -> list[InviteCodeInfo]:
 
 
 @api.delete("/{conversation_id:int}/invite-codes/{invite_code}", status=204)
-async def revoke_invite(ctx: Ctx) -> None:
+async def revoke_invite(ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor) -> None:
     """Revoke an invite code (owner/admin); it never works again."""
-    chat = ctx.services.chat.conversations
+    chat = conversations
     outcome = await chat.revoke_invite(
         ctx.path_int("conversation_id"), ctx.me.id, ctx.path_str("invite_code")
     )
-    await settle(ctx, outcome.position)
+    await settle(ctx, outcome.position, wait_for=wait_for)
 
 
 @api.post("/join", body=JoinRequest, response=q.Conversation)
-async def join(ctx: Ctx) -> q.Conversation:
+async def join(
+    ctx: Ctx,
+    conversations: ConversationHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
+    wait_for: WaitFor,
+    command_views: CommandViews,
+) -> q.Conversation:
     """Join a group with an invite code; expired, used up or full -> 400."""
     body: JoinRequest = ctx.body
-    cid = await q.invite_conversation(ctx.services.read, body.invite_code)
+    cid = await q.invite_conversation(read, body.invite_code)
     if cid is None:  # a code just created may not be projected yet
-        await caught_up(ctx)
-        cid = await q.invite_conversation(ctx.services.read, body.invite_code)
+        await caught_up(ctx, wait_for_head=wait_for_head)
+        cid = await q.invite_conversation(read, body.invite_code)
     if cid is None:
         raise NotFoundError("Invite code not found")
-    outcome = await ctx.services.chat.conversations.join(cid, ctx.me.id, body.invite_code)
-    return await conversation_view(ctx, cid, outcome.position)
+    outcome = await conversations.join(cid, ctx.me.id, body.invite_code)
+    return await conversation_view(
+        ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
+    )
 
 
 @api.get("/{conversation_id:int}/stats", response=q.GroupStats)
-async def stats(ctx: Ctx) -> q.GroupStats:
+async def stats(ctx: Ctx, read: ReadStore) -> q.GroupStats:
     """Member, admin and message counts, members active in the last 7 days."""
-    return await q.stats(ctx.services.read, ctx.path_int("conversation_id"), ctx.me.id)
+    return await q.stats(read, ctx.path_int("conversation_id"), ctx.me.id)
 
 
 @api.get("/search", query=GroupSearchQuery, response=list[q.PublicGroup])
-async def search(ctx: Ctx) -> list[q.PublicGroup]:
+async def search(ctx: Ctx, read: ReadStore) -> list[q.PublicGroup]:
     """Public groups whose name or description contains the keyword."""
     qry: GroupSearchQuery = ctx.query
-    return await q.search_groups(ctx.services.read, qry.keyword, qry.limit)
+    return await q.search_groups(read, qry.keyword, qry.limit)

@@ -8,18 +8,27 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from commands.messages import MessageHandlers
 from commands.sending import Draft
 from domain import messages as rules
 from domain.errors import InvalidError, NotFoundError, UnavailableError
 from domain.events import Event
 from domain.files import valid_file_id
 from domain.store import RecordedEvent
-from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue, json_response
+from gateway.http import (
+    Api,
+    Ctx,
+    ValidationFailed,
+    ValidationIssue,
+    WaitFor,
+    WaitForHead,
+    json_response,
+)
 from gateway.routes.conversations import caught_up, settle
 from gateway.schemas import Id, Limit200, Skip
 from projections.messages import MessagesProjection
-from projections.schema import MESSAGES, MessageDoc
-from projections.store import Patch
+from projections.schema import MessageDoc
+from projections.store import Patch, ReadStore
 from queries import conversations as qc
 from queries import files as qf
 from queries import messages as q
@@ -91,34 +100,54 @@ class MessageSearchQuery(msgspec.Struct):
     limit: Limit200 = 50
 
 
-async def _send(ctx: Ctx, draft: Draft, file_info: qf.FileInfo | None = None) -> Any:
-    result = await ctx.services.chat.messages.send(draft)
+async def _send(
+    ctx: Ctx,
+    draft: Draft,
+    file_info: qf.FileInfo | None = None,
+    *,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for: WaitFor,
+) -> Any:
+    result = await messages.send(draft)
     if result.event is not None:
         ctx.position = result.position
         return q.sent_view(result.event, ctx.me, file_info)
-    if not await settle(ctx, result.position):  # a repeat: the original message, as it is now
+    if not await settle(
+        ctx, result.position, wait_for=wait_for
+    ):  # a repeat: the original message, as it is now
         raise UnavailableError("The read models have not caught up yet; retry")
-    doc = await q.message_doc(ctx.services.read, result.message_id)
-    return json_response((await q.message_views(ctx.services.read, [doc]))[0], 200)
+    doc = await q.message_doc(read, result.message_id)
+    return json_response((await q.message_views(read, [doc]))[0], 200)
 
 
-async def _check_reply(ctx: Ctx, cid: int, reply_to_id: int | None) -> None:
+async def _check_reply(
+    ctx: Ctx, cid: int, reply_to_id: int | None, read: ReadStore, wait_for_head: WaitForHead
+) -> None:
     if reply_to_id is None:
         return
-    doc = await ctx.services.read.get(MESSAGES, str(reply_to_id))
-    if doc is None:  # perhaps just sent: refuse only once the read models hold everything
-        await caught_up(ctx)
-        doc = await ctx.services.read.get(MESSAGES, str(reply_to_id))
-    if doc is None or doc.conversation_id != cid:
+    found = await q.conversation_of(read, reply_to_id)
+    if found is None:  # perhaps just sent: refuse only once the read models hold everything
+        await caught_up(ctx, wait_for_head=wait_for_head)
+        found = await q.conversation_of(read, reply_to_id)
+    if found != cid:
         raise InvalidError("reply_to_id is not a message of this conversation")
 
 
 @api.post("/text", body=MessageCreateText, response=q.Message, status=201)
-async def send_text(ctx: Ctx) -> Any:
+async def send_text(
+    ctx: Ctx,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
+    wait_for: WaitFor,
+) -> Any:
     """Send a text message; a repeated client_msg_id returns the original (200)."""
     body: MessageCreateText = ctx.body
-    await ctx.services.chat.messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
-    await _check_reply(ctx, body.conversation_id, body.reply_to_id)
+    await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    await _check_reply(
+        ctx, body.conversation_id, body.reply_to_id, read=read, wait_for_head=wait_for_head
+    )
     draft = Draft(
         body.conversation_id,
         ctx.me.id,
@@ -127,21 +156,29 @@ async def send_text(ctx: Ctx) -> Any:
         reply_to_id=body.reply_to_id,
         client_msg_id=body.client_msg_id,
     )
-    return await _send(ctx, draft)
+    return await _send(ctx, draft, messages=messages, read=read, wait_for=wait_for)
 
 
 @api.post("/file", body=MessageCreateFile, response=q.Message, status=201)
-async def send_file(ctx: Ctx) -> Any:
+async def send_file(
+    ctx: Ctx,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
+    wait_for: WaitFor,
+) -> Any:
     """Send an uploaded file the sender can see; sending shares it with the members."""
     body: MessageCreateFile = ctx.body
-    await ctx.services.chat.messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
-    await _check_reply(ctx, body.conversation_id, body.reply_to_id)
+    await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    await _check_reply(
+        ctx, body.conversation_id, body.reply_to_id, read=read, wait_for_head=wait_for_head
+    )
     view = None
     if valid_file_id(body.file_id):
-        view = await qf.file_visible_to(ctx.services.read, body.file_id, ctx.me)
+        view = await qf.file_visible_to(read, body.file_id, ctx.me)
         if view is None:  # perhaps just uploaded
-            await caught_up(ctx)
-            view = await qf.file_visible_to(ctx.services.read, body.file_id, ctx.me)
+            await caught_up(ctx, wait_for_head=wait_for_head)
+            view = await qf.file_visible_to(read, body.file_id, ctx.me)
     if view is None:
         raise NotFoundError("File not found")
     info = qf.FileInfo(
@@ -156,7 +193,7 @@ async def send_file(ctx: Ctx) -> Any:
         client_msg_id=body.client_msg_id,
         file_id=view.file_id,
     )
-    return await _send(ctx, draft, info)
+    return await _send(ctx, draft, info, messages=messages, read=read, wait_for=wait_for)
 
 
 def _coordinate(value: float | str, field: str, bound: float) -> float:
@@ -171,12 +208,14 @@ def _coordinate(value: float | str, field: str, bound: float) -> float:
 
 
 @api.post("/location", body=MessageCreateLocation, response=q.Message, status=201)
-async def send_location(ctx: Ctx) -> Any:
+async def send_location(
+    ctx: Ctx, messages: MessageHandlers, read: ReadStore, wait_for: WaitFor
+) -> Any:
     """Send a location (numbers or numeric strings); content is a readable line."""
     body: MessageCreateLocation = ctx.body
     lat = _coordinate(body.latitude, "latitude", 90)
     lon = _coordinate(body.longitude, "longitude", 180)
-    await ctx.services.chat.messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
     draft = Draft(
         body.conversation_id,
         ctx.me.id,
@@ -187,15 +226,15 @@ async def send_location(ctx: Ctx) -> Any:
         longitude=lon,
         address=body.address,
     )
-    return await _send(ctx, draft)
+    return await _send(ctx, draft, messages=messages, read=read, wait_for=wait_for)
 
 
 @api.get("/conversation/{conversation_id:int}", query=HistoryQuery, response=list[q.Message])
-async def history(ctx: Ctx) -> list[q.Message]:
+async def history(ctx: Ctx, read: ReadStore) -> list[q.Message]:
     """A page of history in ascending seq (no cursor: the newest page)."""
     qry: HistoryQuery = ctx.query
     return await q.history(
-        ctx.services.read,
+        read,
         ctx.path_int("conversation_id"),
         ctx.me.id,
         skip=qry.skip,
@@ -208,7 +247,13 @@ async def history(ctx: Ctx) -> list[q.Message]:
 
 
 @api.post("/mark-read", body=MessageRead, status=204)
-async def mark_read(ctx: Ctx) -> None:
+async def mark_read(
+    ctx: Ctx,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
+    wait_for: WaitFor,
+) -> None:
     """Move the caller's read watermark up (never back); nothing given: to the latest."""
     body: MessageRead = ctx.body
     cid = body.conversation_id
@@ -217,34 +262,36 @@ async def mark_read(ctx: Ctx) -> None:
     if ids or body.seq is not None:
         seqs = [] if body.seq is None else [body.seq]
         if ids:
-            read = ctx.services.read
-            if len(await read.get_many(MESSAGES, [str(i) for i in set(ids)])) < len(set(ids)):
-                await caught_up(ctx)  # some may be just sent
+            read = read
+            if len(await q.known_ids(read, ids)) < len(set(ids)):
+                await caught_up(ctx, wait_for_head=wait_for_head)  # some may be just sent
             highest = await q.highest_seq_of(read, cid, ids, ctx.me.id)
             seqs += [] if highest is None else [highest]
         target = max(seqs, default=0)  # 0: nothing usable given, only the membership check
-    position = await ctx.services.chat.messages.mark_read(cid, ctx.me.id, target)
-    await settle(ctx, position)
+    position = await messages.mark_read(cid, ctx.me.id, target)
+    await settle(ctx, position, wait_for=wait_for)
 
 
 @api.get("/unread/count", query=UnreadQuery, response=qc.UnreadCount)
-async def unread_count(ctx: Ctx) -> qc.UnreadCount:
+async def unread_count(ctx: Ctx, read: ReadStore) -> qc.UnreadCount:
     """Unread messages in one conversation, or in all of the caller's."""
     qry: UnreadQuery = ctx.query
-    return await qc.unread(ctx.services.read, ctx.me.id, qry.conversation_id)
+    return await qc.unread(read, ctx.me.id, qry.conversation_id)
 
 
 @api.get("/single/{message_id:int}", response=q.Message)
-async def get_message(ctx: Ctx) -> q.Message:
+async def get_message(ctx: Ctx, read: ReadStore) -> q.Message:
     """One message of a conversation the caller is in."""
-    return await q.get_message(ctx.services.read, ctx.path_int("message_id"), ctx.me.id)
+    return await q.get_message(read, ctx.path_int("message_id"), ctx.me.id)
 
 
-async def _ref(ctx: Ctx) -> tuple[rules.MessageRef, MessageDoc]:
+async def _ref(
+    ctx: Ctx, read: ReadStore, wait_for_head: WaitForHead
+) -> tuple[rules.MessageRef, MessageDoc]:
     message_id = ctx.path_int("message_id")
-    if await ctx.services.read.get(MESSAGES, str(message_id)) is None:  # perhaps just sent
-        await caught_up(ctx)
-    doc = await q.message_doc(ctx.services.read, message_id)
+    if await q.conversation_of(read, message_id) is None:  # perhaps just sent
+        await caught_up(ctx, wait_for_head=wait_for_head)
+    doc = await q.message_doc(read, message_id)
     ref = rules.MessageRef(
         doc.id,
         doc.conversation_id,
@@ -258,13 +305,18 @@ async def _ref(ctx: Ctx) -> tuple[rules.MessageRef, MessageDoc]:
 
 
 async def _current(
-    ctx: Ctx, doc: MessageDoc, event: Event | None, position: int | None
+    ctx: Ctx,
+    doc: MessageDoc,
+    event: Event | None,
+    position: int | None,
+    read: ReadStore,
+    wait_for: WaitFor,
 ) -> q.Message:
-    if await settle(ctx, position):
-        doc = await q.message_doc(ctx.services.read, doc.id)
+    if await settle(ctx, position, wait_for=wait_for):
+        doc = await q.message_doc(read, doc.id)
     elif event is not None:  # committed, not projected in time: the change applied by hand
         doc = _changed(doc, event, position or 0)
-    return (await q.message_views(ctx.services.read, [doc]))[0]
+    return (await q.message_views(read, [doc]))[0]
 
 
 def _changed(doc: MessageDoc, event: Event, position: int) -> MessageDoc:
@@ -277,39 +329,49 @@ def _changed(doc: MessageDoc, event: Event, position: int) -> MessageDoc:
 
 
 @api.put("/{message_id:int}", body=MessageUpdate, response=q.Message)
-async def edit(ctx: Ctx) -> q.Message:
+async def edit(
+    ctx: Ctx,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
+    wait_for: WaitFor,
+) -> q.Message:
     """Edit a text message (sender only, within the edit window)."""
-    ref, doc = await _ref(ctx)
+    ref, doc = await _ref(ctx, read=read, wait_for_head=wait_for_head)
     body: MessageUpdate = ctx.body
-    event, position = await ctx.services.chat.messages.edit(ref, ctx.me.id, body.content)
-    return await _current(ctx, doc, event, position)
+    event, position = await messages.edit(ref, ctx.me.id, body.content)
+    return await _current(ctx, doc, event, position, read=read, wait_for=wait_for)
 
 
 @api.post("/{message_id:int}/recall", response=q.Message)
-async def recall(ctx: Ctx) -> q.Message:
+async def recall(
+    ctx: Ctx,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
+    wait_for: WaitFor,
+) -> q.Message:
     """Recall a message (sender within the window; a group's owner/admin any time)."""
-    ref, doc = await _ref(ctx)
-    event, position = await ctx.services.chat.messages.recall(ref, ctx.me.id)
-    return await _current(ctx, doc, event, position)
+    ref, doc = await _ref(ctx, read=read, wait_for_head=wait_for_head)
+    event, position = await messages.recall(ref, ctx.me.id)
+    return await _current(ctx, doc, event, position, read=read, wait_for=wait_for)
 
 
 @api.get("/{message_id:int}/read-receipts", response=q.Receipts)
-async def read_receipts(ctx: Ctx) -> q.Receipts:
+async def read_receipts(ctx: Ctx, read: ReadStore) -> q.Receipts:
     """Which current members (other than the sender) have read up to the message."""
-    return await q.receipts(ctx.services.read, ctx.path_int("message_id"), ctx.me.id)
+    return await q.receipts(read, ctx.path_int("message_id"), ctx.me.id)
 
 
 @api.get("/search", query=MessageSearchQuery, response=list[q.Message])
-async def search(ctx: Ctx) -> list[q.Message]:
+async def search(ctx: Ctx, read: ReadStore) -> list[q.Message]:
     """Messages containing the keyword in the caller's conversations, newest first."""
     qry: MessageSearchQuery = ctx.query
-    return await q.search(
-        ctx.services.read, ctx.me.id, qry.keyword, qry.conversation_id, qry.skip, qry.limit
-    )
+    return await q.search(read, ctx.me.id, qry.keyword, qry.conversation_id, qry.skip, qry.limit)
 
 
 @api.post("/typing", body=TypingRequest, status=204, rate=None, side="queries")
-async def typing(ctx: Ctx) -> None:
+async def typing(ctx: Ctx, messages: MessageHandlers) -> None:
     """Tell the other members the caller is (or stopped) typing; not stored."""
     body: TypingRequest = ctx.body
-    await ctx.services.chat.messages.typing(body.conversation_id, ctx.me.id, body.is_typing)
+    await messages.typing(body.conversation_id, ctx.me.id, body.is_typing)

@@ -10,12 +10,14 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from commands.notification_templates import TemplateHandlers
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import NotFoundError
-from gateway.http import Api, Ctx
+from gateway.http import Api, Ctx, WaitFor
 from gateway.routes.notifications import caught_up
 from gateway.schemas import Limit200, Skip
+from projections.store import ReadStore
 from queries import notifications as q
 
 api = Api("/api/v1/notifications/templates", tag="notifications")
@@ -48,19 +50,19 @@ class TemplateUpdate(msgspec.Struct, forbid_unknown_fields=False):
     is_active: bool | UnsetType = UNSET
 
 
-async def _visible(ctx: Ctx, template_id: int) -> q.Template:
-    template = await q.get_template(ctx.services.read, template_id)
+async def _visible(ctx: Ctx, template_id: int, read: ReadStore) -> q.Template:
+    template = await q.get_template(read, template_id)
     if not template.is_active and not ctx.me.is_superuser:
         raise NotFoundError("Template not found")
     return template
 
 
 @api.get("/", query=Page, response=list[q.Template])
-async def list_templates(ctx: Ctx) -> list[q.Template]:
+async def list_templates(ctx: Ctx, read: ReadStore) -> list[q.Template]:
     """Templates by id (only active ones unless the caller is a superuser)."""
     page: Page = ctx.query
     return await q.list_templates(
-        ctx.services.read,
+        read,
         active_only=not ctx.me.is_superuser,
         skip=page.skip,
         limit=page.limit,
@@ -68,7 +70,9 @@ async def list_templates(ctx: Ctx) -> list[q.Template]:
 
 
 @api.post("/", body=TemplateCreate, response=q.Template, status=201, auth="superuser")
-async def create_template(ctx: Ctx) -> q.Template:
+async def create_template(
+    ctx: Ctx, read: ReadStore, templates: TemplateHandlers, wait_for: WaitFor
+) -> q.Template:
     """Create a template; the name must be unique (case-insensitive) (superuser)."""
     body: TemplateCreate = ctx.body
     fields = t.TemplateFields(
@@ -79,31 +83,33 @@ async def create_template(ctx: Ctx) -> q.Template:
         priority=body.priority,
         is_active=body.is_active,
     )
-    template_id, _, position = await ctx.services.templates.create(fields)
-    await caught_up(ctx, position)
-    return await q.get_template(ctx.services.read, template_id)
+    template_id, _, position = await templates.create(fields)
+    await caught_up(ctx, position, wait_for=wait_for)
+    return await q.get_template(read, template_id)
 
 
 @api.get("/{template_id:int}", response=q.Template)
-async def get_template(ctx: Ctx) -> q.Template:
+async def get_template(ctx: Ctx, read: ReadStore) -> q.Template:
     """One template."""
-    return await _visible(ctx, ctx.path_int("template_id"))
+    return await _visible(ctx, ctx.path_int("template_id"), read=read)
 
 
 @api.patch("/{template_id:int}", body=TemplateUpdate, response=q.Template, auth="superuser")
-async def update_template(ctx: Ctx) -> q.Template:
+async def update_template(
+    ctx: Ctx, read: ReadStore, templates: TemplateHandlers, wait_for: WaitFor
+) -> q.Template:
     """Change any of a template's fields (superuser)."""
     body: TemplateUpdate = ctx.body
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
     if "type" in changes:
         changes["kind"] = changes.pop("type")
     template_id = ctx.path_int("template_id")
-    _, position = await ctx.services.templates.update(template_id, changes)
-    await caught_up(ctx, position)
-    return await q.get_template(ctx.services.read, template_id)
+    _, position = await templates.update(template_id, changes)
+    await caught_up(ctx, position, wait_for=wait_for)
+    return await q.get_template(read, template_id)
 
 
 @api.delete("/{template_id:int}", status=204, auth="superuser")
-async def delete_template(ctx: Ctx) -> None:
+async def delete_template(ctx: Ctx, templates: TemplateHandlers) -> None:
     """Delete a template; its name becomes free (superuser)."""
-    ctx.position = await ctx.services.templates.delete(ctx.path_int("template_id"))
+    ctx.position = await templates.delete(ctx.path_int("template_id"))

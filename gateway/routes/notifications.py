@@ -13,14 +13,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from commands.notifications import NotificationHandlers
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import DomainError, InvalidError, UnavailableError
 from gateway.dates import epoch
-from gateway.http import Api, Ctx
+from gateway.http import Api, Ctx, WaitFor
 from gateway.schemas import Id, Limit200, Skip
-from projections.schema import USERS
+from projections.store import ReadStore
 from queries import notifications as q
+from queries.users import existing_ids, find_user
 
 api = Api("/api/v1/notifications", tag="notifications")
 
@@ -104,21 +106,21 @@ class PreferencesUpdate(msgspec.Struct):
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] | UnsetType = UNSET
 
 
-async def caught_up(ctx: Ctx, position: int | None) -> None:
+async def caught_up(ctx: Ctx, position: int | None, wait_for: WaitFor) -> None:
     """Set the response position and wait until the read models include it."""
     if position is None:
         return
     ctx.position = position
-    if not await ctx.services.wait_for(position):
+    if not await wait_for(position):
         raise UnavailableError("The read models have not caught up yet; retry")
 
 
 @api.get("/", query=ListQuery, response=list[q.Notification])
-async def list_notifications(ctx: Ctx) -> list[q.Notification]:
+async def list_notifications(ctx: Ctx, read: ReadStore) -> list[q.Notification]:
     """The caller's notifications, newest first."""
     qry: ListQuery = ctx.query
     return await q.list_notifications(
-        ctx.services.read,
+        read,
         ctx.me.id,
         now=time.time(),
         unread_only=qry.unread_only,
@@ -129,16 +131,16 @@ async def list_notifications(ctx: Ctx) -> list[q.Notification]:
 
 
 @api.get("/stats", response=q.NotificationStats)
-async def stats(ctx: Ctx) -> q.NotificationStats:
+async def stats(ctx: Ctx, read: ReadStore) -> q.NotificationStats:
     """Counts of the caller's notifications: total, unread, read, by type, by priority."""
-    return await q.stats(ctx.services.read, ctx.me.id, time.time())
+    return await q.stats(read, ctx.me.id, time.time())
 
 
 @api.post("/", body=NotificationCreate, response=q.Notification, status=201, auth="superuser")
-async def create(ctx: Ctx) -> q.Notification:
+async def create(ctx: Ctx, read: ReadStore, notifications: NotificationHandlers) -> q.Notification:
     """Create a notification for a user (superuser)."""
     body: NotificationCreate = ctx.body
-    if await ctx.services.read.get(USERS, str(body.user_id)) is None:
+    if await find_user(read, body.user_id) is None:
         raise InvalidError("User not found")
     draft = n.Draft(
         user_id=body.user_id,
@@ -149,16 +151,18 @@ async def create(ctx: Ctx) -> q.Notification:
         data=body.data,
         scheduled_at=epoch(body.scheduled_at, "scheduled_at"),
     )
-    event, ctx.position = await ctx.services.notifications.create(draft)
+    event, ctx.position = await notifications.create(draft)
     return q.created_view(event)
 
 
-async def _rendered(ctx: Ctx, body: NotificationSend) -> tuple[str, str, n.Kind, n.Priority]:
+async def _rendered(
+    ctx: Ctx, body: NotificationSend, read: ReadStore
+) -> tuple[str, str, n.Kind, n.Priority]:
     title, content = body.title, body.content
     kind: n.Kind = body.type or "system"
     priority: n.Priority = body.priority or "normal"
     if body.template_id is not None:
-        template = await q.get_template(ctx.services.read, body.template_id)
+        template = await q.get_template(read, body.template_id)
         if not template.is_active:
             raise InvalidError("Template is not active")
         title = title if title is not None else t.render(template.title_template, body.variables)
@@ -172,24 +176,23 @@ async def _rendered(ctx: Ctx, body: NotificationSend) -> tuple[str, str, n.Kind,
 
 
 @api.post("/send", body=NotificationSend, response=SendResult, auth="superuser")
-async def send(ctx: Ctx) -> SendResult:
+async def send(ctx: Ctx, read: ReadStore, notifications: NotificationHandlers) -> SendResult:
     """Send one notification to each of many users, from text or a template (superuser)."""
     body: NotificationSend = ctx.body
-    title, content, kind, priority = await _rendered(ctx, body)
+    title, content, kind, priority = await _rendered(ctx, body, read=read)
     n.validate_draft(n.Draft(0, title, content, kind, priority, body.data))
-    users = await ctx.services.read.get_many(USERS, [str(i) for i in set(body.user_ids)])
-    known = {d.id: d for d in users}
+    known = await existing_ids(read, body.user_ids)
     errors: list[SendError] = []
     slots: list[int] = []
     drafts: list[n.Draft] = []
     seen: set[int] = set()
     for index, uid in enumerate(body.user_ids):
-        doc = known.get(uid)
+        user = known.get(uid)
         if uid in seen:
             errors.append(SendError(index, "Duplicate user id"))
-        elif doc is None:
+        elif user is None:
             errors.append(SendError(index, "User not found"))
-        elif not doc.is_active:
+        elif not user.is_active:
             errors.append(SendError(index, "User is inactive"))
         else:
             slots.append(index)
@@ -197,9 +200,7 @@ async def send(ctx: Ctx) -> SendResult:
         seen.add(uid)
     ids: list[int] = []
     positions: list[int] = []
-    for index, result in zip(
-        slots, await ctx.services.notifications.create_many(drafts), strict=True
-    ):
+    for index, result in zip(slots, await notifications.create_many(drafts), strict=True):
         if isinstance(result, DomainError):
             errors.append(SendError(index, result.detail))
         elif isinstance(result, BaseException):
@@ -213,35 +214,39 @@ async def send(ctx: Ctx) -> SendResult:
 
 
 @api.patch("/{notification_id:int}", body=NotificationUpdate, response=q.Notification)
-async def update(ctx: Ctx) -> q.Notification:
+async def update(
+    ctx: Ctx, read: ReadStore, notifications: NotificationHandlers, wait_for: WaitFor
+) -> q.Notification:
     """Set a notification's status (read or unread)."""
     body: NotificationUpdate = ctx.body
     nid, me = ctx.path_int("notification_id"), ctx.me.id
-    handlers = ctx.services.notifications
+    handlers = notifications
     await handlers.require_owned(me, nid)
     if body.status is not None:
-        await caught_up(ctx, await handlers.set_status(me, [nid], body.status == "read"))
-    return await q.get_notification(ctx.services.read, me, nid)
+        await caught_up(
+            ctx, await handlers.set_status(me, [nid], body.status == "read"), wait_for=wait_for
+        )
+    return await q.get_notification(read, me, nid)
 
 
 @api.delete("/{notification_id:int}", status=204)
-async def delete(ctx: Ctx) -> None:
+async def delete(ctx: Ctx, notifications: NotificationHandlers) -> None:
     """Delete one of the caller's notifications."""
     nid, me = ctx.path_int("notification_id"), ctx.me.id
-    await ctx.services.notifications.require_owned(me, nid)
-    ctx.position = await ctx.services.notifications.delete(me, [nid])
+    await notifications.require_owned(me, nid)
+    ctx.position = await notifications.delete(me, [nid])
 
 
 @api.post("/{notification_id:int}/mark-read", status=204)
-async def mark_one_read(ctx: Ctx) -> None:
+async def mark_one_read(ctx: Ctx, notifications: NotificationHandlers) -> None:
     """Mark one of the caller's notifications read."""
     nid, me = ctx.path_int("notification_id"), ctx.me.id
-    await ctx.services.notifications.require_owned(me, nid)
-    ctx.position = await ctx.services.notifications.set_status(me, [nid], True)
+    await notifications.require_owned(me, nid)
+    ctx.position = await notifications.set_status(me, [nid], True)
 
 
 @api.post("/mark-read", body=MarkRead, status=204)
-async def mark_read(ctx: Ctx) -> None:
+async def mark_read(ctx: Ctx, notifications: NotificationHandlers) -> None:
     """Mark the given notifications (ids not the caller's are ignored), or all, read."""
     body: MarkRead = ctx.body
     if body.all:
@@ -250,14 +255,14 @@ async def mark_read(ctx: Ctx) -> None:
         ids = body.notification_ids
     else:
         raise InvalidError("Give notification_ids or all: true")
-    ctx.position = await ctx.services.notifications.set_status(ctx.me.id, ids, True)
+    ctx.position = await notifications.set_status(ctx.me.id, ids, True)
 
 
 @api.post("/batch-action", body=BatchAction, response=BatchResult)
-async def batch_action(ctx: Ctx) -> BatchResult:
+async def batch_action(ctx: Ctx, notifications: NotificationHandlers) -> BatchResult:
     """Mark read, mark unread or delete many; ids not the caller's count as failed."""
     body: BatchAction = ctx.body
-    me, handlers = ctx.me.id, ctx.services.notifications
+    me, handlers = ctx.me.id, notifications
     mine, other = await handlers.owned(me, body.notification_ids)
     if mine:
         if body.action == "delete":
@@ -268,15 +273,15 @@ async def batch_action(ctx: Ctx) -> BatchResult:
 
 
 @api.get("/preferences/", response=n.Preferences)
-async def get_preferences(ctx: Ctx) -> n.Preferences:
+async def get_preferences(ctx: Ctx, read: ReadStore) -> n.Preferences:
     """The caller's notification preferences (defaults until changed)."""
-    return await q.preferences(ctx.services.read, ctx.me.id)
+    return await q.preferences(read, ctx.me.id)
 
 
 @api.put("/preferences/", body=PreferencesUpdate, response=n.Preferences)
-async def put_preferences(ctx: Ctx) -> n.Preferences:
+async def put_preferences(ctx: Ctx, notifications: NotificationHandlers) -> n.Preferences:
     """Change any of the caller's preferences; the others keep their values."""
     body: PreferencesUpdate = ctx.body
     changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
-    prefs, ctx.position = await ctx.services.notifications.set_preferences(ctx.me.id, changes)
+    prefs, ctx.position = await notifications.set_preferences(ctx.me.id, changes)
     return prefs

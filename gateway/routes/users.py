@@ -7,11 +7,14 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from commands.users import RegisterUser
+from commands.users import RegisterUser, UserHandlers
 from domain.errors import ForbiddenError, UnauthorizedError
 from gateway.http import Api, Ctx
 from gateway.schemas import Id, Limit50, Skip
+from gateway.settings import Settings
+from projections.store import ReadStore
 from queries import users as q
+from queries.realtime.presence import Presence
 from queries.views import User, iso
 
 api = Api("/api/v1/users", tag="users")
@@ -38,15 +41,15 @@ class UserStatusResponse(msgspec.Struct):
 
 
 @api.post("/", body=UserCreate, response=User, status=201, auth="optional", rate="register")
-async def create_user(ctx: Ctx) -> User:
+async def create_user(ctx: Ctx, settings: Settings, users: UserHandlers) -> User:
     """Register a user (open registration, or superusers only when it is turned off)."""
-    if not ctx.services.settings.open_registration:
+    if not settings.open_registration:
         if ctx.user is None:
             raise UnauthorizedError("Not authenticated")
         if not ctx.user.is_superuser:
             raise ForbiddenError("Registration is closed; only superusers create users")
     body: UserCreate = ctx.body
-    event, ctx.position = await ctx.services.users.register_user(
+    event, ctx.position = await users.register_user(
         RegisterUser(body.standard_id, body.name, body.password)
     )
     return User(
@@ -66,24 +69,24 @@ async def me(ctx: Ctx) -> User:
 
 
 @api.get("/search", query=SearchQuery, response=list[User])
-async def search(ctx: Ctx) -> list[User]:
+async def search(ctx: Ctx, read: ReadStore) -> list[User]:
     """Users whose name or standard_id contains the keyword (or whose id it is)."""
     qry: SearchQuery = ctx.query
-    return await q.search_users(ctx.services.read, qry.keyword, qry.skip, qry.limit)
+    return await q.search_users(read, qry.keyword, qry.skip, qry.limit)
 
 
 @api.post("/statuses", body=StatusRequest, response=UserStatusResponse, rate=None, side="queries")
-async def statuses(ctx: Ctx) -> UserStatusResponse:
+async def statuses(ctx: Ctx, presence: Presence) -> UserStatusResponse:
     """Online status of up to 500 users."""
     body: StatusRequest = ctx.body
-    online = await ctx.services.presence.statuses(body.user_ids)
+    online = await presence.statuses(body.user_ids)
     return UserStatusResponse(statuses={str(i): v for i, v in online.items()})
 
 
 @api.get("/{user_id:int}", response=User)
-async def get_user(ctx: Ctx) -> User:
+async def get_user(ctx: Ctx, read: ReadStore) -> User:
     """One user by id."""
-    return await q.get_user(ctx.services.read, ctx.path_int("user_id"))
+    return await q.get_user(read, ctx.path_int("user_id"))
 
 
 class AuditorChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -91,12 +94,12 @@ class AuditorChange(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @api.put("/{user_id:int}/auditor", body=AuditorChange, response=User, auth="superuser")
-async def set_auditor(ctx: Ctx) -> User:
+async def set_auditor(ctx: Ctx, users: UserHandlers) -> User:
     """Grant or revoke the auditor role (superusers; recorded as an event)."""
     body: AuditorChange = ctx.body
     user_id = ctx.path_int("user_id")
-    ctx.position = await ctx.services.users.set_auditor(user_id, body.is_auditor, ctx.me.id)
-    state = await ctx.services.users.get(user_id)
+    ctx.position = await users.set_auditor(user_id, body.is_auditor, ctx.me.id)
+    state = await users.get(user_id)
     return User(
         id=state.user_id,
         standard_id=state.standard_id,

@@ -24,7 +24,7 @@ async def test_orphaned_blobs_are_swept_at_start_up_after_a_grace_period(tmp_pat
     settings = make_settings(tmp_path / "data", blob_orphan_grace_seconds=600)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        svc = app.state.services
+        blobs = app.state.process.commands.blobs
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             _, h = await new_user(c)
@@ -37,14 +37,14 @@ async def test_orphaned_blobs_are_swept_at_start_up_after_a_grace_period(tmp_pat
         orphans = []
         for _ in range(2):
             key = uuid.uuid4().hex
-            writer = await svc.blobs.create(key)
+            writer = await blobs.create(key)
             await writer.write(b"orphan bytes")
             await writer.commit()
             orphans.append(key)
         old_orphan, young_orphan = orphans
-        age(svc.blobs.path_for(old_orphan), 3600)
-        age(svc.blobs.path_for(kept), 3600)
-        paths = {k: svc.blobs.path_for(k) for k in (kept, old_orphan, young_orphan)}
+        age(blobs.path_for(old_orphan), 3600)
+        age(blobs.path_for(kept), 3600)
+        paths = {k: blobs.path_for(k) for k in (kept, old_orphan, young_orphan)}
 
     app = create_app(settings)  # the sweep runs at start-up (and then hourly)
     async with app.router.lifespan_context(app):

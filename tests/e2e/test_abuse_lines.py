@@ -58,11 +58,11 @@ async def test_a_line_lost_to_a_crash_is_written_at_the_next_start(tmp_path: Pat
             # Changes made normally get one line each, not a second from the follower.
             r = await cl.delete(f"{API}/conversations/{g['id']}/members/{bob['id']}", headers=ho)
             assert r.status_code == 200
-            svc = app.state.services
+            process = app.state.process
 
             async def followed() -> bool:
-                position: int = svc.system_lines.position
-                head: int = await svc.events.head()
+                position: int = process.system_lines.position
+                head: int = await process.commands.events.head()
                 return position >= head
 
             await wait_until(followed)

@@ -49,8 +49,9 @@ class Live:
         self.users, self.h = self.run(self._users())
         self.count = 0
         # Snapshots every 3 events (not 2000), so states between and beyond them are exercised.
-        svc = self.app.state.services
-        svc._time_travel = TimeTravel(svc.log, every=3)
+        time_travel = self.app.state.process.queries.time_travel  # the one the routes use
+        assert isinstance(time_travel, TimeTravel)
+        time_travel._every = 3
 
     async def _users(self) -> tuple[list[Any], list[dict[str, str]]]:
         pairs = [await new_user(self.c) for _ in range(N + 1)]

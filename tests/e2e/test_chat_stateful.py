@@ -52,11 +52,12 @@ class Harness:
         self.loop.close()
 
     async def rebuild(self) -> None:
-        services = self.app.state.services
-        await services.projector_runtime.stop()
-        await services.projector.reset()
-        await services.projector_runtime.start()
-        assert await services.wait_for(await services.events.head(), 30)
+        process = self.app.state.process
+        queries = process.queries
+        await queries.projector_runtime.stop()
+        await queries.projector.reset()
+        await queries.projector_runtime.start()
+        assert await queries.wait_for(await process.commands.events.head(), 30)
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +220,7 @@ class ChatMachine(RuleBasedStateMachine):
 
     @rule()
     def forget_command_state(self) -> None:
-        self.h.app.state.services.chat.cache.forget_idle()
+        self.h.app.state.process.commands.chat_cache.forget_idle()
 
     # -- checks ---------------------------------------------------------------------------------
     @invariant()

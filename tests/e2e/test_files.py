@@ -343,8 +343,8 @@ async def test_visibility_public_private_delete(app: Starlette, client: httpx.As
     assert r.status_code == 404
     r = await client.get(f"{API}/files/list", headers=ho)
     assert [x["file_id"] for x in r.json()] == [public["file_id"]]
-    svc = app.state.services
-    assert await svc.files.blobs.open(private["file_id"]) is None
+    blobs = app.state.process.commands.blobs
+    assert await blobs.open(private["file_id"]) is None
 
 
 async def test_superuser_sees_and_deletes_any_file(tmp_path: Path) -> None:

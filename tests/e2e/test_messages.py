@@ -258,7 +258,7 @@ async def test_typing_is_a_signal(client: httpx.AsyncClient, app: Starlette) -> 
     (a, ha), (b, hb), (c, _hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])
     seen: list[Typing] = []
-    unsubscribe = app.state.services.signals.subscribe(seen.append)
+    unsubscribe = app.state.process.commands.signals.subscribe(seen.append)
     try:
         body = {"conversation_id": g["id"]}
         assert (await client.post(f"{M}/typing", json=body, headers=hb)).status_code == 204

@@ -527,12 +527,12 @@ async def test_a_refused_notification_never_wedges_the_policy(
     a, ha = await new_user(c)
     transport = c._transport
     assert isinstance(transport, httpx.ASGITransport)
-    services = transport.app.state.services  # type: ignore[attr-defined]
-    policy = services.notify_policy
+    process = transport.app.state.process  # type: ignore[attr-defined]
+    policy = process.notify_policy
     rec = RecordedEvent("src", "x-1", 0, 1, "MemberAdded", b"", b"", 0.0)
     await policy._notify(rec, [Draft(user_id=a["id"], title="   ", content="")])
     assert await inbox(c, ha) == []
     body = {"title": "after", "target_user_ids": [a["id"]]}
     assert (await c.post(f"{API}/broadcasts/", json=body, headers=root)).status_code == 201
     await wait_for_kind(c, ha, "broadcast")
-    assert services.policy_runtime.error is None
+    assert process.policy_runtime.error is None

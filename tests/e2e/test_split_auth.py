@@ -19,7 +19,7 @@ async def test_new_user_authenticates_before_projection(tmp_path: Path) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             user, headers = await new_user(c)
             # No projector runs here, so the read model has never seen this user.
-            assert await app.state.services.read.get(USERS, str(user["id"])) is None
+            assert await app.state.process.queries.read.get(USERS, str(user["id"])) is None
             r = await c.get(f"{API}/users/me", headers=headers)
             assert r.status_code == 200
             assert r.json() == user

@@ -16,7 +16,7 @@ from tests.helpers import API
 
 
 async def _events(app: Starlette, stream: str) -> list[Any]:
-    return list(await app.state.services.events.read(stream))
+    return list(await app.state.process.commands.events.read(stream))
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
@@ -72,7 +72,7 @@ async def test_policy_events_are_caused_by_their_event(
         if rec.type == "MessageSent" and rec.decode().content == ping
     )
     # The notification policy reacts asynchronously: wait for its event with a deadline.
-    events = app.state.services.events
+    events = app.state.process.commands.events
     async with asyncio.timeout(10):
         while True:
             found = [

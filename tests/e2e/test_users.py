@@ -195,12 +195,12 @@ async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
     async def followers_caught_up() -> bool:
         body = (await client.get("/ready")).json()
         followers = body["followers"]
-        assert set(followers) == {"projector", "notification-policy", "pusher"}
+        assert set(followers) == {"projector", "notification-policy", "system-lines", "pusher"}
         return all(f["lag"] == 0 and f["position"] == body["head"] for f in followers.values())
 
     await wait_until(followers_caught_up)
     metrics = await client.get("/metrics")
-    for name in ("projector", "notification-policy", "pusher"):
+    for name in ("projector", "notification-policy", "system-lines", "pusher"):
         assert f'im_follower_lag_events{{follower="{name}"}} 0.0' in metrics.text
         assert f'im_follower_failures{{follower="{name}"}} 0.0' in metrics.text
     spec = (await client.get("/openapi.json")).json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from gateway.bootstrap import Services
+from gateway.app import Process
 from tests.conftest import make_settings
 
 
@@ -14,14 +14,14 @@ async def test_many_processes_bootstrap_one_superuser(tmp_path: Path) -> None:
         tmp_path / "data", first_superuser="root", first_superuser_password="root-secret-1"
     )
     # The projector's process and five command/query processes, all starting together.
-    everyone = [Services(settings)] + [Services(settings, inline_projector=False) for _ in range(5)]
+    everyone = [Process(settings)] + [Process(settings, inline_projector=False) for _ in range(5)]
     try:
         await asyncio.gather(*(s.start() for s in everyone))
-        owner, _ = await everyone[1].users.owner_of("root")
+        owner, _ = await everyone[1].commands.users.owner_of("root")
         assert owner is not None
-        user = await everyone[2].users.get(owner)
+        user = await everyone[2].commands.users.get(owner)
         assert user.is_superuser
-        claims = await everyone[0].events.read("standardid-root")
+        claims = await everyone[0].commands.events.read("standardid-root")
         assert {c.decode().user_id for c in claims} == {owner}  # type: ignore[attr-defined]
     finally:
         await asyncio.gather(*(s.stop() for s in everyone), return_exceptions=True)

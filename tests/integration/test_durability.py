@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from commands.event_store.sqlite import SqliteEventStore
-from gateway.app import create_app
-from gateway.bootstrap import Services, build_event_store
+from gateway.app import Process, create_app
 from gateway.settings import Settings, SettingsError, ensure_jwt_secret, load_settings
+from gateway.stores import build_event_store
 from tests.conftest import make_settings
 from tests.e2e.chat_helpers import group, history, sent
 from tests.helpers import API, PASSWORD, new_user
@@ -46,12 +46,12 @@ def test_an_unknown_synchronous_setting_is_refused_with_its_name() -> None:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
+async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Process]]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c, app.state.services
+            yield c, app.state.process
 
 
 def read_models(path: Path) -> dict[str, list[tuple[str, str]]]:
@@ -113,8 +113,8 @@ async def test_read_models_ahead_of_the_log_are_rebuilt_at_start(
 
     caplog.set_level(logging.WARNING, logger="im.projector")
     async with running(settings) as (c, svc):
-        head = await svc.events.head()
-        assert await svc.wait_for(head, 10)
+        head = await svc.commands.events.head()
+        assert await svc.queries.wait_for(head, 10)
         msgs = await history(c, ha, g["id"])
         assert [m["content"] for m in msgs if m["message_type"] == "text"] == [
             "before 0",
@@ -132,16 +132,16 @@ async def test_read_models_ahead_of_the_log_are_rebuilt_at_start(
         new = await sent(c, hb, g["id"], "after")
         assert new["seq"] == msgs[-1]["seq"] + 1
         assert [m["content"] for m in await history(c, ha, g["id"])][-1] == "after"
-        names = [p.name for p in svc.projections]
+        names = [p.name for p in svc.queries.projections]
     assert "rebuilding it from the log" in caplog.text  # and says why
 
     # What the repaired read models hold is what a rebuild from the same log gives.
     rebuilt_dir = tmp_path / "rebuilt"
     rebuilt_dir.mkdir()
     shutil.copy(events_file, rebuilt_dir / "events.sqlite3")
-    svc2 = Services(make_settings(rebuilt_dir), inline_projector=False)
+    svc2 = Process(make_settings(rebuilt_dir), inline_projector=False)
     try:
-        await svc2.projector.rebuild()
+        await svc2.queries.projector.rebuild()
     finally:
         await svc2.stop()
     read_file = settings.data_path / "read.sqlite3"

@@ -79,7 +79,7 @@ async def _group(store: Recording, cid: int, members: tuple[int, ...]) -> None:
 
 def _sender(store: Recording, recent_keys: int = 2000) -> Sender:
     cache = ConversationCache(store, recent_keys=recent_keys)  # type: ignore[arg-type]
-    ids = IdAllocator(store, block_size=1000)  # type: ignore[arg-type]  # as in gateway.bootstrap.Chat
+    ids = IdAllocator(store, block_size=1000)  # type: ignore[arg-type]  # as in gateway.app.CommandSide
     return Sender(store, cache, ids, NoLookup(), _ready)  # type: ignore[arg-type]
 
 
