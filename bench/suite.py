@@ -47,6 +47,12 @@ def _event_store(quick: bool) -> dict[str, Any]:
     return asyncio.run(event_store.figures(20_000 if quick else 200_000))
 
 
+def _rebuild(quick: bool) -> dict[str, Any]:
+    from bench import rebuild
+
+    return rebuild.figures(20_000 if quick else 1_000_000)
+
+
 def _http_me(quick: bool) -> dict[str, Any]:
     from bench import http_me
 
@@ -67,6 +73,15 @@ BENCHES = [
         "(none set)",
         "sqlite",
         _event_store,
+        "rate",
+        True,
+    ),
+    Bench(
+        "rebuild",
+        "im rebuild, 1,000,000 messages (20,000 quick)",
+        ">= 50,000 ev/s",
+        "sqlite",
+        _rebuild,
         "rate",
         True,
     ),
