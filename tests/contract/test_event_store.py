@@ -428,6 +428,84 @@ def run_examples(backend: EventBackend, body: Callable[..., Coroutine[Any, Any, 
     examples()
 
 
+_writers = st.lists(
+    st.lists(
+        st.tuples(st.sampled_from(["fresh", "stale", "any", "repeat"]), st.integers(1, 3)),
+        min_size=1,
+        max_size=5,
+    ),
+    min_size=2,
+    max_size=4,
+)
+
+
+def test_concurrent_same_stream_appends_keep_exactly_the_acknowledged(
+    backend: EventBackend,
+) -> None:
+    """Writers on two store instances append to one stream at once: with a freshly read
+    version, a stale one, any version, or a repeat of their previous batch (same ids, same
+    expected version). Exactly the acknowledged batches are in the stream, once each, whole and
+    in order, right after the version they expected, at the positions their appends answered."""
+
+    @settings(
+        max_examples=backend.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(writers=_writers)
+    def examples(writers: list[list[tuple[str, int]]]) -> None:
+        asyncio.run(body(writers))
+
+    async def body(writers: list[list[tuple[str, int]]]) -> None:
+        async with backend.space() as sp:
+            stores = [sp.open(), sp.open()]
+            s = sp.stream("same")
+            acked: list[tuple[list[str], int, int | None]] = []
+
+            async def writer(w: int, ops: list[tuple[str, int]]) -> None:
+                store = stores[w % 2]
+                known = NO_STREAM
+                last: tuple[list[NewEvent], int | None] | None = None
+                for kind, n in ops:
+                    await asyncio.sleep(0)
+                    expected: int | None
+                    if kind == "repeat" and last is not None:
+                        batch, expected = last
+                    else:
+                        batch = [ev(w=w) for _ in range(n)]
+                        if kind == "fresh":
+                            head = await store.last(s)
+                            expected = NO_STREAM if head is None else head.version
+                        else:
+                            expected = known if kind == "stale" else None
+                    last = (batch, expected)
+                    try:
+                        position = await store.append(s, batch, expected)
+                    except ConcurrencyError:
+                        continue
+                    acked.append(([e.id for e in batch], position, expected))
+                    known = max(known, (expected if expected is not None else known) + n)
+
+            try:
+                await asyncio.gather(*(writer(w, ops) for w, ops in enumerate(writers)))
+                recs = await stores[0].read(s)
+            finally:
+                for st_ in stores:
+                    await st_.close()
+            ids = [r.id for r in recs]
+            assert len(ids) == len(set(ids)), "an event was appended twice"
+            assert set(ids) == {i for batch, _, _ in acked for i in batch}
+            assert [r.version for r in recs] == list(range(len(recs)))
+            for batch, position, expected in acked:
+                at = ids.index(batch[0])
+                assert ids[at : at + len(batch)] == batch  # whole, in order
+                assert recs[at + len(batch) - 1].position == position
+                if expected is not None:  # right after the version it expected, or refused
+                    assert at == expected + 1, (at, expected)
+
+    examples()
+
+
 def test_random_appends_subscriptions_and_restarts(backend: EventBackend) -> None:
     async def body(actions: list[tuple[str, int, int]]) -> None:
         async with backend.space() as sp:
