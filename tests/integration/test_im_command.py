@@ -102,21 +102,23 @@ async def test_doctor_checks_redis_on_a_unix_socket_with_a_password(tmp_path: Pa
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         authed = False
-        while line := await reader.readline():
-            if not line.startswith(b"*"):
-                continue
-            words = []
-            for _ in range(int(line[1:])):
-                await reader.readline()  # $<length>
-                words.append((await reader.readline()).strip())
-            seen.append(b" ".join(words))
-            if words[0] == b"AUTH":
-                authed = words[-1] == b"s3cret"
-                writer.write(b"+OK\r\n" if authed else b"-WRONGPASS\r\n")
-            elif words[0] == b"PING":
-                writer.write(b"+PONG\r\n" if authed else b"-NOAUTH\r\n")
-            await writer.drain()
-        writer.close()
+        try:
+            while line := await reader.readline():
+                if not line.startswith(b"*"):
+                    continue
+                words = []
+                for _ in range(int(line[1:])):
+                    await reader.readline()  # $<length>
+                    words.append((await reader.readline()).strip())
+                seen.append(b" ".join(words))
+                if words[0] == b"AUTH":
+                    authed = words[-1] == b"s3cret"
+                    writer.write(b"+OK\r\n" if authed else b"-WRONGPASS\r\n")
+                elif words[0] == b"PING":
+                    writer.write(b"+PONG\r\n" if authed else b"-NOAUTH\r\n")
+                await writer.drain()
+        finally:  # also when the loop ends first: a writer left open warns in a later test
+            writer.close()
         await writer.wait_closed()
 
     path = tmp_path / "redis.sock"
