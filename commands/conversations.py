@@ -226,6 +226,10 @@ class ConversationHandlers:
             return position
         cid = wanted[0][0].conversation_id  # type: ignore[attr-defined]
         entry = await self._cache.get(cid)
+        if entry.version < max(v for _, v in wanted):
+            # Another process appended these events (the system-lines follower re-asks for
+            # lines of every process's changes): judge them on a state that includes them.
+            await self._cache.reload_conversation(entry)
         if entry.state.status == "dissolved":
             return position
         users = sorted({u for e, _ in wanted for u in system_user_ids(e)})
