@@ -214,6 +214,14 @@ class ConversationHandlers:
         line certain after a crash between the two appends (``commands.system_lines``)."""
         if system_text(event, {}) is None:
             return None
+        entry = await self._cache.get(event.conversation_id)  # type: ignore[attr-defined]
+        if entry.version < version:
+            # Another process appended this event (the system-lines follower re-asks for the
+            # lines of every process's changes): judge it on a state that includes it, or a
+            # stale cache writes "left the group" into a group dissolved meanwhile.
+            # Under the entry's lock: a decision in flight applies its own append itself.
+            async with entry.lock:
+                await self._cache.reload_conversation(entry)
         return await self._announce([(event, version)], 0) or None
 
     async def _announce(self, events: Sequence[tuple[Event, int]], position: int) -> int:
@@ -226,10 +234,6 @@ class ConversationHandlers:
             return position
         cid = wanted[0][0].conversation_id  # type: ignore[attr-defined]
         entry = await self._cache.get(cid)
-        if entry.version < max(v for _, v in wanted):
-            # Another process appended these events (the system-lines follower re-asks for
-            # lines of every process's changes): judge them on a state that includes them.
-            await self._cache.reload_conversation(entry)
         if entry.state.status == "dissolved":
             return position
         users = sorted({u for e, _ in wanted for u in system_user_ids(e)})
