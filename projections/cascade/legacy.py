@@ -161,8 +161,11 @@ class LegacyRenderer:
                 continue
         if not events:
             return []
-        while not await self._wait_for(batch[-1].position):
-            pass  # the read models lag: keep waiting (the relay is behind anyway)
+        # The notices name people and conversations from the read models: wait until they
+        # include this batch (each call is bounded; the relay is behind anyway while it waits).
+        caught_up = False
+        while not caught_up:
+            caught_up = await self._wait_for(batch[-1].position)
         ctx = await self._context(events)
         out: list[OutgoingMessage] = []
         for rec, event in events:
