@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess
+from bench.harness import API, PASSWORD, ServerProcess
 
 MIB = 1024 * 1024
 

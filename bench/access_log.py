@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness import API, PASSWORD, ServerProcess
 from bench.http_me import wrk
-from tests.helpers import API, PASSWORD, ServerProcess
 
 
 def rate(data: Path, level: str, log_format: str) -> float:

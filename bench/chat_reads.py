@@ -25,11 +25,11 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness import API, PASSWORD, ServerProcess, server_env
 from commands.core import IdAllocator
 from commands.event_store.sqlite import SqliteEventStore
 from domain import conversations as c
 from domain.store import new_event
-from tests.helpers import API, PASSWORD, ServerProcess, server_env
 
 ENV = {"IM_RATE_LIMIT_ENABLED": "false", "IM_PASSWORD_MEMORY_KIB": "1024"}
 CHUNK = 5000

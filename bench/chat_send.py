@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess
+from bench.harness import API, PASSWORD, ServerProcess
 
 LUA = """
 local reqs = {}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess, unique
+from bench.harness import API, PASSWORD, ServerProcess, unique
 
 MiB = 1 << 20
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bench import ceilings
-from tests.helpers import API, PASSWORD, ServerProcess
+from bench.harness import API, PASSWORD, ServerProcess
 
 DURATION = 10
 CONNECTIONS = 50

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.harness import make_settings
 from commands.broadcasts import SendBroadcast
 from commands.users import RegisterUser
 from domain.notifications import Draft
 from gateway.app import Process
-from tests.conftest import make_settings
 
 USERS = 1000
 HEAVY = 10_000

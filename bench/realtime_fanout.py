@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bench.harness import API
 from bench.rt_common import (
     Clients,
     cpu_seconds,
@@ -28,7 +29,6 @@ from bench.rt_common import (
     token,
     ws_url,
 )
-from tests.helpers import API
 
 
 async def run(members: int, messages: int, workers: int) -> dict[str, Any]:

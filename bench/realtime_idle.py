@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness import API, token_for
 from bench.rt_common import (
     Clients,
     raise_fd_limit,
@@ -24,7 +25,6 @@ from bench.rt_common import (
     token,
     ws_url,
 )
-from tests.helpers import API, token_for
 
 ROOT, ROOT_PASSWORD = "idle_root", "idle-root-secret"
 

@@ -19,9 +19,9 @@ import httpx
 import uvloop
 import websockets
 
+from bench.harness import API
+from bench.loadgen import parse_content
 from bench.rt_common import headers, percentile, register_many, start_server, token, ws_url
-from tests.helpers import API
-from tests.loadgen import parse_content
 
 
 async def run(rate: float, seconds: float, concurrency: int) -> None:
@@ -42,7 +42,7 @@ async def run(rate: float, seconds: float, concurrency: int) -> None:
             async with websockets.connect(url, ping_interval=None) as ws:
                 await ws.recv()
                 load = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "tests.loadgen", server.url, token(sender["id"]),
+                    sys.executable, "-m", "bench.loadgen", server.url, token(sender["id"]),
                     str(cid), str(count), "--rate", str(rate),
                     "--concurrency", str(concurrency), stdout=asyncio.subprocess.PIPE,
                 )  # fmt: skip

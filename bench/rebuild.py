@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chat_reads import _append_messages
-from tests.helpers import server_env
+from bench.harness import server_env
 
 
 def figures(messages: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import aio_pika
 import httpx
 
-from tests.helpers import API, PASSWORD, ServerProcess
+from bench.harness import API, PASSWORD, ServerProcess
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 LUA = """

@@ -14,10 +14,8 @@ from typing import Any
 
 import httpx
 
+from bench.harness import API, JWT_SECRET, PASSWORD, ServerProcess, unique
 from gateway.auth import issue_token
-from tests.helpers import API, PASSWORD, ServerProcess, unique
-
-SECRET = "test-secret-" + "x" * 40  # what tests.helpers.server_env configures
 
 
 def raise_fd_limit() -> int:
@@ -63,7 +61,7 @@ async def register_many(url: str, count: int, concurrency: int = 16) -> list[dic
 
 
 def token(user_id: int) -> str:
-    return issue_token(user_id, SECRET, 600)
+    return issue_token(user_id, JWT_SECRET, 600)
 
 
 def headers(user_id: int) -> dict[str, str]:

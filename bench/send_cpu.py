@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from bench.chat_send import LUA, _auth, _body, _register, _wrk
-from tests.helpers import API, ServerProcess
+from bench.harness import API, ServerProcess
 
 
 def _cpu(pid: int) -> float:

@@ -1,4 +1,4 @@
-"""The split deployment on SQLite behind Debian's nginx (``tests/front_stack.py``): push latency,
+"""The split deployment on SQLite behind Debian's nginx (``bench/front_stack.py``): push latency,
 read-your-writes with ``X-Min-Position``, and sends/s with 2 command processes vs 1.
 
 1. Push latency: messages sent through the front at ``--rate`` (default 200/s) by a separate
@@ -29,10 +29,10 @@ import httpx
 import websockets
 
 from bench.chat_send import LUA, _auth, _body, _register, _wrk
+from bench.front_stack import FrontStack
+from bench.harness import API
+from bench.loadgen import parse_content
 from bench.rt_common import percentile
-from tests.front_stack import FrontStack
-from tests.helpers import API
-from tests.loadgen import parse_content
 
 ENV = {
     "IM_RATE_LIMIT_ENABLED": "false",
@@ -68,7 +68,7 @@ async def push_latency(front: str, rate: float, seconds: float) -> None:
     async with websockets.connect(url, ping_interval=None) as ws:
         await ws.recv()
         gen = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.loadgen", front, t1, str(cid), str(count),
+            sys.executable, "-m", "bench.loadgen", front, t1, str(cid), str(count),
             "--rate", str(rate), "--concurrency", "16", stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         while len(latencies) < count:

@@ -21,7 +21,7 @@ from pathlib import Path
 import uvloop
 import websockets
 
-from tests.loadgen import parse_content
+from bench.loadgen import parse_content
 
 _PING_EVERY_S = 30.0
 

@@ -27,8 +27,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from starlette.applications import Starlette
 
+from bench.harness import make_settings as make_settings
 from gateway.app import create_app
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings
 from tests.helpers import forwarding_client
 from tests.mongo import secantus_db, secantus_url  # noqa: F401  (shared SecantusDB fixtures)
 
@@ -65,17 +66,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(
             f"hypothesis seed of this run: {_SEED[0]} (replay: pytest --hypothesis-seed={_SEED[0]})"
         )
-
-
-def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    base: dict[str, object] = {
-        "data_dir": str(data_dir),
-        "jwt_secret": "test-secret-" + "x" * 40,
-        "password_memory_kib": 1024,
-        "rate_limit_enabled": False,
-    }
-    base.update(overrides)
-    return load_settings({}, **base)
 
 
 @pytest.fixture

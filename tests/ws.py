@@ -1,12 +1,10 @@
-"""WebSocket test helpers: a frame reader with deadlines, and a client that never reads."""
+"""WebSocket test helpers: a frame reader with deadlines. (The client that never reads is
+``bench.realtime_deaf.Deaf``.)"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -112,37 +110,3 @@ async def close_code(url: str, timeout: float = 5.0) -> tuple[int, list[str]]:
     if received is None:
         raise AssertionError("closed without a close frame")
     return received.code, frames
-
-
-class Deaf:
-    """A raw WebSocket client that completes the handshake and then never reads."""
-
-    def __init__(self, port: int, path: str) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += self.sock.recv(1)  # byte by byte: leave every frame unread
-        assert head.startswith(b"HTTP/1.1 101"), head
-
-    def is_closed_by_server(self, timeout: float = 1.0) -> bool:
-        """Drain what the server sent; True once it closed (EOF or reset)."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                if not self.sock.recv(1 << 20):
-                    return True
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.sock.close()

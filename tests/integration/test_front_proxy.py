@@ -24,8 +24,8 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from bench.front_stack import NGINX, REPO, FrontStack
 from tests.contract.test_presence import REDIS_URL
-from tests.front_stack import NGINX, REPO, FrontStack
 from tests.helpers import API, PASSWORD, forwarding_client, new_user
 from tests.integration.cascade_harness import Cascade
 from tests.ws import Live, live

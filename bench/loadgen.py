@@ -4,7 +4,7 @@ process that measures delivery is not starved by the senders.
 Each message's content is ``<tag>:<n>:<wall-clock send time>``, so a receiver in another process
 computes the delivery latency from the frame alone.
 
-    python -m tests.loadgen URL TOKEN CONVERSATION_ID COUNT [--concurrency N] [--rate R] [--tag T]
+    python -m bench.loadgen URL TOKEN CONVERSATION_ID COUNT [--concurrency N] [--rate R] [--tag T]
 """
 
 from __future__ import annotations
