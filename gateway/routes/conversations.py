@@ -197,27 +197,9 @@ async def add_members(
     command_views: CommandViews,
 ) -> q.Conversation:
     """Add members (owner/admin, or any member when allow_invite); members are skipped."""
-    return await add_members_to(
-        ctx,
-        ctx.path_int("conversation_id"),
-        conversations=conversations,
-        read=read,
-        wait_for=wait_for,
-        command_views=command_views,
-    )
-
-
-async def add_members_to(
-    ctx: Ctx,
-    cid: int,
-    conversations: ConversationHandlers,
-    read: ReadStore,
-    wait_for: WaitFor,
-    command_views: CommandViews,
-) -> q.Conversation:
+    cid = ctx.path_int("conversation_id")
     body: MembersAdd = ctx.body
-    chat = conversations
-    outcome = await chat.add_members(cid, ctx.me.id, body.user_ids, body.role)
+    outcome = await conversations.add_members(cid, ctx.me.id, body.user_ids, body.role)
     return await conversation_view(
         ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
     )
@@ -232,26 +214,8 @@ async def remove_member(
     command_views: CommandViews,
 ) -> q.Conversation:
     """Remove a member, or leave (the owner transfers ownership first)."""
-    return await remove_member_from(
-        ctx,
-        ctx.path_int("conversation_id"),
-        conversations=conversations,
-        read=read,
-        wait_for=wait_for,
-        command_views=command_views,
-    )
-
-
-async def remove_member_from(
-    ctx: Ctx,
-    cid: int,
-    conversations: ConversationHandlers,
-    read: ReadStore,
-    wait_for: WaitFor,
-    command_views: CommandViews,
-) -> q.Conversation:
-    chat = conversations
-    outcome = await chat.remove_member(cid, ctx.me.id, ctx.path_int("user_id"))
+    cid = ctx.path_int("conversation_id")
+    outcome = await conversations.remove_member(cid, ctx.me.id, ctx.path_int("user_id"))
     return await conversation_view(
         ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
     )

@@ -13,10 +13,10 @@ from gateway.command_views import CommandViews
 from gateway.http import Api, Ctx, WaitFor, WaitForHead
 from gateway.routes.conversations import (
     MembersAdd,
-    add_members_to,
+    add_members,
     caught_up,
     conversation_view,
-    remove_member_from,
+    remove_member,
     settle,
 )
 from gateway.schemas import Limit50
@@ -47,42 +47,18 @@ class GroupSearchQuery(msgspec.Struct):
     limit: Limit50 = 10
 
 
-@api.post("/{conversation_id:int}/members", body=MembersAdd, response=q.Conversation)
-async def add_members(
-    ctx: Ctx,
-    conversations: ConversationHandlers,
-    read: ReadStore,
-    wait_for: WaitFor,
-    command_views: CommandViews,
-) -> q.Conversation:
-    """Add members to a group (same rules as under /conversations)."""
-    return await add_members_to(
-        ctx,
-        ctx.path_int("conversation_id"),
-        conversations=conversations,
-        read=read,
-        wait_for=wait_for,
-        command_views=command_views,
-    )
-
-
-@api.delete("/{conversation_id:int}/members/{user_id:int}", response=q.Conversation)
-async def remove_member(
-    ctx: Ctx,
-    conversations: ConversationHandlers,
-    read: ReadStore,
-    wait_for: WaitFor,
-    command_views: CommandViews,
-) -> q.Conversation:
-    """Remove a member from a group, or leave it."""
-    return await remove_member_from(
-        ctx,
-        ctx.path_int("conversation_id"),
-        conversations=conversations,
-        read=read,
-        wait_for=wait_for,
-        command_views=command_views,
-    )
+# The member routes are the ones under /conversations, registered here too with their own summary.
+api.post(
+    "/{conversation_id:int}/members",
+    body=MembersAdd,
+    response=q.Conversation,
+    summary="Add members to a group (same rules as under /conversations).",
+)(add_members)
+api.delete(
+    "/{conversation_id:int}/members/{user_id:int}",
+    response=q.Conversation,
+    summary="Remove a member from a group, or leave it.",
+)(remove_member)
 
 
 @api.post("/{conversation_id:int}/invite-code", body=InviteCreate, response=InviteCode)
