@@ -121,16 +121,23 @@ async def _send(
     return json_response((await q.message_views(read, [doc]))[0], 200)
 
 
-async def _check_reply(
-    ctx: Ctx, cid: int, reply_to_id: int | None, read: ReadStore, wait_for_head: WaitForHead
+async def _precheck(
+    ctx: Ctx,
+    body: MessageCreateText | MessageCreateFile,
+    messages: MessageHandlers,
+    read: ReadStore,
+    wait_for_head: WaitForHead,
 ) -> None:
-    if reply_to_id is None:
+    """Before the send: the caller may send here, and ``reply_to_id`` (if any) is a message of
+    this conversation."""
+    await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
+    if body.reply_to_id is None:
         return
-    found = await q.conversation_of(read, reply_to_id)
+    found = await q.conversation_of(read, body.reply_to_id)
     if found is None:  # perhaps just sent: refuse only once the read models hold everything
         await caught_up(ctx, wait_for_head=wait_for_head)
-        found = await q.conversation_of(read, reply_to_id)
-    if found != cid:
+        found = await q.conversation_of(read, body.reply_to_id)
+    if found != body.conversation_id:
         raise InvalidError("reply_to_id is not a message of this conversation")
 
 
@@ -144,10 +151,7 @@ async def send_text(
 ) -> Any:
     """Send a text message; a repeated client_msg_id returns the original (200)."""
     body: MessageCreateText = ctx.body
-    await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
-    await _check_reply(
-        ctx, body.conversation_id, body.reply_to_id, read=read, wait_for_head=wait_for_head
-    )
+    await _precheck(ctx, body, messages=messages, read=read, wait_for_head=wait_for_head)
     draft = Draft(
         body.conversation_id,
         ctx.me.id,
@@ -169,10 +173,7 @@ async def send_file(
 ) -> Any:
     """Send an uploaded file the sender can see; sending shares it with the members."""
     body: MessageCreateFile = ctx.body
-    await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
-    await _check_reply(
-        ctx, body.conversation_id, body.reply_to_id, read=read, wait_for_head=wait_for_head
-    )
+    await _precheck(ctx, body, messages=messages, read=read, wait_for_head=wait_for_head)
     view = None
     if valid_file_id(body.file_id):
         view = await qf.file_visible_to(read, body.file_id, ctx.me)
