@@ -35,12 +35,17 @@ def _error(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-async def _guard(name: str, fix: str, check: Callable[[], Awaitable[Check]]) -> Check:
+async def _guard(
+    name: str, where: str, fix: str | Callable[[str], str], check: Callable[[], Awaitable[Check]]
+) -> Check:
+    """``check()`` within ``TIMEOUT_S``; a failure is a finding: what failed ``where``, and its
+    fix (``fix`` of the error message, when the fix depends on it)."""
     try:
         async with asyncio.timeout(TIMEOUT_S):
             return await check()
     except Exception as exc:  # every failure is a finding, reported with its fix
-        return Check(name, "FAIL", _error(exc), fix)
+        error = _error(exc)
+        return Check(name, "FAIL", f"{where}: {error}", fix if isinstance(fix, str) else fix(error))
 
 
 async def event_store(s: Settings) -> Check:
@@ -65,10 +70,7 @@ async def event_store(s: Settings) -> Check:
             await store.close()
         return Check("event store", "ok", f"{where}: head at position {head:,}")
 
-    found = await _guard("event store", fix, run)
-    if found.status == "FAIL":
-        found.detail = f"{where}: {found.detail}"
-    return found
+    return await _guard("event store", where, fix, run)
 
 
 async def read_store(s: Settings) -> Check:
@@ -93,20 +95,13 @@ async def read_store(s: Settings) -> Check:
             await store.close()
         return Check("read store", "ok", f"{where}: users projected up to {position:,}")
 
-    found = await _guard("read store", fix, run)
-    if found.status == "FAIL":
-        found.detail = f"{where}: {found.detail}"
-    return found
+    return await _guard("read store", where, fix, run)
 
 
 async def broker(s: Settings) -> Check:
     if not s.amqp_url:
         return Check("broker", "off", "IM_AMQP_URL is unset: no cascade to partners")
     where = mask_url(s.amqp_url)
-    fix = (
-        "start RabbitMQ (systemctl start rabbitmq-server, or rabbitmq-server -detached;"
-        " install: apt-get install rabbitmq-server), or fix or unset IM_AMQP_URL"
-    )
 
     async def run() -> Check:
         from projections.cascade.amqp import AmqpBroker
@@ -118,14 +113,18 @@ async def broker(s: Settings) -> Check:
             await amqp.close()
         return Check("broker", "ok", f"{where}: connected (exchange {s.amqp_exchange})")
 
-    found = await _guard("broker", fix, run)
-    if found.status == "FAIL":
-        if "ACCESS_REFUSED" in found.detail:
-            found.fix = "check the user and password in IM_AMQP_URL (rabbitmqctl list_users)"
-        elif "NOT_ALLOWED" in found.detail or "vhost" in found.detail:
-            found.fix = "check the vhost in IM_AMQP_URL (rabbitmqctl list_vhosts)"
-        found.detail = f"{where}: {found.detail}"
-    return found
+    return await _guard("broker", where, _broker_fix, run)
+
+
+def _broker_fix(error: str) -> str:
+    if "ACCESS_REFUSED" in error:
+        return "check the user and password in IM_AMQP_URL (rabbitmqctl list_users)"
+    if "NOT_ALLOWED" in error or "vhost" in error:
+        return "check the vhost in IM_AMQP_URL (rabbitmqctl list_vhosts)"
+    return (
+        "start RabbitMQ (systemctl start rabbitmq-server, or rabbitmq-server -detached;"
+        " install: apt-get install rabbitmq-server), or fix or unset IM_AMQP_URL"
+    )
 
 
 async def redis(s: Settings) -> Check:
@@ -164,10 +163,7 @@ async def redis(s: Settings) -> Check:
             raise RuntimeError(f"unexpected answer to PING: {answer[:80]!r}")
         return Check("redis", "ok", f"{where}: PONG")
 
-    found = await _guard("redis", fix, run)
-    if found.status == "FAIL":
-        found.detail = f"{where}: {found.detail}"
-    return found
+    return await _guard("redis", where, fix, run)
 
 
 def _resp(args: list[str]) -> bytes:

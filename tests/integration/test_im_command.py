@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.cli import ensure_service
-from gateway.doctor import redis
+from gateway.doctor import broker, redis
 from tests.helpers import free_port, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +129,18 @@ async def test_doctor_checks_redis_on_a_unix_socket_with_a_password(tmp_path: Pa
     assert (good.status, good.detail) == ("ok", f"unix://:****@{path}: PONG")
     assert bad.status == "FAIL" and "AUTH refused" in bad.detail and "s3cret" not in bad.detail
     assert seen == [b"AUTH s3cret", b"PING", b"AUTH wrong"]
+
+
+def test_doctor_points_at_the_credentials_when_the_broker_refuses_them() -> None:
+    """RabbitMQ (the suite's, on 127.0.0.1:5672) answers a wrong password with ACCESS_REFUSED."""
+    settings: Any = SimpleNamespace(
+        amqp_url="amqp://guest:wrong-secret@127.0.0.1:5672/", amqp_exchange="im"
+    )
+    refused = asyncio.run(broker(settings))
+    assert refused.status == "FAIL"
+    assert refused.detail.startswith("amqp://guest:****@127.0.0.1:5672/: ACCESS_REFUSED")
+    assert "wrong-secret" not in refused.detail
+    assert refused.fix == "check the user and password in IM_AMQP_URL (rabbitmqctl list_users)"
 
 
 def test_test_services_are_started_or_named_with_their_install_command(tmp_path: Path) -> None:
