@@ -15,7 +15,7 @@ from domain.ids import canonical_id
 from domain.store import RecordedEvent
 from projections.store import ReadStore
 from queries.users import find_user
-from queries.views import User, iso
+from queries.views import User, state_view
 
 
 def unauthorized(detail: str) -> UnauthorizedError:
@@ -119,15 +119,7 @@ class Authenticator:
             state = await self._users.get(user_id)
             if not state.exists or not state.is_active:
                 raise UnauthorizedError("Could not validate credentials")
-            return User(
-                id=state.user_id,
-                standard_id=state.standard_id,
-                name=state.name,
-                is_active=state.is_active,
-                is_superuser=state.is_superuser,
-                created_at=iso(state.registered_at) or "",
-                is_auditor=state.is_auditor,
-            )
+            return state_view(state)
         if not user.is_active:
             raise UnauthorizedError("Could not validate credentials")
         cache.remember(user)

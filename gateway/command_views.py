@@ -16,7 +16,7 @@ from domain.users import User as UserState
 from projections.schema import MemberDoc, UserDoc
 from queries import conversations as qc
 from queries import messages as qm
-from queries.views import User, iso
+from queries.views import iso, state_view
 
 if TYPE_CHECKING:
     from commands.chat_state import ConversationCache, Entry
@@ -59,7 +59,7 @@ class CommandViews:
             event = last.decode()
             if isinstance(event, c.MessageSent):
                 sender = people.get(event.sender_id) or await self._users.get(event.sender_id)
-                last_message = qm.sent_view(event, _user_view(sender), None)
+                last_message = qm.sent_view(event, state_view(sender), None)
         created = iso(state.created_at) or ""
         return qc.Conversation(
             id=cid,
@@ -111,14 +111,3 @@ class CommandViews:
                 created_at=person.registered_at,
             )
         return qc.member_view(doc, user)
-
-
-def _user_view(state: UserState) -> User:
-    return User(
-        id=state.user_id,
-        standard_id=state.standard_id,
-        name=state.name,
-        is_active=state.is_active,
-        is_superuser=state.is_superuser,
-        created_at=iso(state.registered_at) or "",
-    )

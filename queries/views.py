@@ -7,6 +7,7 @@ import time
 
 import msgspec
 
+from domain.users import User as UserState
 from projections.schema import UserDoc
 
 _seconds: dict[int, str] = {}  # whole second -> "YYYY-MM-DDTHH:MM:SS." (views format thousands)
@@ -54,4 +55,17 @@ def user_view(doc: UserDoc) -> User:
         is_superuser=doc.is_superuser,
         created_at=iso(doc.created_at) or "",
         is_auditor=doc.is_auditor,
+    )
+
+
+def state_view(state: UserState) -> User:
+    """The User view from the command side's state, for a user the read models may not hold yet."""
+    return User(
+        id=state.user_id,
+        standard_id=state.standard_id,
+        name=state.name,
+        is_active=state.is_active,
+        is_superuser=state.is_superuser,
+        created_at=iso(state.registered_at) or "",
+        is_auditor=state.is_auditor,
     )

@@ -15,7 +15,7 @@ from gateway.settings import Settings
 from projections.store import ReadStore
 from queries import users as q
 from queries.realtime.presence import Presence
-from queries.views import User, iso
+from queries.views import User, iso, state_view
 
 api = Api("/api/v1/users", tag="users")
 
@@ -99,13 +99,4 @@ async def set_auditor(ctx: Ctx, users: UserHandlers) -> User:
     body: AuditorChange = ctx.body
     user_id = ctx.path_int("user_id")
     ctx.position = await users.set_auditor(user_id, body.is_auditor, ctx.me.id)
-    state = await users.get(user_id)
-    return User(
-        id=state.user_id,
-        standard_id=state.standard_id,
-        name=state.name,
-        is_active=state.is_active,
-        is_superuser=state.is_superuser,
-        created_at=iso(state.registered_at) or "",
-        is_auditor=state.is_auditor,
-    )
+    return state_view(await users.get(user_id))
