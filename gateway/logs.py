@@ -194,24 +194,7 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            ms = (time.perf_counter() - started) * 1000
-            state = scope.get("state") or {}
-            user = state.get("user_id")
-            rid = state.get("request_id") or _header(scope, b"x-request-id")
-            method, path = scope["method"], _template(scope)
-            text = (
-                f"{method} {path} {status} {ms:.1f}ms"
-                f" user={'-' if user is None else user} request_id={rid or '-'}"
-            )
-            fields = {
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round(ms, 2),
-                "user_id": user,
-                "request_id": rid,
-            }
-            _emit(text, fields)
+            _emit(*_access(scope, scope["method"], status, started))
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One line when the socket ends: 101 (accepted) or 403, how long it lived, who, and
@@ -231,25 +214,32 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            ms = (time.perf_counter() - started) * 1000
-            state = scope.get("state") or {}
-            user = state.get("user_id")
-            rid = state.get("request_id") or _header(scope, b"x-request-id")
-            path = _template(scope)
-            text = (
-                f"WS {path} {status} {ms:.1f}ms user={'-' if user is None else user}"
-                f" request_id={rid or '-'} close={'-' if close is None else close}"
-            )
-            fields = {
-                "method": "WS",
-                "path": path,
-                "status": status,
-                "duration_ms": round(ms, 2),
-                "user_id": user,
-                "request_id": rid,
-                "close_code": close,
-            }
-            _emit(text, fields)
+            text, fields = _access(scope, "WS", status, started)
+            fields["close_code"] = close
+            _emit(f"{text} close={'-' if close is None else close}", fields)
+
+
+def _access(scope: Scope, method: str, status: int, started: float) -> tuple[str, dict[str, Any]]:
+    """The access line (text and fields) of a request or socket ``started`` at that
+    ``time.perf_counter()``: route template, status, duration, user id, request id."""
+    ms = (time.perf_counter() - started) * 1000
+    state = scope.get("state") or {}
+    user = state.get("user_id")
+    rid = state.get("request_id") or _header(scope, b"x-request-id")
+    path = _template(scope)
+    text = (
+        f"{method} {path} {status} {ms:.1f}ms"
+        f" user={'-' if user is None else user} request_id={rid or '-'}"
+    )
+    fields = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(ms, 2),
+        "user_id": user,
+        "request_id": rid,
+    }
+    return text, fields
 
 
 # ---- start-up summary ------------------------------------------------------------------------
