@@ -54,7 +54,7 @@ TARGETS = [
         "domain/conversation.py",
         ("require_*", "check_can_send", "may_invite", "validate_settings", "is_muted"),
         (
-            "tests/unit/test_chat_domain.py",
+            "tests/unit/domain/test_membership.py",
             "tests/e2e/test_conversations.py",
             "tests/e2e/test_chat_authz.py",
         ),
@@ -64,7 +64,7 @@ TARGETS = [
         "domain/membership.py",
         ("decide_*", "_role_change"),
         (
-            "tests/unit/test_chat_domain.py",
+            "tests/unit/domain/test_membership.py",
             "tests/e2e/test_conversations.py",
             "tests/e2e/test_groups.py",
             "tests/e2e/test_chat_authz.py",

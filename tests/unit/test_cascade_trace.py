@@ -8,7 +8,7 @@ import jsonschema
 
 from domain import tracing
 from domain.cascade import MAPPING, EnvelopeFormatter, messages_for
-from tests.unit.test_cascade_format import SCHEMA, recorded, registered
+from tests.unit.domain.test_cascade import SCHEMA, recorded, registered
 
 
 def test_envelope_carries_actor_and_ids() -> None:

@@ -12,7 +12,7 @@ from domain.events import Event, event_classes
 from domain.store import RecordedEvent
 from projections.registry import all_projections
 from projections.runtime import Projection
-from tests.unit.test_codec import events_of
+from tests.unit.domain.test_codec import events_of
 
 PROJECTIONS = all_projections()
 

@@ -25,7 +25,7 @@ from domain.store import RecordedEvent, new_event
 from gateway.settings import SettingsError, load_settings
 
 SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "docs" / "cascade-envelope.schema.json").read_text()
+    (Path(__file__).parents[3] / "docs" / "cascade-envelope.schema.json").read_text()
 )
 
 
