@@ -54,6 +54,7 @@ TARGETS = [
         "domain/conversation.py",
         ("require_*", "check_can_send", "may_invite", "validate_settings", "is_muted"),
         (
+            "tests/unit/domain/test_conversation.py",
             "tests/unit/domain/test_membership.py",
             "tests/e2e/test_conversations.py",
             "tests/e2e/test_chat_authz.py",

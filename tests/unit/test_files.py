@@ -1,4 +1,5 @@
-"""Pure parts of files: names, MIME sniffing, ranges, dispositions, the read model's ops."""
+"""Pure parts of files outside the domain: MIME sniffing, ranges, dispositions, the read
+model's ops (the domain's own rules: tests/unit/domain/test_files.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 from commands.mime import sniff
 from domain import conversations as c
 from domain import files as f
-from domain.errors import ForbiddenError, NotFoundError
 from domain.store import RecordedEvent
 from gateway.downloads import content_disposition, parse_range
 from projections.files import FilesProjection
@@ -21,14 +21,6 @@ from projections.store import Delete, Patch, Put
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 REC = RecordedEvent("id", "s-1", 0, 1, "T", b"", b"", 0.0)
-
-
-@given(st.text(max_size=300))
-def test_display_name_is_safe_for_any_input(raw: str) -> None:
-    name = f.display_name(raw)
-    assert 1 <= len(name) <= f.MAX_NAME_CHARS
-    assert not any(ch in name for ch in "/\\\x00\r\n\u202e")
-    assert name not in (".", "..")
 
 
 @given(st.text(min_size=1, max_size=200), st.sampled_from(["text/html", "image/png"]))
@@ -104,20 +96,6 @@ def test_sniff(head: bytes, mime: str) -> None:
 )
 def test_parse_range(header: str, size: int, want: object) -> None:
     assert parse_range(header, size) == want
-
-
-def test_delete_rules() -> None:
-    up = f.FileUploaded(
-        file_id="a" * 32, id=1, name="n", size=1, sha256="x", mime_type="t", uploader_id=7
-    )
-    state = f.evolve(f.File(), up)
-    assert f.decide_delete(state, 7, False, 1.0).deleted_by == 7
-    assert f.decide_delete(state, 8, True, 1.0).deleted_by == 8
-    with pytest.raises(ForbiddenError):
-        f.decide_delete(state, 8, False, 1.0)
-    gone = f.evolve(state, f.FileDeleted(file_id="a" * 32, deleted_by=7))
-    with pytest.raises(NotFoundError):
-        f.decide_delete(gone, 7, False, 1.0)
 
 
 def test_projection_tracks_shares_and_membership() -> None:

@@ -1,4 +1,5 @@
-"""The cascade's published language: mapping, redaction, routing keys, the envelope schema."""
+"""domain/cascade.py: the cascade's published language: mapping, redaction, routing keys, the
+envelope schema, and the trace (actor, correlation, causation) the envelope carries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import jsonschema
 import pytest
 
 from domain import conversations as c
+from domain import tracing
 from domain import users as u
 from domain.cascade import (
     MAPPING,
@@ -22,7 +24,6 @@ from domain.cascade import (
 )
 from domain.ids import IdBlockReserved
 from domain.store import RecordedEvent, new_event
-from gateway.settings import SettingsError, load_settings
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "docs" / "cascade-envelope.schema.json").read_text()
@@ -159,7 +160,23 @@ def test_declared_patterns_and_unknown_format() -> None:
     assert "user.user_registered.*" in MAPPING.routing_patterns()
     with pytest.raises(KeyError, match="envelope"):
         formatter("nope")
-    with pytest.raises(SettingsError, match="IM_CASCADE_FORMAT"):
-        load_settings({"IM_CASCADE_FORMAT": "nope"})
-    with pytest.raises(SettingsError, match="IM_AMQP_URL"):
-        load_settings({"IM_AMQP_URL": "http://x"})
+
+
+def test_envelope_carries_actor_and_ids() -> None:
+    trace = tracing.Trace("req-42", tracing.Actor("user", 7), "01a2-cause")
+    with tracing.traced(trace):
+        rec = recorded(registered(), "user-42")
+    [msg], _ = messages_for([rec], MAPPING, EnvelopeFormatter())
+    body = json.loads(msg.body)
+    jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert body["actor"] == {"kind": "user", "id": 7}
+    assert (body["correlation_id"], body["causation_id"]) == ("req-42", "01a2-cause")
+
+
+def test_events_without_a_trace_are_the_system_correlated_to_themselves() -> None:
+    rec = recorded(registered(), "user-42")
+    [msg], _ = messages_for([rec], MAPPING, EnvelopeFormatter())
+    body = json.loads(msg.body)
+    jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert body["actor"] == {"kind": "system", "id": "server"}
+    assert body["correlation_id"] == rec.id and "causation_id" not in body  # omitted when none

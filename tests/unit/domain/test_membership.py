@@ -1,33 +1,14 @@
-"""The conversation aggregate and message rules as pure functions, the chat projections as
-pure functions of one event, and iso() against datetime."""
+"""domain/membership.py: decisions on a conversation's membership and settings, each refusal
+with its error, through ``evolve`` (pure)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from domain import conversations as c
 from domain import membership as m
-from domain import messages as msg
-from domain.conversation import (
-    MAX_MEMBERS_LIMIT,
-    Conversation,
-    check_can_send,
-    evolve,
-    evolve_all,
-    require_exists,
-    require_member,
-    validate_settings,
-)
+from domain.conversation import Conversation, check_can_send, evolve, evolve_all
 from domain.errors import ForbiddenError, InvalidError, NotFoundError
-from domain.store import RecordedEvent
-from projections.conversations import ConversationsProjection
-from projections.messages import MessagesProjection
-from projections.store import Patch, Put, apply_patch
-from queries.views import iso
 
 
 def _group(*members: int) -> Conversation:
@@ -107,86 +88,6 @@ def test_invites_expire_and_run_out() -> None:
     with pytest.raises(NotFoundError):
         m.decide_join(state, 21, "other", 5, at=11.0)
     assert m.decide_join(state, 20, "code", 5, at=11.0) == []  # already a member
-
-
-def test_edit_and_recall_windows() -> None:
-    state = _group(11)
-    ref = msg.MessageRef(1, 1, 2, 11, "text", at=100.0)
-    assert msg.decide_edit(state, ref, msg.MessageState(), 11, "new", 150.0, 60.0)
-    with pytest.raises(InvalidError):
-        msg.decide_edit(state, ref, msg.MessageState(), 11, "new", 161.0, 60.0)
-    with pytest.raises(ForbiddenError):
-        msg.decide_recall(state, ref, msg.MessageState(), 12, 101.0, 60.0)
-    assert msg.decide_recall(state, ref, msg.MessageState(), 10, 10_000.0, 60.0)  # the owner
-    assert msg.decide_recall(state, ref, msg.MessageState("recalled"), 11, 101.0, 60.0) == []
-
-
-def test_system_texts() -> None:
-    names = {10: "Ann", 11: "Bo"}
-    added = c.MemberAdded(conversation_id=1, user_ids=(11,), operator_id=10)
-    assert msg.system_text(added, names) == "Ann added Bo"
-    left = c.MemberRemoved(conversation_id=1, user_id=11, operator_id=11, is_self_exit=True)
-    assert msg.system_text(left, names) == "Bo left the group"
-    assert msg.system_text(c.ReadMarked(1, 10, 3), names) is None
-
-
-def _rec(position: int) -> RecordedEvent:
-    return RecordedEvent("id", "s-1", 0, position, "T", b"", b"", 0.0)
-
-
-@given(st.lists(st.integers(1, 50), min_size=1, max_size=30))
-def test_watermark_never_moves_back(seqs: list[int]) -> None:
-    """Read marks (in any order, redelivered or not) leave the highest one."""
-    doc: dict[str, object] | None = {"last_read_seq": 0}
-    for i, seq in enumerate(seqs + seqs):
-        (op,) = ConversationsProjection().handle(c.ReadMarked(1, 2, seq, at=float(i)), _rec(i))
-        assert isinstance(op, Patch)
-        doc = apply_patch(doc, op)
-    assert doc is not None and doc["last_read_seq"] == max(seqs)
-
-
-def test_message_projection_keeps_recalled_content_out_of_search() -> None:
-    sent = c.MessageSent(message_id=5, conversation_id=1, seq=1, sender_id=2,
-                         message_type="text", content="secret", at=1.0)  # fmt: skip
-    (put,) = MessagesProjection().handle(sent, _rec(1))
-    assert isinstance(put, Put) and put.doc.search_text == "secret"
-    (patch,) = MessagesProjection().handle(c.MessageRecalled(5, 1, 1, 2, at=2.0), _rec(2))
-    assert isinstance(patch, Patch)
-    doc = apply_patch(put.doc, patch)
-    assert doc is not None and doc["content"] == "" and doc["search_text"] == ""
-
-
-@given(st.floats(min_value=-1e9, max_value=4e9, allow_nan=False))
-def test_iso_matches_datetime(ts: float) -> None:
-    d = dt.datetime.fromtimestamp(ts, dt.UTC)
-    assert iso(ts) == d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
-
-
-def test_an_unknown_conversation_is_not_found_not_forbidden() -> None:
-    for check in (
-        lambda: require_exists(Conversation()),
-        lambda: require_member(Conversation(), 10),
-        lambda: check_can_send(Conversation(), 10, 0.0),
-    ):
-        with pytest.raises(NotFoundError):
-            check()
-
-
-def test_settings_limits_at_their_edges() -> None:
-    validate_settings({"name": "n" * 100, "max_members": 2}, 2)
-    validate_settings({"max_members": MAX_MEMBERS_LIMIT}, 2)
-    bads: list[dict[str, object]] = [
-        {"name": "n" * 101},
-        {"name": "  "},
-        {"max_members": 1},
-        {"max_members": MAX_MEMBERS_LIMIT + 1},
-        {"max_members": "9"},
-    ]
-    for bad in bads:
-        with pytest.raises(InvalidError):
-            validate_settings(bad, 1)
-    with pytest.raises(InvalidError, match="below the member count"):
-        validate_settings({"max_members": 3}, 4)
 
 
 def test_a_group_needs_a_name() -> None:

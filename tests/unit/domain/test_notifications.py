@@ -1,4 +1,5 @@
-"""Pure notification rules: push decisions, quiet hours, templates, mentions, status events."""
+"""domain/notifications.py: push decisions, quiet hours, preferences, the inbox's status
+events (pure)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain import notification_rules as rules
-from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import InvalidError
 from domain.store import RecordedEvent
@@ -75,30 +74,6 @@ def test_preferences_validation() -> None:
     ):
         with pytest.raises(InvalidError):
             n.validate_preferences(bad)
-
-
-def test_templates_render_placeholders_only() -> None:
-    text = "Hi {name}, {count} new {{literal}} {not a var} {ok}"
-    assert t.variables_of(text) == ["name", "count", "ok"]
-    out = t.render(text, {"name": "Ann", "count": 2, "ok": True, "extra": "ignored"})
-    assert out == "Hi Ann, 2 new {literal} {not a var} true"
-    with pytest.raises(InvalidError, match="count, ok"):
-        t.render(text, {"name": "Ann"})
-    assert t.render("{a}{a}", {"a": None}) == ""
-
-
-def test_mentions_are_standard_ids_not_email_addresses() -> None:
-    text = "@Alice hi @bob_2, mail carol@dave.com, @@eve, @alice again, @frank!"
-    assert rules.mentioned(text) == ["alice", "bob_2", "frank"]
-    assert rules.mentioned("no one") == []
-    assert rules.mentioned("@" + "x" * 21) == []
-
-
-def test_derived_event_ids_are_stable_and_distinct() -> None:
-    a = rules.derived_event_id("0190-source", 7)
-    assert a == rules.derived_event_id("0190-source", 7)
-    assert a != rules.derived_event_id("0190-source", 8)
-    assert a != rules.derived_event_id("0190-other", 7)
 
 
 def test_status_events_are_chunked_and_only_for_changes() -> None:
