@@ -17,6 +17,7 @@ the first failure; a time-out counts as killed). Mutations:
     .venv/bin/python -m bench.mutation --only sending  # targets whose name contains "sending"
     .venv/bin/python -m bench.mutation --list          # the mutants, without running them
     .venv/bin/python -m bench.mutation --sample 20     # 20 mutants per target (a fixed draw)
+    .venv/bin/python -m bench.mutation --only "domain unit: sending"  # one module, unit tests only
 
 It prints each surviving mutant (file, line, the mutated line) and killed/survived per target.
 """
@@ -117,6 +118,33 @@ TARGETS = [
         ("_fold", "_apply_coll", "_check_already_applied"),
         ("tests/contract/test_read_store.py", "-k", "mongo"),
     ),
+]
+
+# Every function of each domain module with rules, against its unit tests alone (seconds per
+# mutant): what tests/unit/domain/test_<module>.py notices by itself.
+_UNIT_TESTED = (
+    "audit",
+    "broadcasts",
+    "cascade",
+    "chain",
+    "codec",
+    "conversation",
+    "files",
+    "idempotency",
+    "ids",
+    "legacy_cascade",
+    "membership",
+    "messages",
+    "notification_rules",
+    "notification_templates",
+    "notifications",
+    "reports",
+    "sending",
+    "users",
+)
+TARGETS += [
+    Target(f"domain unit: {m}", f"domain/{m}.py", (), (f"tests/unit/domain/test_{m}.py",))
+    for m in _UNIT_TESTED
 ]
 
 _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {

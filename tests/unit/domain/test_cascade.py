@@ -14,12 +14,16 @@ from domain import tracing
 from domain import users as u
 from domain.cascade import (
     MAPPING,
+    CascadeMapping,
     EnvelopeFormatter,
     Rule,
     formatter,
     is_sensitive,
+    iso_utc,
     messages_for,
+    occurred_at,
     public_data,
+    routing_key,
     snake_case,
 )
 from domain.ids import IdBlockReserved
@@ -180,3 +184,72 @@ def test_events_without_a_trace_are_the_system_correlated_to_themselves() -> Non
     jsonschema.validate(body, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert body["actor"] == {"kind": "system", "id": "server"}
     assert body["correlation_id"] == rec.id and "causation_id" not in body  # omitted when none
+
+
+def test_rules_declared_internal_and_by_default() -> None:
+    mapping = CascadeMapping([("A", Rule("A", "alpha", redact=frozenset({"x"})))], internal={"B"})
+    assert mapping.rule_for("A") == Rule("A", "alpha", redact=frozenset({"x"}))
+    assert mapping.rule_for("B") is None
+    assert mapping.rule_for("C") == Rule("C")
+    assert mapping.rule_for("A") is mapping.rule_for("A")  # answered once, then remembered
+    assert mapping.rule_for("B") is None
+    assert mapping.routing_patterns() == ["alpha.a.*"]
+
+
+def test_every_declared_type_has_a_routing_pattern() -> None:
+    patterns = MAPPING.routing_patterns()
+    assert patterns == sorted(patterns)
+    assert len(patterns) == len(MAPPING.rules)
+    assert "conversation.message_sent.*" in patterns
+    assert "watermark.water_mark_updated.*" in patterns
+    assert not MAPPING.rules.keys() & MAPPING.internal
+
+
+def test_routing_keys_take_the_aggregate_from_a_field_when_the_rule_says_so() -> None:
+    sent = c.MessageSent(
+        message_id=900, conversation_id=42, seq=3, sender_id=1, message_type="text"
+    )
+    rec = recorded(sent, "messages-42")
+    rule = Rule("MessageSent", "conversation", "conversation_id")
+    assert routing_key(rec, rule, {"conversation_id": 42}) == "conversation.message_sent.42"
+    assert routing_key(rec, rule, {"conversation_id": None}) == "conversation.message_sent.42"
+    assert routing_key(rec, rule, {}) == "conversation.message_sent.42"
+    assert routing_key(rec, Rule("MessageSent"), {}) == "messages.message_sent.42"
+    assert routing_key(recorded(sent, "messages-"), Rule("X"), {}) == "messages.x._"
+    dotted = Rule("PlatformMqUpdated", "platform", "platform_id")
+    assert routing_key(rec, dotted, {"platform_id": "a.b"}) == "platform.platform_mq_updated.a_b"
+
+
+def test_an_event_occurred_at_its_own_time_else_when_recorded() -> None:
+    rec = recorded(registered(), "user-42")
+    assert occurred_at(rec, registered()) == 1_795_631_650.123
+    assert occurred_at(rec, u.UserRenamed(user_id=1, name="x", at=0.0)) == rec.recorded_at
+    assert occurred_at(rec, IdBlockReserved(kind="user", start=1, size=1)) == rec.recorded_at
+
+
+def test_iso_utc_truncates_to_the_millisecond() -> None:
+    assert iso_utc(0.0) == "1970-01-01T00:00:00.000Z"
+    assert iso_utc(1_795_631_650.1239) == "2026-11-25T18:34:10.123Z"
+
+
+def test_public_data_withholds_the_tag_redacted_and_sensitive_fields() -> None:
+    code = c.InviteCodeCreated(conversation_id=42, code="SECRET", operator_id=1, expires_at=9.0)
+    assert public_data(code, Rule("InviteCodeCreated", redact=frozenset({"code"}))) == {
+        "conversation_id": 42,
+        "operator_id": 1,
+        "expires_at": 9.0,
+        "max_uses": None,
+        "at": 0.0,
+    }
+    assert public_data(code, Rule("InviteCodeCreated"))["code"] == "SECRET"
+
+
+def test_the_envelope_formatter_is_the_default_format() -> None:
+    fmt = formatter("envelope")
+    assert isinstance(fmt, EnvelopeFormatter)
+    assert (fmt.name, fmt.version) == ("envelope", 1)
+
+
+@pytest.mark.parametrize("name", ["password_reset", "passwords", "refresh_token_hash", "token"])
+def test_more_names_that_look_secret(name: str) -> None:
+    assert is_sensitive(name)

@@ -1,4 +1,5 @@
-"""domain/codec.py: every domain event round-trips through the codec; old versions are upcast."""
+"""domain/codec.py: every domain event round-trips through the codec; old versions are upcast;
+the metadata written with each event."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import codec
+from domain.chain import GENESIS, seal
 from domain.codec import DomainEvent, UnknownEventError
 from domain.events import Event, event_classes, type_names
+from domain.tracing import SYSTEM, Actor, Trace
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
@@ -157,3 +160,107 @@ def test_an_old_version_is_upcast(title: str, body: str) -> None:
 def test_the_current_version_is_not_upcast(title: str, body: str) -> None:
     event = NoteWritten(title=title, body=body)
     assert round_trip(event) == event
+
+
+class Ledger(Event, frozen=True, tag="test.codec.Ledger"):
+    """Version 2 renamed ``amount`` to ``cents``; version 3 added ``currency``."""
+
+    schema_version: ClassVar[int] = 3
+    cents: int
+    currency: str
+
+
+def _rename_amount(data: dict[str, Any]) -> dict[str, Any]:
+    return {"cents": data["amount"]}
+
+
+def _add_currency(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "currency": "CNY"}
+
+
+class Tally(Event, frozen=True, tag="test.codec.Tally"):
+    count: int
+
+
+class Mark(Event, frozen=True, tag="test.codec.Mark"):
+    at: float
+
+
+codec.register(Ledger)
+codec.register_upcaster("test.codec.Ledger", 1, _rename_amount)
+codec.register_upcaster("test.codec.Ledger", 2, _add_currency)
+codec.register(Tally | Mark)
+
+
+def test_upcasters_run_in_order_from_the_stored_version() -> None:
+    expected = Ledger(cents=5, currency="CNY")
+    assert codec.decode("test.codec.Ledger", b'{"amount":5}', 1) == expected
+    assert codec.decode("test.codec.Ledger", b'{"cents":5}', 2) == expected
+    current = b'{"cents":5,"currency":"EUR"}'
+    assert codec.decode("test.codec.Ledger", current, 3) == Ledger(cents=5, currency="EUR")
+
+
+def test_data_without_a_version_is_taken_as_current() -> None:
+    data = b'{"cents":5,"currency":"EUR"}'
+    assert codec.decode("test.codec.Ledger", data) == Ledger(cents=5, currency="EUR")
+    assert codec.decode("test.codec.Ledger", data, None) == Ledger(cents=5, currency="EUR")
+
+
+def test_data_from_a_newer_version_is_decoded_as_it_is() -> None:
+    data = b'{"cents":5,"currency":"EUR","extra":true}'
+    assert codec.decode("test.codec.Ledger", data, 4) == Ledger(cents=5, currency="EUR")
+
+
+def test_registering_a_union_registers_each_class() -> None:
+    for event in (Tally(count=2), Mark(at=1.5)):
+        assert round_trip(event) == event
+
+
+def test_an_unknown_type_names_itself() -> None:
+    with pytest.raises(UnknownEventError, match=r"'test\.codec\.Nothing'"):
+        codec.decode("test.codec.Nothing", b"{}", 1)
+
+
+def test_data_that_does_not_fit_its_class_is_refused() -> None:
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode("test.codec.Tally", b'{"count":"two"}')
+
+
+def test_metadata_without_a_trace_is_the_system_correlated_to_the_event() -> None:
+    written = codec.metadata_for(Ledger(cents=1, currency="CNY"), "e1", None)
+    assert msgspec.json.decode(written) == {
+        "schema_version": 3,
+        "actor": {"kind": "system", "id": "server"},
+        "$correlationId": "e1",
+        "$causationId": None,
+    }
+    assert codec.schema_version_of(written) == 3
+
+
+def test_metadata_within_a_trace_names_its_actor_and_ids() -> None:
+    trace = Trace("req-1", Actor("user", 7), "cause-1")
+    meta = codec.parse_metadata(codec.metadata_for(Tally(count=1), "e1", trace))
+    assert meta == codec.EventMetadata(
+        schema_version=1,
+        actor=Actor("user", 7),
+        correlation_id="req-1",
+        causation_id="cause-1",
+    )
+    anonymous = codec.parse_metadata(codec.metadata_for(Tally(count=1), "e1", Trace("req-2")))
+    assert (anonymous.actor, anonymous.correlation_id) == (SYSTEM, "req-2")
+
+
+def test_stored_metadata_of_any_age_parses() -> None:
+    assert codec.parse_metadata(b"") == codec.EventMetadata()
+    assert codec.parse_metadata(b'{"schema_version":2}') == codec.EventMetadata(schema_version=2)
+    sealed, digest = seal(GENESIS, "T", b"{}", codec.metadata_for(Tally(count=1), "e1", None))
+    meta = codec.parse_metadata(sealed)
+    assert (meta.prev_hash, meta.hash) == (GENESIS.decode(), digest.decode())
+
+
+@pytest.mark.parametrize(
+    ("metadata", "version"),
+    [(None, None), (b"", None), (b"{}", None), (b'{"schema_version":4,"x":1}', 4)],
+)
+def test_schema_version_of(metadata: bytes | None, version: int | None) -> None:
+    assert codec.schema_version_of(metadata) == version

@@ -43,3 +43,13 @@ def test_type_names_are_the_stored_tags() -> None:
 def test_only_event_classes_make_a_union() -> None:
     with pytest.raises(TypeError):
         event_classes(int | str)
+
+
+def test_an_events_type_name_is_its_tag_and_it_starts_at_version_one() -> None:
+    assert c.MessageSent.type_name() == "MessageSent"
+    assert u.StandardIdClaimed.type_name() == "StandardIdClaimed"
+    assert c.MessageSent.schema_version == 1
+
+
+def test_a_union_of_one_class_names_one_type() -> None:
+    assert type_names(u.StandardIdEvent) == {"StandardIdClaimed"}

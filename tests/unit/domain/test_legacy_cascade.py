@@ -72,3 +72,69 @@ def test_create_time_is_fourteen_digits_in_the_zone() -> None:
     ts = dt.datetime(2026, 12, 1, 16, 5, 9, tzinfo=dt.UTC).timestamp()
     assert lc.create_time(ts, dt.UTC) == "20261201160509"
     assert lc.create_time(ts, zoneinfo.ZoneInfo("Asia/Shanghai")) == "20261202000509"
+
+
+def test_status_and_platform_commands_decode() -> None:
+    cmd = lc.decode_inbound(
+        b'{"cmd": "user_status_update", "data": [{"standard_id": "s1", "online": 1, "type": 2,'
+        b' "token": "t"}]}'
+    )
+    assert cmd == lc.UserStatusUpdate([lc.UserStatus("s1", 1, None, 2, "t")])
+    cmd = lc.decode_inbound(
+        b'{"cmd": "platform_mq_update", "data": [{"platform_id": "p", "mq_host": "h",'
+        b' "mq_port": 5672}]}'
+    )
+    assert cmd == lc.PlatformMqUpdate([lc.PlatformMq("p", "h", 5672)])
+    assert cmd.data[0].mq_vhost == "/" and cmd.data[0].mq_password == ""
+
+
+def test_a_command_carries_at_most_a_thousand_items() -> None:
+    item = b'{"standard_id": "s", "name": "N"}'
+
+    def user_import(count: int) -> bytes:
+        return b'{"cmd": "user_import", "data": [%s]}' % b",".join([item] * count)
+
+    cmd = lc.decode_inbound(user_import(lc.MAX_ITEMS))
+    assert isinstance(cmd, lc.UserImport) and len(cmd.data) == lc.MAX_ITEMS
+    with pytest.raises(msgspec.ValidationError):
+        lc.decode_inbound(user_import(lc.MAX_ITEMS + 1))
+
+
+@pytest.mark.parametrize(
+    ("message_type", "mime", "code"),
+    [
+        ("file", "APPLICATION/PDF", 4),
+        ("file", " text/csv ; charset=utf-8", 3),
+        ("file", "image/x-unknown", 2),
+        ("file", "", 11),
+        ("system", None, 0),
+    ],
+)
+def test_legacy_types_ignore_case_and_parameters(
+    message_type: str, mime: str | None, code: int
+) -> None:
+    assert lc.legacy_type(message_type, mime) == code
+
+
+@pytest.mark.parametrize(
+    ("mime", "kind"),
+    [
+        ("audio/ogg", 1),
+        ("IMAGE/PNG", 2),
+        ("video/mp4", 3),
+        ("application/pdf", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_media_types_of_attachments(mime: str | None, kind: int | None) -> None:
+    assert lc.media_type(mime) == kind
+
+
+def test_bodies_and_streams() -> None:
+    assert lc.body("msg", {"a": 1}) == b'{"cmd":"msg","data":{"a":1}}'
+    assert lc.body("broadcast", [lc.Profile(1, 2, "n", "/p")]) == (
+        b'{"cmd":"broadcast","data":[{"id":1,"type":2,"name":"n","path":"/p","audio_duration":0}]}'
+    )
+    assert lc.watermark_stream(3) == "watermark-3"
+    assert lc.platform_stream("p1") == "platform-p1"

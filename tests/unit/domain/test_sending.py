@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from domain import conversations as c
 from domain.conversation import Conversation, evolve_all
 from domain.errors import ForbiddenError, InvalidError, NotFoundError
-from domain.sending import Draft, Repeat, decide_batch, decide_send, validate_draft
+from domain.sending import (
+    Draft,
+    Repeat,
+    check_sender,
+    decide_batch,
+    decide_send,
+    may_send,
+    validate_draft,
+)
 
 NOW = 1_000.0
 
@@ -98,3 +106,74 @@ def test_seqs_are_gapless_and_keys_unique(sends: list[tuple[int, str | None]]) -
     assert all(
         isinstance(d, ForbiddenError) for (u, _), d in zip(sends, out, strict=True) if u == 3
     )
+
+
+def test_the_event_carries_every_field_of_the_draft() -> None:
+    draft = Draft(
+        7,
+        2,
+        "location",
+        "[Location] here",
+        reply_to_id=3,
+        client_msg_id="k1",
+        file_id=None,
+        latitude=1.5,
+        longitude=2.5,
+        address="here",
+    )
+    assert decide_send(group(), draft, message_id=50, seq=4, at=NOW) == c.MessageSent(
+        message_id=50,
+        conversation_id=7,
+        seq=4,
+        sender_id=2,
+        message_type="location",
+        content="[Location] here",
+        reply_to_id=3,
+        client_msg_id="k1",
+        latitude=1.5,
+        longitude=2.5,
+        address="here",
+        at=NOW,
+    )
+    image = Draft(7, 2, "image", file_id="f" * 32)
+    assert decide_send(group(), image, 51, 5, NOW).file_id == "f" * 32
+
+
+def test_the_idempotency_key_is_the_sender_and_client_msg_id() -> None:
+    assert text(2).key is None
+    assert text(2, "k").key == (2, "k")
+
+
+def test_the_server_still_writes_into_a_dissolved_group() -> None:
+    dissolved = group(c.ConversationDissolved(7, operator_id=1))
+    system = Draft(7, 1, "system", "the group was dissolved", system=True)
+    check_sender(dissolved, system, NOW)
+    assert decide_send(dissolved, system, 1, 1, NOW).message_type == "system"
+    with pytest.raises(ForbiddenError, match="dissolved"):
+        check_sender(dissolved, text(1), NOW)
+
+
+def test_may_send() -> None:
+    may_send(group(), 1, NOW)
+    with pytest.raises(NotFoundError, match="Conversation not found"):
+        may_send(Conversation(), 1, NOW)
+    with pytest.raises(ForbiddenError, match="not a member"):
+        may_send(group(), 3, NOW)
+
+
+def test_validate_draft_at_the_limits() -> None:
+    validate_draft(text(1, key="k" * 64, content="x" * 5000))
+    with pytest.raises(InvalidError, match="content must be at most 5000"):
+        validate_draft(Draft(7, 1, "image", "x" * 5001))
+    with pytest.raises(InvalidError, match="client_msg_id"):
+        validate_draft(text(1, key=""))
+
+
+def test_a_batch_mixes_system_lines_and_sends() -> None:
+    drafts = [(Draft(7, 1, "system", "A added B", system=True), 1), (text(2, "k"), 2)]
+    out = decide_batch(group(), drafts, last_seq=9, sent_keys=set(), at=NOW)
+    assert [(d.seq, d.message_type) for d in out if isinstance(d, c.MessageSent)] == [
+        (10, "system"),
+        (11, "text"),
+    ]
+    assert decide_batch(group(), [], last_seq=9, sent_keys=set(), at=NOW) == []
