@@ -9,7 +9,7 @@ Mongo-like filter language on top-level fields: ``{"f": v}`` (equality) or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import msgspec
@@ -143,6 +143,16 @@ class ReadStore(Protocol):
     ) -> list[D]: ...
 
     async def close(self) -> None: ...
+
+
+def text_field(declared: Mapping[str, str], coll: Collection[Any]) -> str:
+    """The field ``ReadStore.search`` looks in: the one ``coll`` was declared with (``declared``:
+    collection name -> the adapter's name for its text field). A collection declared without
+    one, or not declared, cannot be searched."""
+    field = declared.get(coll.name)
+    if field is None:
+        raise ValueError(f"collection {coll.name!r} has no text field")
+    return field
 
 
 def apply_patch(current: Any, patch: Patch) -> Doc | None:

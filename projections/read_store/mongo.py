@@ -45,6 +45,7 @@ from projections.store import (
     Where,
     apply_patch,
     as_dict,
+    text_field,
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -335,9 +336,7 @@ class MongoReadStore:
         skip: int = 0,
         limit: int | None = None,
     ) -> list[D]:
-        field = self._text.get(coll.name)
-        if field is None:
-            raise ValueError(f"collection {coll.name!r} has no text field")
+        field = text_field(self._text, coll)
         match = {field: {"$regex": re.escape(text), "$options": "i"}}
         return await self._find(coll, _live(_filter(where), match), order, skip, limit)
 

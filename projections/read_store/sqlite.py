@@ -25,6 +25,7 @@ from projections.store import (
     Put,
     Where,
     apply_patch,
+    text_field,
 )
 
 T = TypeVar("T")
@@ -392,9 +393,7 @@ class SqliteReadStore:
         skip: int = 0,
         limit: int | None = None,
     ) -> list[D]:
-        field = self._text.get(coll.name)
-        if field is None:
-            raise ValueError(f"collection {coll.name!r} has no text field")
+        field = text_field(self._text, coll)
         t = "c_" + _name(coll.name)
         text = text.replace("\x00", "")  # FTS5 query strings end at NUL
         if not text:
