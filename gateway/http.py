@@ -223,6 +223,34 @@ class Api:
         return self.route("DELETE", path, **kw)
 
 
+# -- read-your-writes in handlers that answer from the read models ------------------------------
+NOT_CAUGHT_UP = "The read models have not caught up yet; retry"
+
+
+async def settle(ctx: Ctx, position: int | None, wait_for: WaitFor) -> bool:
+    """Record the write's position and wait until the read models include it. False when they
+    did not in time: the write is committed all the same, so the caller answers from the
+    command side (``gateway.command_views.CommandViews``), never with a 5xx."""
+    if position is None:
+        return True
+    ctx.position = position
+    return await wait_for(position)
+
+
+async def require_settled(ctx: Ctx, position: int | None, wait_for: WaitFor) -> None:
+    """``settle``, for an answer only the read models can give: 503 when they did not include
+    the write in time."""
+    if not await settle(ctx, position, wait_for=wait_for):
+        raise UnavailableError(NOT_CAUGHT_UP)
+
+
+async def caught_up(ctx: Ctx, wait_for_head: WaitForHead) -> None:
+    """Before refusing because a read model lacks something: wait until it includes everything
+    committed so far (the event store's head), so a lagging projector never decides a command."""
+    if not await wait_for_head():
+        raise UnavailableError(NOT_CAUGHT_UP)
+
+
 async def decode_body(request: Request, typ: Any) -> Any:
     raw = await request.body()  # bounded by IM_MAX_JSON_BYTES (gateway.limits)
     check_json_depth(raw)
@@ -394,7 +422,7 @@ def endpoint(
             if wanted is not None:
                 consistency.require(wanted)  # the command side's caches honour it too
                 if not await edge.wait_for(wanted):
-                    raise UnavailableError("The read models have not caught up yet; retry")
+                    raise UnavailableError(NOT_CAUGHT_UP)
             claim = None
             if keyed:
                 raw = b"" if spec.form is not None else await request.body()

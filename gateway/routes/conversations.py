@@ -9,10 +9,9 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from commands.conversations import ConversationHandlers
-from domain.errors import UnavailableError
 from gateway.command_views import CommandViews
 from gateway.dates import epoch
-from gateway.http import Api, Ctx, WaitFor, WaitForHead, json_response
+from gateway.http import Api, Ctx, WaitFor, json_response, settle
 from gateway.schemas import Id
 from projections.store import ReadStore
 from queries import conversations as q
@@ -66,23 +65,6 @@ class MemberUpdate(msgspec.Struct):
 def given(body: msgspec.Struct) -> dict[str, Any]:
     """The fields the client sent (``UNSET`` ones left out)."""
     return {f: v for f in body.__struct_fields__ if (v := getattr(body, f)) is not UNSET}
-
-
-async def settle(ctx: Ctx, position: int | None, wait_for: WaitFor) -> bool:
-    """Record the write's position and wait until the read models include it. False when they
-    did not in time: the write is committed all the same, so the caller answers from the
-    command side (``gateway.command_views.CommandViews``), never with a 5xx."""
-    if position is None:
-        return True
-    ctx.position = position
-    return await wait_for(position)
-
-
-async def caught_up(ctx: Ctx, wait_for_head: WaitForHead) -> None:
-    """Before refusing because a read model lacks something: wait until it includes everything
-    committed so far (the event store's head), so a lagging projector never decides a command."""
-    if not await wait_for_head():
-        raise UnavailableError("The read models have not caught up yet; retry")
 
 
 async def conversation_view(

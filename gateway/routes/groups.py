@@ -10,15 +10,8 @@ from msgspec import Meta
 from commands.conversations import ConversationHandlers
 from domain.errors import NotFoundError
 from gateway.command_views import CommandViews
-from gateway.http import Api, Ctx, WaitFor, WaitForHead
-from gateway.routes.conversations import (
-    MembersAdd,
-    add_members,
-    caught_up,
-    conversation_view,
-    remove_member,
-    settle,
-)
+from gateway.http import Api, Ctx, WaitFor, WaitForHead, caught_up, settle
+from gateway.routes.conversations import MembersAdd, add_members, conversation_view, remove_member
 from gateway.schemas import Limit50
 from projections.store import ReadStore
 from queries import conversations as q

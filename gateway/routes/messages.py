@@ -11,7 +11,7 @@ from msgspec import Meta
 from commands.messages import MessageHandlers
 from commands.sending import Draft
 from domain import messages as rules
-from domain.errors import InvalidError, NotFoundError, UnavailableError
+from domain.errors import InvalidError, NotFoundError
 from domain.events import Event
 from domain.files import valid_file_id
 from domain.store import RecordedEvent
@@ -22,9 +22,11 @@ from gateway.http import (
     ValidationIssue,
     WaitFor,
     WaitForHead,
+    caught_up,
     json_response,
+    require_settled,
+    settle,
 )
-from gateway.routes.conversations import caught_up, settle
 from gateway.schemas import Id, Limit200, Skip
 from projections.messages import MessagesProjection
 from projections.schema import MessageDoc
@@ -113,10 +115,8 @@ async def _send(
     if result.event is not None:
         ctx.position = result.position
         return q.sent_view(result.event, ctx.me, file_info)
-    if not await settle(
-        ctx, result.position, wait_for=wait_for
-    ):  # a repeat: the original message, as it is now
-        raise UnavailableError("The read models have not caught up yet; retry")
+    # a repeat: the original message, as it is now
+    await require_settled(ctx, result.position, wait_for=wait_for)
     doc = await q.message_doc(read, result.message_id)
     return json_response((await q.message_views(read, [doc]))[0], 200)
 

@@ -14,8 +14,7 @@ from commands.notification_templates import TemplateHandlers
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import NotFoundError
-from gateway.http import Api, Ctx, WaitFor
-from gateway.routes.notifications import caught_up
+from gateway.http import Api, Ctx, WaitFor, require_settled
 from gateway.schemas import Limit200, Skip
 from projections.store import ReadStore
 from queries import notifications as q
@@ -84,7 +83,7 @@ async def create_template(
         is_active=body.is_active,
     )
     template_id, _, position = await templates.create(fields)
-    await caught_up(ctx, position, wait_for=wait_for)
+    await require_settled(ctx, position, wait_for=wait_for)
     return await q.get_template(read, template_id)
 
 
@@ -105,7 +104,7 @@ async def update_template(
         changes["kind"] = changes.pop("type")
     template_id = ctx.path_int("template_id")
     _, position = await templates.update(template_id, changes)
-    await caught_up(ctx, position, wait_for=wait_for)
+    await require_settled(ctx, position, wait_for=wait_for)
     return await q.get_template(read, template_id)
 
 

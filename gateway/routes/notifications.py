@@ -16,9 +16,9 @@ from msgspec import UNSET, Meta, UnsetType
 from commands.notifications import NotificationHandlers
 from domain import notification_templates as t
 from domain import notifications as n
-from domain.errors import DomainError, InvalidError, UnavailableError
+from domain.errors import DomainError, InvalidError
 from gateway.dates import epoch
-from gateway.http import Api, Ctx, WaitFor
+from gateway.http import Api, Ctx, WaitFor, require_settled
 from gateway.schemas import Id, Limit200, Skip
 from projections.store import ReadStore
 from queries import notifications as q
@@ -104,15 +104,6 @@ class PreferencesUpdate(msgspec.Struct):
     quiet_hours_end: HHMM | UnsetType | None = UNSET
     email_frequency: Literal["immediate", "hourly", "daily", "weekly", "never"] | UnsetType = UNSET
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] | UnsetType = UNSET
-
-
-async def caught_up(ctx: Ctx, position: int | None, wait_for: WaitFor) -> None:
-    """Set the response position and wait until the read models include it."""
-    if position is None:
-        return
-    ctx.position = position
-    if not await wait_for(position):
-        raise UnavailableError("The read models have not caught up yet; retry")
 
 
 @api.get("/", query=ListQuery, response=list[q.Notification])
@@ -223,7 +214,7 @@ async def update(
     handlers = notifications
     await handlers.require_owned(me, nid)
     if body.status is not None:
-        await caught_up(
+        await require_settled(
             ctx, await handlers.set_status(me, [nid], body.status == "read"), wait_for=wait_for
         )
     return await q.get_notification(read, me, nid)
