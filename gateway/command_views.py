@@ -50,9 +50,6 @@ class CommandViews:
         participants = [
             qc.Participant(u, p.standard_id, p.name, p.is_active) for u, p in people.items()
         ]
-        name = state.name
-        if state.conversation_type == "single":
-            name = next((p.name for p in participants if p.id != viewer), name)
         last_message = None
         last = await self._events.last(c.messages_stream(cid))
         if last is not None:
@@ -64,7 +61,7 @@ class CommandViews:
         return qc.Conversation(
             id=cid,
             type=state.conversation_type,
-            name=name,
+            name=qc.shown_name(state.conversation_type, state.name, participants, viewer),
             description=state.description,
             avatar=state.avatar,
             max_members=state.max_members,

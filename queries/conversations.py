@@ -126,9 +126,6 @@ async def views(
     out: list[Conversation] = []
     for c, m in pairs:
         people = [p for uid in c.member_ids if (p := people_of.get(uid)) is not None]
-        name = c.name
-        if c.type == "single":
-            name = next((p.name for p in people if p.id != viewer), name)
         created = iso(c.created_at) or ""
         last_message = (
             last.get(c.last_message_id)
@@ -139,7 +136,7 @@ async def views(
             Conversation(
                 id=c.id,
                 type=c.type,
-                name=name,
+                name=shown_name(c.type, c.name, people, viewer),
                 description=c.description,
                 avatar=c.avatar,
                 max_members=c.max_members,
@@ -160,6 +157,14 @@ async def views(
             )
         )
     return out
+
+
+def shown_name(kind: str, name: str, people: Sequence[Participant], viewer: int) -> str:
+    """The conversation's name as ``viewer`` sees it: a single chat is named after the other
+    person (``name`` until that person is known)."""
+    if kind != "single":
+        return name
+    return next((p.name for p in people if p.id != viewer), name)
 
 
 def _participant(u: UserDoc) -> Participant:
