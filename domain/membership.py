@@ -86,8 +86,7 @@ def decide_add_members(
         raise ForbiddenError(
             "Someone removed from this group can be added back only by its owner or an admin"
         )
-    if len(state.members) + len(new) > state.max_members:
-        raise InvalidError(f"The group is full (max_members {state.max_members})")
+    require_room(state, len(new))
     return [
         c.MemberAdded(
             conversation_id=state.conversation_id,
@@ -308,8 +307,7 @@ def decide_join(state: Conversation, user_id: int, code: str, seq: int, at: floa
         raise InvalidError("The invite code has expired")
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         raise InvalidError("The invite code has been used up")
-    if len(state.members) >= state.max_members:
-        raise InvalidError(f"The group is full (max_members {state.max_members})")
+    require_room(state, 1)
     return [
         c.MemberAdded(
             conversation_id=state.conversation_id,
@@ -341,3 +339,9 @@ def require_invite_manager(state: Conversation, operator_id: int) -> None:
     require_group(state, "invite codes")
     if require_member(state, operator_id).role not in MANAGERS:
         raise ForbiddenError("Only the owner or an admin may list invite codes")
+
+
+def require_room(state: Conversation, joining: int) -> None:
+    """The group has room for ``joining`` more members (``max_members``)."""
+    if len(state.members) + joining > state.max_members:
+        raise InvalidError(f"The group is full (max_members {state.max_members})")
