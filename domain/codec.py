@@ -71,6 +71,11 @@ def register(union: Any) -> None:
 register(DomainEvent)
 
 
+def knows(type_name: str) -> bool:
+    """Whether ``type_name`` has a registered event class."""
+    return type_name in _registry
+
+
 def register_upcaster(type_name: str, from_version: int, fn: Upcaster) -> None:
     """Register a function that lifts ``type_name`` data from ``from_version`` by one."""
     _upcasters[(type_name, from_version)] = fn
@@ -156,6 +161,16 @@ def decode(type_name: str, data: bytes, schema_version: int | None = None) -> Ev
     raw["type"] = type_name
     result: Event = msgspec.convert(raw, cls)
     return result
+
+
+def decode_recorded(type_name: str, data: bytes, metadata: bytes) -> Event:
+    """Decode a stored event, reading the schema version from its metadata only when the class
+    has had older versions (at version 1 the stored version cannot make a difference)."""
+    cls = _registry.get(type_name)
+    if cls is not None and cls.schema_version <= 1:
+        event: Event = _decoder_for(cls).decode(data)
+        return event
+    return decode(type_name, data, schema_version_of(metadata))
 
 
 def schema_version_of(metadata: bytes | None) -> int | None:

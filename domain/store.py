@@ -40,7 +40,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
     recorded_at: float
 
     def decode(self) -> Event:
-        return codec.decode(self.type, self.data, codec.schema_version_of(self.metadata))
+        return codec.decode_recorded(self.type, self.data, self.metadata)
 
     @property
     def category(self) -> str:

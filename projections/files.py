@@ -38,6 +38,8 @@ class FilesProjection:
     handles = type_names(f.FileEvent | c.ConversationEvent | c.MessageEvent)
 
     def handle(self, event: Event, rec: RecordedEvent) -> list[Op]:
+        if type(event) is c.MessageSent and event.file_id is None:  # most of any log
+            return []
         if not isinstance(event, f.FileEvent | c.ConversationEvent | c.MessageEvent):
             return []
         match event:

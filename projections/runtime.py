@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from domain.codec import UnknownEventError
+from domain import codec
 from domain.events import Event
 from domain.store import EventStore, RecordedEvent
 from projections.store import (
@@ -52,6 +52,7 @@ class Projector:
         self._handles: dict[str, frozenset[str] | None] = {
             p.name: getattr(p, "handles", None) for p in self._projections
         }
+        self._routes: dict[str, tuple[int, ...]] = {}  # stored type -> projections handling it
         self._checkpoints: dict[str, int] = {}
         self._position = 0
         self._cond = asyncio.Condition()
@@ -115,28 +116,47 @@ class Projector:
     async def settle(self) -> None:
         return None  # every checkpoint moves with its batch's documents
 
+    def _route(self, type_name: str) -> tuple[int, ...] | None:
+        """The indexes of the projections that handle events of this stored type; None for a
+        type the codec does not know."""
+        route = self._routes.get(type_name)
+        if route is None:
+            if not codec.knows(type_name):
+                return None  # not cached: a test may register its class later
+            route = self._routes[type_name] = tuple(
+                i
+                for i, p in enumerate(self._projections)
+                if (h := self._handles[p.name]) is None or type_name in h
+            )
+        return route
+
     async def apply(self, batch: Sequence[RecordedEvent]) -> None:
         """Apply a batch of recorded events (in position order) to every projection behind it."""
-        decoded: list[tuple[RecordedEvent, Event]] = []
-        for rec in batch:
-            try:
-                decoded.append((rec, rec.decode()))
-            except UnknownEventError:
-                log.warning("skipping unknown event type %s at %d", rec.type, rec.position)
         last = batch[-1].position
-        out: list[ProjectionBatch] = []
-        for p in self._projections:
-            cp = self._checkpoints.get(p.name, 0)
-            if cp >= last:
+        projections = self._projections
+        cps = [self._checkpoints.get(p.name, 0) for p in projections]
+        ops: list[list[Guarded]] = [[] for _ in projections]
+        for rec in batch:
+            route = self._route(rec.type)
+            if route is None:
+                log.warning("skipping unknown event type %s at %d", rec.type, rec.position)
                 continue
-            ops: list[Guarded] = []
-            handles = self._handles[p.name]
-            for rec, event in decoded:
-                if rec.position <= cp or (handles is not None and rec.type not in handles):
+            if not route:  # no projection acts on this type: not even decoded
+                continue
+            event = rec.decode()
+            position = rec.position
+            base = position * 1024
+            for i in route:
+                if position <= cps[i]:
                     continue
-                for i, op in enumerate(p.handle(event, rec)):
-                    ops.append(Guarded(guard=rec.position * 1024 + i, op=op))
-            out.append(ProjectionBatch(projection=p.name, position=last, ops=ops))
+                out_ops = ops[i]
+                for k, op in enumerate(projections[i].handle(event, rec)):
+                    out_ops.append(Guarded(base + k, op))
+        out = [
+            ProjectionBatch(p.name, last, ops[i])
+            for i, p in enumerate(projections)
+            if cps[i] < last
+        ]
         if out:
             await self._read.apply(out)
         for b in out:

@@ -14,6 +14,7 @@ from domain import codec
 from domain.chain import GENESIS, seal
 from domain.codec import DomainEvent, UnknownEventError
 from domain.events import Event, event_classes, type_names
+from domain.store import RecordedEvent
 from domain.tracing import SYSTEM, Actor, Trace
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
@@ -264,3 +265,34 @@ def test_stored_metadata_of_any_age_parses() -> None:
 )
 def test_schema_version_of(metadata: bytes | None, version: int | None) -> None:
     assert codec.schema_version_of(metadata) == version
+
+
+def _stored(event: Event, metadata: bytes) -> RecordedEvent:
+    type_name, data = codec.encode(event)
+    return RecordedEvent("e1", "notes-1", 0, 1, type_name, data, metadata, 0.0)
+
+
+def test_a_stored_event_is_upcast_from_the_version_in_its_metadata() -> None:
+    v1 = msgspec.json.encode({"text": "title\nbody"})
+    rec = RecordedEvent(
+        "e1", "notes-1", 0, 1, "test.codec.NoteWritten", v1, b'{"schema_version":1}', 0.0
+    )
+    assert rec.decode() == NoteWritten(title="title", body="body")
+    current = NoteWritten(title="t", body="b")
+    assert _stored(current, codec.metadata_for(current, "e1", None)).decode() == current
+
+
+def test_a_stored_first_version_event_decodes_whatever_its_metadata() -> None:
+    codec.register(_NoteV1)
+    note = _NoteV1(text="hello")
+    for metadata in (b"", b'{"schema_version":1}', codec.metadata_for(note, "e1", None)):
+        assert _stored(note, metadata).decode() == note
+
+
+def test_unknown_stored_types_are_refused_and_not_known() -> None:
+    codec.register(_NoteV1)
+    assert codec.knows("test.codec.NoteV1")
+    assert not codec.knows("NoSuchEvent")
+    rec = RecordedEvent("e1", "x-1", 0, 1, "NoSuchEvent", b"{}", b"", 0.0)
+    with pytest.raises(UnknownEventError):
+        rec.decode()
