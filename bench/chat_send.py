@@ -1,10 +1,11 @@
 """Sustained ``POST /messages/text`` through HTTP on ``im serve``: messages/s and latency.
 
-Scenarios: 50 senders in one group; 200 senders spread over 100 conversations (one single chat
-per pair). The load comes from ``wrk`` (C, one thread, 50 or 200 keep-alive connections) so the
-client takes as little of the machine's two cores as possible; each request is sent by a
-round-robin sender with its own token and a unique ``client_msg_id``. Afterwards the
-conversations' ``last_seq`` is checked against the 201s wrk counted.
+Scenarios, each on a fresh server: 50 senders in one group (``group_sends``); 200 senders spread
+over 100 conversations, one single chat per pair (``pair_sends``). The load comes from ``wrk``
+(C, one thread, 50 or 200 keep-alive connections) so the client takes as little of the machine's
+two cores as possible; each request is sent by a round-robin sender with its own token and a
+unique ``client_msg_id``. Each returns the 201s per second, wrk's latency p50/p99 and CPU, and
+the messages the conversations' ``last_seq`` says were stored.
 
 Needs ``wrk``. Run: .venv/bin/python -m bench.chat_send [--seconds 15]
 [--synchronous full,normal] [--rounds 1]. With several ``IM_SQLITE_SYNCHRONOUS`` settings each
@@ -17,16 +18,19 @@ register the senders quickly).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
-import re
-import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.harness import API, PASSWORD, ServerProcess
+from bench import ceilings
+from bench.harness import API, ServerProcess
+from bench.rt_common import register_many, token
 
 LUA = """
 local reqs = {}
@@ -52,17 +56,10 @@ end
 """
 
 
-def _register(c: httpx.Client, n: int, tag: str) -> list[tuple[int, str]]:
-    out = []
-    for k in range(n):
-        sid = f"{tag}{k}"
-        r = c.post(f"{API}/users/", json={"standard_id": sid, "name": sid, "password": PASSWORD})
-        assert r.status_code == 201, r.text
-        t = c.post(
-            f"{API}/auth/login/access-token", data={"username": sid, "password": PASSWORD}
-        ).json()["access_token"]
-        out.append((r.json()["id"], t))
-    return out
+def _register(url: str, n: int) -> list[tuple[int, str]]:
+    """``n`` new users and their tokens (issued with the test secret: no login per user)."""
+    users = asyncio.run(register_many(url, n, concurrency=8))
+    return [(u["id"], token(u["id"])) for u in users]
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -70,20 +67,8 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _wrk(url: str, script: Path, lines: Path, conns: int, seconds: int) -> dict[str, Any]:
-    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    out = subprocess.run([*cmd, "--", str(lines)], capture_output=True, text=True, check=True)
-    text = out.stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    lat = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", text))
-    return {
-        "requests": total,
-        "per_second": rate,
-        "non_2xx": int(bad.group(1)) if bad else 0,
-        "p50": lat.get("50"),
-        "p99": lat.get("99"),
-    }
+    """wrk (one thread, ``conns`` connections) sending the requests of ``lines`` round-robin."""
+    return ceilings.wrk(url, seconds, conns, script=script, script_args=(str(lines),))
 
 
 def _body(cid: int, k: int) -> str:
@@ -92,61 +77,86 @@ def _body(cid: int, k: int) -> str:
     )
 
 
-def run(seconds: int, synchronous: str = "full") -> tuple[dict[str, Any], dict[str, Any]]:
+@contextlib.contextmanager
+def _server(synchronous: str) -> Iterator[tuple[ServerProcess, Path]]:
     with tempfile.TemporaryDirectory() as d:
-        data = Path(d) / "data"
         env = {
             "IM_RATE_LIMIT_ENABLED": "false",
             "IM_PASSWORD_MEMORY_KIB": "1024",
             "IM_SQLITE_SYNCHRONOUS": synchronous,
         }
-        server = ServerProcess(data, **env).start()
-        script = Path(d) / "send.lua"
-        script.write_text(LUA)
+        server = ServerProcess(Path(d) / "data", **env).start()
+        (Path(d) / "send.lua").write_text(LUA)
         try:
-            with httpx.Client(base_url=server.url, timeout=60) as c:
-                group = _register(c, 50, "g")
-                body = {"name": "bench", "member_ids": [u for u, _ in group[1:]]}
-                gid = c.post(f"{API}/conversations/group", json=body, headers=_auth(group[0][1]))
-                gid_ = gid.json()["id"]
-                lines = Path(d) / "group.tsv"
-                lines.write_text(
-                    "".join(f"{t}\t{_body(gid_, k)}\n" for k, (_, t) in enumerate(group))
-                )
-                a = _wrk(server.url, script, lines, 50, seconds)
-                last = c.get(f"{API}/conversations/{gid_}", headers=_auth(group[0][1])).json()
-                a["stored"] = last["last_seq"] - 1
-                print(f"[{synchronous}] 50 senders, 1 group:           {_fmt(a)}", flush=True)
-
-                pairs = _register(c, 200, "p")
-                rows = []
-                cids = []
-                for k in range(0, 200, 2):
-                    (_, t1), (u2, t2) = pairs[k], pairs[k + 1]
-                    r = c.post(
-                        f"{API}/conversations/single",
-                        json={"target_user_id": u2},
-                        headers=_auth(t1),
-                    )
-                    cid = r.json()["id"]
-                    cids.append((cid, t1))
-                    rows += [f"{t1}\t{_body(cid, k)}\n", f"{t2}\t{_body(cid, k + 1)}\n"]
-                lines = Path(d) / "pairs.tsv"
-                lines.write_text("".join(rows))
-                b = _wrk(server.url, script, lines, 200, seconds)
-                b["stored"] = sum(
-                    c.get(f"{API}/conversations/{cid}", headers=_auth(t)).json()["last_seq"]
-                    for cid, t in cids
-                )
-                print(f"[{synchronous}] 200 senders, 100 conversations: {_fmt(b)}", flush=True)
+            yield server, Path(d)
         finally:
             server.stop()
+
+
+def _figures(r: dict[str, Any], stored: int, conversations: int, sync: str) -> dict[str, Any]:
+    ok = r["requests"] - r["non_2xx"]
+    return {
+        **r,
+        "rate": ok / r["elapsed_s"],  # 201s per second
+        "unit": "msg/s",
+        "stored": stored,
+        "senders": r["connections"],
+        "conversations": conversations,
+        "synchronous": sync,
+    }
+
+
+def group_sends(seconds: int, synchronous: str = "full", senders: int = 50) -> dict[str, Any]:
+    """``senders`` members of one group send for ``seconds`` (wrk, one connection each):
+    messages/s (201s), wrk's latency p50/p99, and how many the group stored."""
+    with _server(synchronous) as (server, d), httpx.Client(base_url=server.url, timeout=60) as c:
+        group = _register(server.url, senders)
+        body = {"name": "bench", "member_ids": [u for u, _ in group[1:]]}
+        gid = c.post(f"{API}/conversations/group", json=body, headers=_auth(group[0][1]))
+        gid_ = gid.json()["id"]
+        lines = d / "group.tsv"
+        lines.write_text("".join(f"{t}\t{_body(gid_, k)}\n" for k, (_, t) in enumerate(group)))
+        r = _wrk(server.url, d / "send.lua", lines, senders, seconds)
+        last = c.get(f"{API}/conversations/{gid_}", headers=_auth(group[0][1])).json()
+        return _figures(r, last["last_seq"] - 1, 1, synchronous)
+
+
+def pair_sends(seconds: int, synchronous: str = "full", senders: int = 200) -> dict[str, Any]:
+    """``senders`` users in ``senders // 2`` single chats (one per pair) send for ``seconds``
+    (wrk, one connection each): messages/s (201s), wrk's latency p50/p99, messages stored."""
+    with _server(synchronous) as (server, d), httpx.Client(base_url=server.url, timeout=60) as c:
+        pairs = _register(server.url, senders)
+        rows = []
+        cids = []
+        for k in range(0, senders, 2):
+            (_, t1), (u2, t2) = pairs[k], pairs[k + 1]
+            r = c.post(
+                f"{API}/conversations/single", json={"target_user_id": u2}, headers=_auth(t1)
+            )
+            cid = r.json()["id"]
+            cids.append((cid, t1))
+            rows += [f"{t1}\t{_body(cid, k)}\n", f"{t2}\t{_body(cid, k + 1)}\n"]
+        lines = d / "pairs.tsv"
+        lines.write_text("".join(rows))
+        out = _wrk(server.url, d / "send.lua", lines, senders, seconds)
+        stored = sum(
+            c.get(f"{API}/conversations/{cid}", headers=_auth(t)).json()["last_seq"]
+            for cid, t in cids
+        )
+        return _figures(out, stored, len(cids), synchronous)
+
+
+def run(seconds: int, synchronous: str = "full") -> tuple[dict[str, Any], dict[str, Any]]:
+    a = group_sends(seconds, synchronous)
+    print(f"[{synchronous}] 50 senders, 1 group:           {_fmt(a)}", flush=True)
+    b = pair_sends(seconds, synchronous)
+    print(f"[{synchronous}] 200 senders, 100 conversations: {_fmt(b)}", flush=True)
     return a, b
 
 
 def _fmt(r: dict[str, Any]) -> str:
     return (
-        f"{r['per_second']:,.0f} msg/s, p50 {r['p50']}, p99 {r['p99']}, "
+        f"{r['rate']:,.0f} msg/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
         f"{r['requests']:,} requests, {r['non_2xx']} non-2xx, {r['stored']:,} stored"
     )
 
@@ -164,7 +174,7 @@ def main() -> None:
             a, b = run(args.seconds, sync)
             prev = best.get(sync)
             best[sync] = [
-                x if prev is None or x["per_second"] > prev[i]["per_second"] else prev[i]
+                x if prev is None or x["rate"] > prev[i]["rate"] else prev[i]
                 for i, x in enumerate((a, b))
             ]
     if len(settings) > 1:
@@ -173,10 +183,10 @@ def main() -> None:
         for i, name in enumerate(("50 senders, 1 group", "200 senders, 100 conversations")):
             for sync in settings:
                 r = best[sync][i]
-                delta = r["per_second"] / best[base][i]["per_second"] - 1
+                delta = r["rate"] / best[base][i]["rate"] - 1
                 print(
-                    f"  {name:<32} {sync:<7} {r['per_second']:8,.0f} msg/s ({delta:+.1%})"
-                    f"  p99 {r['p99']}"
+                    f"  {name:<32} {sync:<7} {r['rate']:8,.0f} msg/s ({delta:+.1%})"
+                    f"  p99 {r['p99_ms']:.1f} ms"
                 )
 
 

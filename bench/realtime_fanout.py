@@ -21,6 +21,7 @@ from bench.rt_common import (
     Clients,
     cpu_seconds,
     headers,
+    last_arrival,
     percentile,
     raise_fd_limit,
     register_many,
@@ -69,7 +70,7 @@ async def run(members: int, messages: int, workers: int) -> dict[str, Any]:
                         headers=headers(owner["id"]),
                     )
                     r.raise_for_status()
-                    times.append(_last_arrival(clients, str(n), connected) - sent_at)
+                    times.append(last_arrival(clients, str(n), connected) - sent_at)
                 cpu = time.process_time() + sum(cpu_seconds(c.proc.pid) for c in clients) - cpu
         finally:
             for c in clients:
@@ -86,23 +87,6 @@ async def run(members: int, messages: int, workers: int) -> dict[str, Any]:
         "client_cpu_s": cpu,
         "client_processes": workers,
     }
-
-
-def _last_arrival(clients: list[Clients], key: str, expected: int, timeout: float = 10) -> float:
-    count, last = 0, 0.0
-    deadline = time.monotonic() + timeout
-    while count < expected:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"message {key}: only {count} of {expected} sockets got it")
-        for c in clients:
-            arrivals = c.ask("report")["arrivals"]
-            got = arrivals.get(key)
-            if got:
-                count += got[0]
-                last = max(last, got[1])
-        if count < expected:
-            time.sleep(0.005)
-    return last
 
 
 def main() -> None:

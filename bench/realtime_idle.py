@@ -1,7 +1,9 @@
-"""10,000 idle authenticated WebSocket connections on one ``im serve`` process: server RSS, and
+"""10,000 idle authenticated WebSocket connections on one ``im serve`` process (the users appended
+straight to its event store, the sockets held by several client processes): server RSS, and
 whether delivery still works (a broadcast to everyone: time until every socket has it).
 
-Raises the open-file limit to the hard limit (needs >= connections + a few hundred).
+Raises the open-file limit (needs >= connections + a few hundred; the hard limit too where the
+process may).
 Run: .venv/bin/python -m bench.realtime_idle [--connections 10000] [--workers 4]
 """
 
@@ -12,26 +14,69 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from bench.harness import API, token_for
+from bench.harness import API, PASSWORD, token_for
 from bench.rt_common import (
     Clients,
+    cpu_seconds,
+    last_arrival,
     raise_fd_limit,
-    register_many,
+    ready_state,
     rss_mib,
+    source_address,
     start_server,
     token,
+    wait_projected,
     ws_url,
 )
+from commands.core import IdAllocator
+from commands.event_store.sqlite import SqliteEventStore
+from commands.passwords import Passwords
+from domain import users as u
+from domain.store import NO_STREAM, new_event
 
 ROOT, ROOT_PASSWORD = "idle_root", "idle-root-secret"
+BROADCAST_TITLE = "hello-everyone"
+CHUNK = 1000  # users appended at once (the store commits concurrent appends together)
 
 
-async def run(connections: int, workers: int, idle_seconds: float) -> None:
-    limit = raise_fd_limit()
-    print(f"open-file limit {limit}")
+async def append_users(data: Path, count: int) -> list[int]:
+    """``count`` users appended straight to the event store, as ``commands.users`` writes a
+    registration (the standard id's claim, then the user; one password hash for all): seconds
+    where 50,000 registrations through HTTP take minutes. Returns their ids."""
+    store = SqliteEventStore(data / "events.sqlite3")
+    passwords = Passwords(memory_kib=1024)
+    try:
+        first = await IdAllocator(store, block_size=count).next("user")
+        password_hash = await passwords.hash(PASSWORD)
+        now = time.time()
+        for start in range(first, first + count, CHUNK):
+            writes = []
+            for uid in range(start, min(first + count, start + CHUNK)):
+                sid = f"idle{uid}"
+                claim = u.StandardIdClaimed(standard_id=sid, user_id=uid)
+                user = u.UserRegistered(
+                    user_id=uid, standard_id=sid, name=sid, password_hash=password_hash, at=now
+                )
+                writes.append(
+                    store.append(u.standard_id_stream(sid), [new_event(claim)], NO_STREAM)
+                )
+                writes.append(store.append(u.user_stream(uid), [new_event(user)], NO_STREAM))
+            await asyncio.gather(*writes)
+    finally:
+        passwords.close()
+        await store.close()
+    return list(range(first, first + count))
+
+
+async def figures(connections: int, workers: int, idle_seconds: float = 0) -> dict[str, Any]:
+    """``connections`` idle authenticated sockets (each a registered user) held by ``workers``
+    ``bench.ws_clients`` processes, each from a loopback address of its own: the server's RSS
+    with them open, and the time from ``POST /realtime/broadcast`` until the last socket has
+    the frame. Raise the open-file limit first (``rt_common.raise_fd_limit``)."""
     with tempfile.TemporaryDirectory() as d:
         server = start_server(
             Path(d), IM_FIRST_SUPERUSER=ROOT, IM_FIRST_SUPERUSER_PASSWORD=ROOT_PASSWORD
@@ -41,43 +86,68 @@ async def run(connections: int, workers: int, idle_seconds: float) -> None:
         clients: list[Clients] = []
         try:
             started = time.perf_counter()
-            users = await register_many(server.url, connections, concurrency=32)
-            print(f"registered {len(users)} users in {time.perf_counter() - started:.0f} s")
+            users = await append_users(Path(d) / "data", connections)
+            wait_projected(server.url, ready_state(server.url)["head"])
+            registered_s = time.perf_counter() - started
             before = rss_mib(pid)
-            tokens = [token(u["id"]) for u in users]
+            tokens = [token(uid) for uid in users]
+            cpu = time.process_time()
             started = time.perf_counter()
-            clients = [Clients(ws_url(server), tokens[i::workers]) for i in range(workers)]
+            clients = [
+                Clients(ws_url(server), tokens[i::workers], source_address=source_address(i))
+                for i in range(workers)
+            ]
             connected = sum(c.wait_ready() for c in clients)
-            print(f"{connected} connections open in {time.perf_counter() - started:.0f} s")
-            await asyncio.sleep(idle_seconds)
+            connect_s = time.perf_counter() - started
+            if idle_seconds:
+                await asyncio.sleep(idle_seconds)  # the scenario: sockets idle this long
             after = rss_mib(pid)
-            print(f"server RSS: {before:.0f} MiB before, {after:.0f} MiB with {connected} idle "
-                  f"connections ({(after - before) * 1024 / connected:.1f} KiB each)")  # fmt: skip
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
                 root = {"Authorization": f"Bearer {await token_for(http, ROOT, ROOT_PASSWORD)}"}
                 stats = (await http.get(f"{API}/realtime/connection-stats", headers=root)).json()
-                print(f"connection-stats: {stats}")
                 sent_at = time.time()
-                body = {"title": "hello-everyone", "content": "still there?"}
+                body = {"title": BROADCAST_TITLE, "content": "still there?"}
                 r = await http.post(f"{API}/realtime/broadcast", json=body, headers=root)
                 r.raise_for_status()
-            count, last = 0, 0.0
-            deadline = time.monotonic() + 60
-            while count < connected and time.monotonic() < deadline:
-                for c in clients:
-                    got = c.ask("report")["arrivals"].get("hello-everyone")
-                    if got:
-                        count, last = count + got[0], max(last, got[1])
-                await asyncio.sleep(0.01)
-            print(f"broadcast to everyone: {count} of {connected} sockets got it; the last "
-                  f"{(last - sent_at) * 1000:.0f} ms after POST start")  # fmt: skip
-            print(f"server RSS after the broadcast: {rss_mib(pid):.0f} MiB")
+            last = last_arrival(clients, BROADCAST_TITLE, connected, timeout=120)
+            after_broadcast = rss_mib(pid)
             closed = sum(c.ask("report")["closed"] for c in clients)
-            print(f"connections closed by the server meanwhile: {closed}")
+            client_cpu = time.process_time() - cpu + sum(cpu_seconds(c.proc.pid) for c in clients)
         finally:
             for c in clients:
                 c.quit()
             server.stop()
+    return {
+        "rss_mib": after,
+        "broadcast_ms": (last - sent_at) * 1000,
+        "unit": "MiB",
+        "connections": connected,
+        "rss_before_mib": before,
+        "kib_per_socket": (after - before) * 1024 / connected,
+        "rss_after_broadcast_mib": after_broadcast,
+        "closed_by_server": closed,
+        "connection_stats": stats,
+        "register_s": registered_s,
+        "connect_s": connect_s,
+        "client_processes": workers,
+        # the client processes' CPU from their start (connecting included) and this process's
+        "client_cpu_s": client_cpu,
+    }
+
+
+async def run(connections: int, workers: int, idle_seconds: float) -> None:
+    limit = raise_fd_limit(connections + 1000)
+    print(f"open-file limit {limit}")
+    r = await figures(connections, workers, idle_seconds)
+    print(f"registered {r['connections']} users in {r['register_s']:.0f} s (straight to the store);"
+          f" connections open in {r['connect_s']:.0f} s")  # fmt: skip
+    print(f"server RSS: {r['rss_before_mib']:.0f} MiB before, {r['rss_mib']:.0f} MiB with "
+          f"{r['connections']} idle connections ({r['kib_per_socket']:.1f} KiB each)")  # fmt: skip
+    print(f"connection-stats: {r['connection_stats']}")
+    print(f"broadcast to everyone: the last of {r['connections']} sockets got it "
+          f"{r['broadcast_ms']:.0f} ms after POST start")  # fmt: skip
+    print(f"server RSS after the broadcast: {r['rss_after_broadcast_mib']:.0f} MiB")
+    print(f"connections closed by the server meanwhile: {r['closed_by_server']}")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvloop
@@ -21,10 +22,20 @@ import websockets
 
 from bench.harness import API
 from bench.loadgen import parse_content
-from bench.rt_common import headers, percentile, register_many, start_server, token, ws_url
+from bench.rt_common import (
+    children_cpu,
+    headers,
+    percentile,
+    register_many,
+    start_server,
+    token,
+    ws_url,
+)
 
 
-async def run(rate: float, seconds: float, concurrency: int) -> None:
+async def figures(rate: float, seconds: float, concurrency: int) -> dict[str, Any]:
+    """Send ``rate * seconds`` messages at ``rate``/s from a ``bench.loadgen`` process into a
+    group of two; the other member's socket times each from ``POST`` start to its frame."""
     count = int(rate * seconds)
     with tempfile.TemporaryDirectory() as d:
         server = start_server(Path(d))
@@ -39,6 +50,8 @@ async def run(rate: float, seconds: float, concurrency: int) -> None:
             url = f"{ws_url(server)}?token={token(receiver['id'])}"
             latencies: list[float] = []
             after_event: list[float] = []
+            children = children_cpu()
+            cpu = time.process_time()
             async with websockets.connect(url, ping_interval=None) as ws:
                 await ws.recv()
                 load = await asyncio.create_subprocess_exec(
@@ -56,18 +69,42 @@ async def run(rate: float, seconds: float, concurrency: int) -> None:
                         latencies.append(now - parsed[1])
                         after_event.append(now - _epoch(frame["timestamp"]))
                 out, _ = await load.communicate()
+            # the receiver (this process) and the load generator (a child, reaped by now)
+            client_cpu = time.process_time() - cpu + children_cpu() - children
             sent = json.loads(out)
         finally:
             server.stop()
     ms = [x * 1000 for x in latencies]
     push = [x * 1000 for x in after_event]
-    print(f"messages: {count} at a target of {rate:.0f}/s; achieved {sent['per_second']:.0f}/s")
-    print(f"HTTP POST /messages/text: p50 {sent['http_p50_ms']:.1f} ms, p99 "
-          f"{sent['http_p99_ms']:.1f} ms, failures {sent['failures']}")  # fmt: skip
-    print(f"delivery (POST start -> frame at the other member): p50 {percentile(ms, 0.5):.1f} ms,"
-          f" p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")  # fmt: skip
+    return {
+        "p99_ms": percentile(ms, 0.99),
+        "unit": "ms",
+        "p50_ms": percentile(ms, 0.5),
+        "max_ms": max(ms),
+        "messages": count,
+        "target_rate": rate,
+        "achieved_rate": sent["per_second"],
+        "http_p50_ms": sent["http_p50_ms"],
+        "http_p99_ms": sent["http_p99_ms"],
+        "failures": sent["failures"],
+        # from the event's time (set by the command handler) to the frame
+        "push_p50_ms": percentile(push, 0.5),
+        "push_p99_ms": percentile(push, 0.99),
+        "client_processes": 2,
+        "client_cpu_s": client_cpu,
+    }
+
+
+async def run(rate: float, seconds: float, concurrency: int) -> None:
+    r = await figures(rate, seconds, concurrency)
+    print(f"messages: {r['messages']} at a target of {rate:.0f}/s;"
+          f" achieved {r['achieved_rate']:.0f}/s")  # fmt: skip
+    print(f"HTTP POST /messages/text: p50 {r['http_p50_ms']:.1f} ms, p99 "
+          f"{r['http_p99_ms']:.1f} ms, failures {r['failures']}")  # fmt: skip
+    print(f"delivery (POST start -> frame at the other member): p50 {r['p50_ms']:.1f} ms,"
+          f" p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms")  # fmt: skip
     print(f"of which event time (set by the command handler) -> frame: p50 "
-          f"{percentile(push, 0.5):.1f} ms, p99 {percentile(push, 0.99):.1f} ms")  # fmt: skip
+          f"{r['push_p50_ms']:.1f} ms, p99 {r['push_p99_ms']:.1f} ms")  # fmt: skip
 
 
 def _epoch(stamp: str) -> float:

@@ -16,15 +16,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.chat_reads import _append_messages
 from bench.harness import server_env
+from bench.loaded_store import append_messages
 
 
 def figures(messages: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         data = Path(d) / "data"
         data.mkdir()
-        appended = asyncio.run(_append_messages(data, 1, [1, 2, 3], messages))
+        appended = asyncio.run(append_messages(data, 1, [1, 2, 3], messages))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             [sys.executable, "-m", "gateway.cli", "rebuild"],

@@ -47,7 +47,7 @@ def _one(tree: str, seconds: int) -> tuple[float, float]:
         script.write_text(LUA)
         try:
             with httpx.Client(base_url=server.url, timeout=60) as c:
-                group = _register(c, 50, "g")
+                group = _register(server.url, 50)
                 body = {"name": "bench", "member_ids": [u for u, _ in group[1:]]}
                 r = c.post(f"{API}/conversations/group", json=body, headers=_auth(group[0][1]))
                 gid = r.json()["id"]

@@ -54,7 +54,7 @@ def stack(tmp: Path, commands: int) -> FrontStack:
 
 def _pair_group(front: str) -> tuple[str, str, int]:
     with httpx.Client(base_url=front, timeout=60) as c:
-        (_, t1), (u2, t2) = _register(c, 2, "lat")
+        (_, t1), (u2, t2) = _register(front, 2)
         r = c.post(f"{API}/conversations/group", json={"name": "lat", "member_ids": [u2]},
                    headers=_auth(t1))  # fmt: skip
         return t1, t2, int(r.json()["id"])
@@ -90,7 +90,7 @@ async def push_latency(front: str, rate: float, seconds: float) -> None:
 
 def read_after_write(front: str, rounds: int) -> None:
     with httpx.Client(base_url=front, timeout=60) as c:
-        (_, t1), (u2, _) = _register(c, 2, "ryw")
+        (_, t1), (u2, _) = _register(front, 2)
         h = _auth(t1)
         cid = c.post(f"{API}/conversations/group", json={"name": "ryw", "member_ids": [u2]},
                      headers=h).json()["id"]  # fmt: skip
@@ -114,7 +114,7 @@ def sends(front: str, tmp: Path, seconds: int, label: str) -> dict[str, Any]:
     script.write_text(LUA)
     out: dict[str, Any] = {}
     with httpx.Client(base_url=front, timeout=60) as c:
-        group = _register(c, 50, "g")
+        group = _register(front, 50)
         body = {"name": "bench", "member_ids": [u for u, _ in group[1:]]}
         gid = c.post(f"{API}/conversations/group", json=body, headers=_auth(group[0][1]))
         gid_ = gid.json()["id"]
@@ -122,7 +122,7 @@ def sends(front: str, tmp: Path, seconds: int, label: str) -> dict[str, Any]:
         lines.write_text("".join(f"{t}\t{_body(gid_, k)}\n" for k, (_, t) in enumerate(group)))
         out["one"] = a = _wrk(front, script, lines, 50, seconds)
         print(f"{label}, 50 senders in 1 group: {_fmt(a)} [{load()}]")
-        pairs = _register(c, 200, "p")
+        pairs = _register(front, 200)
         rows = []
         for k in range(0, 200, 2):
             (_, t1), (u2, t2) = pairs[k], pairs[k + 1]
@@ -139,7 +139,7 @@ def sends(front: str, tmp: Path, seconds: int, label: str) -> dict[str, Any]:
 
 def _fmt(r: dict[str, Any]) -> str:
     return (
-        f"{r['per_second']:,.0f} msg/s, p50 {r['p50']}, p99 {r['p99']},"
+        f"{r['rate']:,.0f} msg/s, p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms,"
         f" {r['non_2xx']} non-2xx of {r['requests']:,}"
     )
 
@@ -158,7 +158,7 @@ def run(seconds: int, rate: float, rounds: int) -> None:
             finally:
                 s.stop()
     for key, what in (("one", "1 group"), ("many", "100 chats")):
-        ratio = results[2][key]["per_second"] / results[1][key]["per_second"]
+        ratio = results[2][key]["rate"] / results[1][key]["rate"]
         print(f"sends/s, 2 command processes vs 1, {what}: {ratio:.2f}x")
 
 

@@ -8,7 +8,6 @@ Run: ./im bench [--quick] [--force] [--out DIR] [NAME ...]   (names: see --list)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime
 import os
 import platform
@@ -22,7 +21,8 @@ from typing import Any
 
 import msgspec
 
-from bench import ceilings
+from bench import figures
+from bench.figures import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -36,34 +36,11 @@ class Bench:
     figure: str
     target: str
     ceiling: str  # a key of CEILINGS
-    measure: Callable[[bool], dict[str, Any]]
+    measure: Callable[[Run], dict[str, Any]]
     key: str  # the number in the result compared with the ceiling's same key
     higher_is_better: bool
-
-
-def _event_store(quick: bool) -> dict[str, Any]:
-    from bench import event_store
-
-    return asyncio.run(event_store.figures(20_000 if quick else 200_000))
-
-
-def _rebuild(quick: bool) -> dict[str, Any]:
-    from bench import rebuild
-
-    return rebuild.figures(20_000 if quick else 1_000_000)
-
-
-def _http_me(quick: bool) -> dict[str, Any]:
-    from bench import http_me
-
-    return http_me.me(5 if quick else 15)
-
-
-def _fanout(quick: bool) -> dict[str, Any]:
-    from bench import realtime_fanout
-
-    members, messages = (200, 20) if quick else (1000, 100)
-    return asyncio.run(realtime_fanout.run(members, messages, 2 if quick else 4))
+    note: str = ""  # shown after the measured value: a format string over the result
+    shares: str = ""  # what it uses from Run.once, released after the last figure using it
 
 
 BENCHES = [
@@ -72,7 +49,7 @@ BENCHES = [
         "log appends, batches of 100 (SqliteEventStore)",
         "(none set)",
         "sqlite",
-        _event_store,
+        figures.log_appends,
         "rate",
         True,
     ),
@@ -81,42 +58,164 @@ BENCHES = [
         "im rebuild, 1,000,000 messages (20,000 quick)",
         ">= 50,000 ev/s",
         "sqlite",
-        _rebuild,
+        figures.rebuild_rate,
         "rate",
         True,
+    ),
+    Bench(
+        "catchup",
+        "live projector: 1,000,000 events appended to a running im serve (20,000 quick)",
+        ">= 30,000 ev/s",
+        "sqlite",
+        figures.catchup,
+        "rate",
+        True,
+        shares="loaded",
+    ),
+    Bench(
+        "idle_rss",
+        "im serve RSS, idle after the 1,000,000-message load (20,000 quick)",
+        "< 300 MiB",
+        "starlette_process",
+        figures.idle_rss,
+        "rss_mib",
+        False,
+        shares="loaded",
+    ),
+    Bench(
+        "history",
+        "history page of 50 at 1,000,000 messages (20,000 quick), p99",
+        "< 5 ms",
+        "starlette_seq",
+        figures.history,
+        "p99_ms",
+        False,
+        shares="loaded",
+    ),
+    Bench(
+        "cold_start",
+        "cold start of im serve to /ready, 1,000,000 messages (20,000 quick)",
+        "< 3 s",
+        "starlette_process",
+        figures.cold_start,
+        "start_s",
+        False,
+        shares="loaded",
+    ),
+    Bench(
+        "sends_group",
+        "sends, 50 senders in 1 group",
+        ">= 4,000 msg/s",
+        "starlette",
+        figures.sends_group,
+        "rate",
+        True,
+    ),
+    Bench(
+        "sends_pairs",
+        "sends, 200 senders over 100 conversations, p99",
+        "< 50 ms at >= 2,000 msg/s",
+        "starlette_200",
+        figures.sends_pairs,
+        "p99_ms",
+        False,
+        note="at {rate:,.0f} msg/s",
     ),
     Bench(
         "http_me",
         "GET /users/me req/s, 50 connections",
         ">= 60% of ceiling",
         "starlette",
-        _http_me,
+        figures.users_me,
         "rate",
         True,
+    ),
+    Bench(
+        "push_latency",
+        "push latency at 500 msg/s, p99 (POST start to the frame)",
+        "< 10 ms",
+        "websockets",
+        figures.push_latency,
+        "p99_ms",
+        False,
+        note="at {achieved_rate:,.0f} msg/s",
     ),
     Bench(
         "fanout",
         "fan-out to 1,000 members (200 quick), p99",
         "< 100 ms at 1,000",
         "websockets",
-        _fanout,
+        figures.fanout,
         "p99_ms",
         False,
     ),
+    Bench(
+        "idle_sockets",
+        "idle authenticated sockets, 50,000 (1,000 quick): server RSS",
+        "< 2 GiB",
+        "websockets_idle",
+        figures.idle_sockets,
+        "rss_mib",
+        False,
+        note="{connections:,} sockets",
+        shares="idle",
+    ),
+    Bench(
+        "idle_broadcast",
+        "a broadcast to all the idle sockets, until the last",
+        "< 2 s",
+        "websockets_idle",
+        figures.idle_broadcast,
+        "broadcast_ms",
+        False,
+        note="{connections:,} sockets",
+        shares="idle",
+    ),
+    Bench(
+        "conv_list",
+        "conversation list with unread counts, 500 conversations (100 quick), p99",
+        "< 10 ms",
+        "starlette_seq",
+        figures.conv_list,
+        "p99_ms",
+        False,
+    ),
+    Bench(
+        "pages",
+        "history pages/s, 8 readers paging a 10,000-message group backwards",
+        ">= 2,000 pages/s",
+        "starlette_8",
+        figures.pages,
+        "rate",
+        True,
+        note="{server_cpu_ms_per_page:.2f} server CPU ms/page",
+    ),
 ]
 
-CEILINGS: dict[str, tuple[str, Callable[[bool], dict[str, Any]]]] = {
-    "sqlite": (
-        "raw SQLite batched inserts (WAL, synchronous=FULL)",
-        lambda quick: ceilings.sqlite_inserts(20_000 if quick else 200_000),
+
+CEILINGS: dict[str, tuple[str, Callable[[Run], dict[str, Any]]]] = {
+    "sqlite": ("raw SQLite batched inserts (WAL, synchronous=FULL)", figures.sqlite_ceiling),
+    "starlette": ("bare Starlette endpoint through uvicorn", figures.starlette_ceiling),
+    "starlette_200": (
+        "bare Starlette endpoint, wrk with 200 connections, p99",
+        figures.starlette_200_ceiling,
     ),
-    "starlette": (
-        "bare Starlette endpoint through uvicorn",
-        lambda quick: ceilings.bare_starlette(5 if quick else 15),
+    "starlette_8": (
+        "bare Starlette endpoint, wrk with 8 threads of 1 connection",
+        figures.starlette_8_ceiling,
     ),
-    "websockets": (
-        "bare websockets broadcast, p99",
-        lambda quick: ceilings.bare_websockets(*((200, 20) if quick else (1000, 100))),
+    "starlette_seq": (
+        "bare Starlette endpoint, one request after another, p99",
+        figures.starlette_seq_ceiling,
+    ),
+    "starlette_process": (
+        "bare Starlette app through uvicorn: start to first answer, RSS",
+        figures.starlette_process_ceiling,
+    ),
+    "websockets": ("bare websockets broadcast, p99", figures.websockets_ceiling),
+    "websockets_idle": (
+        "bare websockets server holding the same idle sockets",
+        figures.idle_ceiling,
     ),
 }
 
@@ -142,8 +241,41 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _fmt(value: float, unit: str) -> str:
-    return f"{value:,.1f} ms" if unit.startswith("ms") else f"{value:,.0f} {unit}"
+def unit_of(key: str, unit: str) -> str:
+    """The unit a figure's number is in: from the key's suffix, else the result's ``unit``."""
+    for suffix, name in (("_ms", "ms"), ("_s", "s"), ("_mib", "MiB")):
+        if key.endswith(suffix):
+            return name
+    return unit
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value:,.1f} ms"
+    if unit == "s":
+        return f"{value:,.2f} s"
+    return f"{value:,.0f} {unit}"
+
+
+def row(b: Bench, result: dict[str, Any], ceiling: dict[str, Any], wall_s: float) -> dict[str, Any]:
+    """One figure of the record: the measured number next to its ceiling's."""
+    value, bound = float(result[b.key]), float(ceiling[b.key])
+    return {
+        "name": b.name,
+        "figure": b.figure,
+        "target": b.target,
+        "measured": value,
+        "unit": unit_of(b.key, str(result.get("unit", ""))),
+        "note": b.note.format(**result) if b.note else "",
+        "ceiling_name": CEILINGS[b.ceiling][0],
+        "ceiling": bound,
+        "ceiling_unit": unit_of(b.key, str(ceiling.get("unit", ""))),
+        # share of the ceiling reached: 1.0 is as good as the bare machine
+        "ratio": (value / bound) if b.higher_is_better else (bound / value),
+        "wall_s": wall_s,  # the first figure of a shared measurement pays for it
+        "result": result,
+        "ceiling_result": ceiling,
+    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -152,8 +284,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         (
             r["figure"],
             r["target"],
-            _fmt(r["measured"], r["unit"]),
-            f"{_fmt(r['ceiling'], r['unit'])} ({r['ceiling_name']})",
+            fmt(r["measured"], r["unit"]) + (f" ({r['note']})" if r["note"] else ""),
+            f"{fmt(r['ceiling'], r['ceiling_unit'])} ({r['ceiling_name']})",
             f"{r['ratio']:.2f}",
         )
         for r in rows
@@ -181,8 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     known = {b.name: b for b in BENCHES}
     if a.list:
+        width = max(len(b.name) for b in BENCHES)
         for b in BENCHES:
-            print(f"{b.name:<12} {b.figure} (target {b.target}; ceiling: {CEILINGS[b.ceiling][0]})")
+            print(
+                f"{b.name:<{width}}  {b.figure} (target {b.target};"
+                f" ceiling: {CEILINGS[b.ceiling][0]})"
+            )
         return 0
     unknown = [n for n in a.names if n not in known]
     if unknown:
@@ -203,35 +339,27 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
-    chosen = [known[n] for n in a.names] if a.names else BENCHES
+    # in the suite's order, whatever the command line's: figures sharing a server run together
+    chosen = [b for b in BENCHES if b.name in a.names] if a.names else BENCHES
     record = {"started": datetime.datetime.now(datetime.UTC).isoformat(), **machine()}
     record.update({"quick": a.quick, "forced": a.force and busy})
     measured_ceilings: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
-    for i, b in enumerate(chosen, 1):
-        if b.ceiling not in measured_ceilings:
-            print(f"[{i}/{len(chosen)}] ceiling: {CEILINGS[b.ceiling][0]} ...", file=sys.stderr)
-            measured_ceilings[b.ceiling] = CEILINGS[b.ceiling][1](a.quick)
-        print(f"[{i}/{len(chosen)}] {b.name}: {b.figure} ...", file=sys.stderr, flush=True)
-        result = b.measure(a.quick)
-        ceiling = measured_ceilings[b.ceiling]
-        value, bound = float(result[b.key]), float(ceiling[b.key])
-        rows.append(
-            {
-                "name": b.name,
-                "figure": b.figure,
-                "target": b.target,
-                "measured": value,
-                "unit": result["unit"],
-                "ceiling_name": CEILINGS[b.ceiling][0],
-                "ceiling": bound,
-                # share of the ceiling reached: 1.0 is as good as the bare machine
-                "ratio": (value / bound) if b.higher_is_better else (bound / value),
-                "result": result,
-                "ceiling_result": ceiling,
-            }
-        )
+    run = Run(a.quick)
+    try:
+        for i, b in enumerate(chosen, 1):
+            if b.ceiling not in measured_ceilings:
+                print(f"[{i}/{len(chosen)}] ceiling: {CEILINGS[b.ceiling][0]} ...", file=sys.stderr)
+                measured_ceilings[b.ceiling] = CEILINGS[b.ceiling][1](run)
+            print(f"[{i}/{len(chosen)}] {b.name}: {b.figure} ...", file=sys.stderr, flush=True)
+            t0 = time.monotonic()
+            result = b.measure(run)
+            rows.append(row(b, result, measured_ceilings[b.ceiling], time.monotonic() - t0))
+            if b.shares and all(later.shares != b.shares for later in chosen[i:]):
+                run.release(b.shares)
+    finally:
+        run.close()
     record["seconds"] = time.monotonic() - started
     record["load_average_after"] = list(os.getloadavg())
     record["figures"] = rows

@@ -1,11 +1,13 @@
 """A WebSocket client worker for the realtime benchmarks (one process, many connections).
 
-    python -m bench.ws_clients WS_URL TOKENS_FILE [--connect-concurrency N]
+    python -m bench.ws_clients WS_URL TOKENS_FILE [--connect-concurrency N] [--source-address A]
 
-Opens one connection per token line, prints ``ready <n>`` and then answers commands on stdin:
-``report`` prints ``{"<key>": [count, last arrival]}`` for the frames received since the last
-report (key: the generated message number, or the broadcast title) and ``rss`` the process RSS
-in KiB; ``quit`` closes everything. A generated message's content is ``<tag>:<n>:<send time>``.
+Opens one connection per token line (from source address A when given: each loopback address
+has its own ~28,000 ephemeral ports, so several workers together exceed what one address
+holds), prints ``ready <n>`` and then answers commands on stdin: ``report`` prints
+``{"<key>": [count, last arrival]}`` for the frames received since the last report (key: the
+generated message number, or the broadcast title) and ``rss`` the process RSS in KiB; ``quit``
+closes everything. A generated message's content is ``<tag>:<n>:<send time>``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import uvloop
 import websockets
@@ -61,15 +64,18 @@ class Worker:
         except websockets.ConnectionClosed:
             self.closed += 1
 
-    async def connect_all(self, url: str, tokens: list[str], concurrency: int) -> None:
+    async def connect_all(
+        self, url: str, tokens: list[str], concurrency: int, source: str | None = None
+    ) -> None:
         gate = asyncio.Semaphore(concurrency)
+        local: dict[str, Any] = {"local_addr": (source, 0)} if source else {}
 
         async def one(token: str) -> None:
             async with gate:
                 for attempt in range(5):
                     try:
                         ws = await websockets.connect(
-                            f"{url}?token={token}", ping_interval=None, open_timeout=60
+                            f"{url}?token={token}", ping_interval=None, open_timeout=60, **local
                         )
                         break
                     except (OSError, TimeoutError, websockets.InvalidHandshake):
@@ -90,9 +96,9 @@ def _rss_kib() -> int:
     return 0
 
 
-async def run(url: str, tokens: list[str], concurrency: int) -> None:
+async def run(url: str, tokens: list[str], concurrency: int, source: str | None) -> None:
     worker = Worker()
-    await worker.connect_all(url, tokens, concurrency)
+    await worker.connect_all(url, tokens, concurrency, source)
     print(f"ready {len(worker.connections)}", flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -117,9 +123,10 @@ def main() -> None:
     p.add_argument("url")
     p.add_argument("tokens_file")
     p.add_argument("--connect-concurrency", type=int, default=100)
+    p.add_argument("--source-address", help="local address to connect from (e.g. 127.0.0.2)")
     a = p.parse_args()
     tokens = Path(a.tokens_file).read_text().split()
-    uvloop.run(run(a.url, tokens, a.connect_concurrency))
+    uvloop.run(run(a.url, tokens, a.connect_concurrency, a.source_address))
 
 
 if __name__ == "__main__":
