@@ -168,7 +168,7 @@ def wait_projected(url: str, position: int, timeout: float = 3600) -> None:
     while (projected := ready_state(url)["projected"]) < position:
         if time.monotonic() > deadline:
             raise RuntimeError(f"projected {projected} of {position} after {timeout:g} s")
-        time.sleep(min(0.5, max(0.01, (position - projected) / 200_000)))
+        time.sleep(min(0.5, max(0.01, (position - projected) / 100_000)))
 
 
 def ws_url(server: ServerProcess) -> str:
