@@ -100,7 +100,7 @@ async def new_group(url: str, members: int) -> tuple[int, list[int]]:
         return int(r.json()["id"]), users
 
 
-def _wait_idle(url: str, timeout: float = 600) -> dict[str, Any]:
+def _wait_idle(url: str, timeout: float = 3600) -> dict[str, Any]:
     """Until every follower of the log in the server (projector, policy, system lines, pusher)
     has caught up with the head; returns ``/ready``'s body then."""
     deadline = time.monotonic() + timeout
