@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from commands.chat_state import ConversationCache, Directory, Entry
 from commands.core import RETRIES, IdAllocator, append
@@ -26,6 +27,110 @@ from domain.sending import Draft
 from domain.store import NO_STREAM, EventStore
 
 Decide = Callable[[Conversation, int], list[Event]]
+
+
+class CreateGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """A group chat with its settings; the creator becomes its owner."""
+
+    creator_id: int
+    member_ids: list[int]
+    name: str
+    description: str | None = None
+    avatar: str | None = None
+    max_members: int = 500
+    allow_invite: bool = True
+    allow_member_modify: bool = False
+    is_public: bool = False
+
+
+class OpenSingleChat(msgspec.Struct, frozen=True):
+    """The single chat between the user and the target (created the first time)."""
+
+    user_id: int
+    target_id: int
+
+
+class AddMembers(msgspec.Struct, frozen=True):
+    conversation_id: int
+    operator_id: int
+    user_ids: list[int]
+    role: c.Role = "member"
+
+
+class RemoveMember(msgspec.Struct, frozen=True):
+    """The operator removes the user, or leaves (the user is the operator)."""
+
+    conversation_id: int
+    operator_id: int
+    user_id: int
+
+
+class UpdateMember(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's role, nickname or mute; only the fields given (not ``UNSET``) change."""
+
+    conversation_id: int
+    operator_id: int
+    user_id: int
+    role: c.Role | UnsetType = UNSET
+    nickname: str | UnsetType | None = UNSET
+    status: c.MemberStatus | UnsetType = UNSET
+    muted_until: float | UnsetType | None = UNSET
+
+
+class UpdateSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """A group's settings; only the fields given (not ``UNSET``) change."""
+
+    conversation_id: int
+    operator_id: int
+    name: str | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+    avatar: str | UnsetType | None = UNSET
+    max_members: int | UnsetType = UNSET
+    allow_invite: bool | UnsetType = UNSET
+    allow_member_modify: bool | UnsetType = UNSET
+    is_public: bool | UnsetType = UNSET
+
+
+class DeleteConversation(msgspec.Struct, frozen=True):
+    """Single chat: hide it for the user. Group: the owner dissolves it."""
+
+    conversation_id: int
+    user_id: int
+
+
+class ClearHistory(msgspec.Struct, frozen=True):
+    """Clear the history up to now, for the user only."""
+
+    conversation_id: int
+    user_id: int
+
+
+class CreateInvite(msgspec.Struct, frozen=True):
+    conversation_id: int
+    operator_id: int
+    expires_in_hours: float
+    max_uses: int | None = None
+
+
+class RevokeInvite(msgspec.Struct, frozen=True):
+    conversation_id: int
+    operator_id: int
+    code: str
+
+
+class JoinGroup(msgspec.Struct, frozen=True):
+    """The user joins the group with an invite code."""
+
+    conversation_id: int
+    user_id: int
+    code: str
+
+
+def _given(cmd: msgspec.Struct, *skip: str) -> dict[str, object]:
+    """The command's fields that were given (not ``UNSET``), but for ``skip``."""
+    return {
+        f: v for f in cmd.__struct_fields__ if f not in skip and (v := getattr(cmd, f)) is not UNSET
+    }
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -52,18 +157,18 @@ class ConversationHandlers:
         self._directory = directory
 
     # -- creation -------------------------------------------------------------------------------
-    async def create_group(
-        self, creator_id: int, member_ids: list[int], settings: dict[str, object]
-    ) -> Outcome:
-        await self._require_users(member_ids)
+    async def create_group(self, cmd: CreateGroup) -> Outcome:
+        await self._require_users(cmd.member_ids)
         cid = await self._ids.next("conversation")
-        created = m.decide_create_group(cid, creator_id, member_ids, settings, time.time())
+        settings = _given(cmd, "creator_id", "member_ids")
+        created = m.decide_create_group(cid, cmd.creator_id, cmd.member_ids, settings, _now())
         entry = await self._create(created)
         position = await self._announce([(created, 0)], entry.position)
         return Outcome(cid, position, True)
 
-    async def open_single(self, user_id: int, target_id: int) -> Outcome:
+    async def open_single_chat(self, cmd: OpenSingleChat) -> Outcome:
         """The pair's one single chat; ``created`` for whoever claimed the pair first."""
+        user_id, target_id = cmd.user_id, cmd.target_id
         m.decide_create_single(0, user_id, target_id, 0.0)  # validates the pair
         await self._require_users([target_id])
         stream = c.pair_stream(user_id, target_id)
@@ -101,65 +206,70 @@ class ConversationHandlers:
         return entry
 
     # -- membership -----------------------------------------------------------------------------
-    async def add_members(
-        self, cid: int, operator_id: int, user_ids: list[int], role: c.Role = "member"
-    ) -> Outcome:
-        await self._require_users(user_ids)
+    async def add_members(self, cmd: AddMembers) -> Outcome:
+        await self._require_users(cmd.user_ids)
         return await self._mutate(
-            cid, lambda s, seq: m.decide_add_members(s, operator_id, user_ids, role, seq, _now())
+            cmd.conversation_id,
+            lambda s, seq: m.decide_add_members(
+                s, cmd.operator_id, cmd.user_ids, cmd.role, seq, _now()
+            ),
         )
 
-    async def remove_member(self, cid: int, operator_id: int, user_id: int) -> Outcome:
+    async def remove_member(self, cmd: RemoveMember) -> Outcome:
         return await self._mutate(
-            cid, lambda s, _: m.decide_remove_member(s, operator_id, user_id, _now())
+            cmd.conversation_id,
+            lambda s, _: m.decide_remove_member(s, cmd.operator_id, cmd.user_id, _now()),
         )
 
-    async def update_member(
-        self, cid: int, operator_id: int, user_id: int, changes: dict[str, object]
-    ) -> Outcome:
+    async def update_member(self, cmd: UpdateMember) -> Outcome:
+        changes = _given(cmd, "conversation_id", "operator_id", "user_id")
         return await self._mutate(
-            cid, lambda s, _: m.decide_update_member(s, operator_id, user_id, changes, _now())
+            cmd.conversation_id,
+            lambda s, _: m.decide_update_member(s, cmd.operator_id, cmd.user_id, changes, _now()),
         )
 
-    async def update_settings(
-        self, cid: int, operator_id: int, changes: dict[str, object]
-    ) -> Outcome:
+    async def update_settings(self, cmd: UpdateSettings) -> Outcome:
+        changes = _given(cmd, "conversation_id", "operator_id")
         return await self._mutate(
-            cid, lambda s, _: m.decide_update_settings(s, operator_id, changes, _now())
+            cmd.conversation_id,
+            lambda s, _: m.decide_update_settings(s, cmd.operator_id, changes, _now()),
         )
 
-    async def delete(self, cid: int, user_id: int) -> Outcome:
+    async def delete_conversation(self, cmd: DeleteConversation) -> Outcome:
         """Single chat: hide it for the caller. Group: the owner dissolves it."""
 
         def decide(s: Conversation, seq: int) -> list[Event]:
             require_exists(s)
             if s.is_group:
-                return m.decide_dissolve(s, user_id, _now())
-            return m.decide_hide(s, user_id, seq, _now())
+                return m.decide_dissolve(s, cmd.user_id, _now())
+            return m.decide_hide(s, cmd.user_id, seq, _now())
 
-        return await self._mutate(cid, decide)
+        return await self._mutate(cmd.conversation_id, decide)
 
-    async def clear(self, cid: int, user_id: int) -> Outcome:
-        return await self._mutate(cid, lambda s, seq: m.decide_clear(s, user_id, seq, _now()))
+    async def clear_history(self, cmd: ClearHistory) -> Outcome:
+        return await self._mutate(
+            cmd.conversation_id, lambda s, seq: m.decide_clear(s, cmd.user_id, seq, _now())
+        )
 
-    async def create_invite(
-        self, cid: int, operator_id: int, expires_in_hours: float, max_uses: int | None
-    ) -> tuple[c.InviteCodeCreated, int | None]:
+    async def create_invite(self, cmd: CreateInvite) -> tuple[c.InviteCodeCreated, int | None]:
         code = secrets.token_urlsafe(12)
         out: list[c.InviteCodeCreated] = []
 
         def decide(s: Conversation, _: int) -> list[Event]:
             out[:] = [
-                m.decide_create_invite(s, operator_id, code, expires_in_hours, max_uses, _now())
+                m.decide_create_invite(
+                    s, cmd.operator_id, code, cmd.expires_in_hours, cmd.max_uses, _now()
+                )
             ]
             return list(out)
 
-        outcome = await self._mutate(cid, decide)
+        outcome = await self._mutate(cmd.conversation_id, decide)
         return out[0], outcome.position
 
-    async def revoke_invite(self, cid: int, operator_id: int, code: str) -> Outcome:
+    async def revoke_invite(self, cmd: RevokeInvite) -> Outcome:
         return await self._mutate(
-            cid, lambda s, _: m.decide_revoke_invite(s, operator_id, code, _now())
+            cmd.conversation_id,
+            lambda s, _: m.decide_revoke_invite(s, cmd.operator_id, cmd.code, _now()),
         )
 
     async def invites(self, cid: int, operator_id: int) -> list[tuple[str, Invite]]:
@@ -172,8 +282,11 @@ class ConversationHandlers:
             live = [(code, i) for code, i in entry.state.invites.items() if not i.revoked]
         return sorted(live, key=lambda ci: ci[1].created_at)
 
-    async def join(self, cid: int, user_id: int, code: str) -> Outcome:
-        return await self._mutate(cid, lambda s, seq: m.decide_join(s, user_id, code, seq, _now()))
+    async def join_group(self, cmd: JoinGroup) -> Outcome:
+        return await self._mutate(
+            cmd.conversation_id,
+            lambda s, seq: m.decide_join(s, cmd.user_id, cmd.code, seq, _now()),
+        )
 
     # -- machinery ------------------------------------------------------------------------------
     async def _mutate(self, cid: int, decide: Decide) -> Outcome:

@@ -8,7 +8,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from commands.conversations import ConversationHandlers
+from commands.conversations import (
+    AddMembers,
+    ClearHistory,
+    ConversationHandlers,
+    CreateGroup,
+    DeleteConversation,
+    OpenSingleChat,
+    RemoveMember,
+    UpdateMember,
+    UpdateSettings,
+)
 from gateway.command_views import CommandViews
 from gateway.dates import epoch
 from gateway.http import Api, Ctx, WaitFor, json_response, settle
@@ -62,11 +72,6 @@ class MemberUpdate(msgspec.Struct):
     muted_until: dt.datetime | UnsetType | None = UNSET
 
 
-def given(body: msgspec.Struct) -> dict[str, Any]:
-    """The fields the client sent (``UNSET`` ones left out)."""
-    return {f: v for f in body.__struct_fields__ if (v := getattr(body, f)) is not UNSET}
-
-
 async def conversation_view(
     ctx: Ctx,
     cid: int,
@@ -96,8 +101,7 @@ async def create_single(
 ) -> Any:
     """The single chat with the target user: created (201) or the existing one (200)."""
     body: SingleCreate = ctx.body
-    chat = conversations
-    outcome = await chat.open_single(ctx.me.id, body.target_user_id)
+    outcome = await conversations.open_single_chat(OpenSingleChat(ctx.me.id, body.target_user_id))
     view = await conversation_view(
         ctx,
         outcome.conversation_id,
@@ -119,9 +123,18 @@ async def create_group(
 ) -> q.Conversation:
     """A group chat; the creator is its owner."""
     body: GroupConversationCreate = ctx.body
-    settings = given(body)
-    members = settings.pop("member_ids")
-    outcome = await conversations.create_group(ctx.me.id, members, settings)
+    cmd = CreateGroup(
+        creator_id=ctx.me.id,
+        member_ids=body.member_ids,
+        name=body.name,
+        description=body.description,
+        avatar=body.avatar,
+        max_members=body.max_members,
+        allow_invite=body.allow_invite,
+        allow_member_modify=body.allow_member_modify,
+        is_public=body.is_public,
+    )
+    outcome = await conversations.create_group(cmd)
     return await conversation_view(
         ctx,
         outcome.conversation_id,
@@ -148,8 +161,19 @@ async def update_conversation(
 ) -> q.Conversation:
     """Change a group's settings (owner/admin, or any member when allow_member_modify)."""
     cid = ctx.path_int("conversation_id")
-    chat = conversations
-    outcome = await chat.update_settings(cid, ctx.me.id, given(ctx.body))
+    body: ConversationUpdate = ctx.body
+    cmd = UpdateSettings(
+        conversation_id=cid,
+        operator_id=ctx.me.id,
+        name=body.name,
+        description=body.description,
+        avatar=body.avatar,
+        max_members=body.max_members,
+        allow_invite=body.allow_invite,
+        allow_member_modify=body.allow_member_modify,
+        is_public=body.is_public,
+    )
+    outcome = await conversations.update_settings(cmd)
     return await conversation_view(
         ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
     )
@@ -160,7 +184,8 @@ async def delete_conversation(
     ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor
 ) -> None:
     """Single chat: hide it for the caller. Group: the owner dissolves it."""
-    outcome = await conversations.delete(ctx.path_int("conversation_id"), ctx.me.id)
+    cmd = DeleteConversation(ctx.path_int("conversation_id"), ctx.me.id)
+    outcome = await conversations.delete_conversation(cmd)
     await settle(ctx, outcome.position, wait_for=wait_for)
 
 
@@ -181,7 +206,7 @@ async def add_members(
     """Add members (owner/admin, or any member when allow_invite); members are skipped."""
     cid = ctx.path_int("conversation_id")
     body: MembersAdd = ctx.body
-    outcome = await conversations.add_members(cid, ctx.me.id, body.user_ids, body.role)
+    outcome = await conversations.add_members(AddMembers(cid, ctx.me.id, body.user_ids, body.role))
     return await conversation_view(
         ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
     )
@@ -197,7 +222,8 @@ async def remove_member(
 ) -> q.Conversation:
     """Remove a member, or leave (the owner transfers ownership first)."""
     cid = ctx.path_int("conversation_id")
-    outcome = await conversations.remove_member(cid, ctx.me.id, ctx.path_int("user_id"))
+    cmd = RemoveMember(cid, ctx.me.id, ctx.path_int("user_id"))
+    outcome = await conversations.remove_member(cmd)
     return await conversation_view(
         ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
     )
@@ -213,12 +239,18 @@ async def update_member(
 ) -> q.Member:
     """Change a member's role, mute, or nickname."""
     cid, target = ctx.path_int("conversation_id"), ctx.path_int("user_id")
-    changes = given(ctx.body)
-    until = changes.get("muted_until")
-    if isinstance(until, dt.datetime):
-        changes["muted_until"] = epoch(until, "muted_until")
-    chat = conversations
-    outcome = await chat.update_member(cid, ctx.me.id, target, changes)
+    body: MemberUpdate = ctx.body
+    until = body.muted_until
+    cmd = UpdateMember(
+        conversation_id=cid,
+        operator_id=ctx.me.id,
+        user_id=target,
+        role=body.role,
+        nickname=body.nickname,
+        status=body.status,
+        muted_until=epoch(until, "muted_until") if isinstance(until, dt.datetime) else until,
+    )
+    outcome = await conversations.update_member(cmd)
     if not await settle(ctx, outcome.position, wait_for=wait_for):
         return await command_views.member(cid, target)
     return await q.member(read, cid, ctx.me.id, target)
@@ -227,6 +259,6 @@ async def update_member(
 @api.post("/{conversation_id:int}/clear", status=204)
 async def clear_history(ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor) -> None:
     """Clear the history for the caller only, up to now."""
-    chat = conversations
-    outcome = await chat.clear(ctx.path_int("conversation_id"), ctx.me.id)
+    cmd = ClearHistory(ctx.path_int("conversation_id"), ctx.me.id)
+    outcome = await conversations.clear_history(cmd)
     await settle(ctx, outcome.position, wait_for=wait_for)

@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from commands.conversations import ConversationHandlers
+from commands.conversations import ConversationHandlers, CreateInvite, JoinGroup, RevokeInvite
 from domain.errors import NotFoundError
 from gateway.command_views import CommandViews
 from gateway.http import Api, Ctx, WaitFor, WaitForHead, caught_up, settle
@@ -60,10 +60,10 @@ async def create_invite(
 ) -> InviteCode:
     """An invite code (for whoever may invite to the group)."""
     body: InviteCreate = ctx.body
-    chat = conversations
-    event, position = await chat.create_invite(
+    cmd = CreateInvite(
         ctx.path_int("conversation_id"), ctx.me.id, body.expires_in_hours, body.max_uses
     )
+    event, position = await conversations.create_invite(cmd)
     await settle(ctx, position, wait_for=wait_for)
     return InviteCode(event.code, iso(event.expires_at) or "", event.max_uses)
 
@@ -90,10 +90,8 @@ async def list_invites(ctx: Ctx, conversations: ConversationHandlers) -> list[In
 @api.delete("/{conversation_id:int}/invite-codes/{invite_code}", status=204)
 async def revoke_invite(ctx: Ctx, conversations: ConversationHandlers, wait_for: WaitFor) -> None:
     """Revoke an invite code (owner/admin); it never works again."""
-    chat = conversations
-    outcome = await chat.revoke_invite(
-        ctx.path_int("conversation_id"), ctx.me.id, ctx.path_str("invite_code")
-    )
+    cmd = RevokeInvite(ctx.path_int("conversation_id"), ctx.me.id, ctx.path_str("invite_code"))
+    outcome = await conversations.revoke_invite(cmd)
     await settle(ctx, outcome.position, wait_for=wait_for)
 
 
@@ -114,7 +112,7 @@ async def join(
         cid = await q.invite_conversation(read, body.invite_code)
     if cid is None:
         raise NotFoundError("Invite code not found")
-    outcome = await conversations.join(cid, ctx.me.id, body.invite_code)
+    outcome = await conversations.join_group(JoinGroup(cid, ctx.me.id, body.invite_code))
     return await conversation_view(
         ctx, cid, outcome.position, read=read, wait_for=wait_for, command_views=command_views
     )

@@ -36,7 +36,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.chat_state import ConversationCache, Key, Sent
-from commands.conversations import ConversationHandlers
+from commands.conversations import (
+    AddMembers,
+    ConversationHandlers,
+    DeleteConversation,
+    RemoveMember,
+    UpdateMember,
+)
 from commands.core import IdAllocator, append
 from commands.event_store.kurrentdb import KurrentDbEventStore
 from commands.event_store.sqlite import SqliteEventStore
@@ -261,10 +267,15 @@ async def check(w: World, acked: dict[int, SendResult], refused: set[str]) -> No
 
 # -- directed: a send waiting behind an in-flight append ----------------------------------------
 
+
+def mute(user: int, status: c.MemberStatus = "muted") -> UpdateMember:
+    return UpdateMember(conversation_id=CID, operator_id=OWNER, user_id=user, status=status)
+
+
 CHANGES: dict[str, Callable[[ConversationHandlers, int], Coroutine[Any, Any, object]]] = {
-    "removal": lambda h, u: h.remove_member(CID, OWNER, u),
-    "mute": lambda h, u: h.update_member(CID, OWNER, u, {"status": "muted"}),
-    "dissolve": lambda h, u: h.delete(CID, OWNER),
+    "removal": lambda h, u: h.remove_member(RemoveMember(CID, OWNER, u)),
+    "mute": lambda h, u: h.update_member(mute(u)),
+    "dissolve": lambda h, u: h.delete_conversation(DeleteConversation(CID, OWNER)),
 }
 
 
@@ -330,15 +341,15 @@ async def _run(w: World, ops: list[tuple[int, str, int, int]]) -> None:
                     raise
                 assert acked[i].created
             elif kind == "remove":
-                await h.remove_member(CID, OWNER, user)
+                await h.remove_member(RemoveMember(CID, OWNER, user))
             elif kind == "mute":
-                await h.update_member(CID, OWNER, user, {"status": "muted"})
+                await h.update_member(mute(user))
             elif kind == "unmute":
-                await h.update_member(CID, OWNER, user, {"status": "active"})
+                await h.update_member(mute(user, "active"))
             elif kind == "add":
-                await h.add_members(CID, OWNER, [user])
+                await h.add_members(AddMembers(CID, OWNER, [user]))
             else:
-                await h.delete(CID, OWNER)
+                await h.delete_conversation(DeleteConversation(CID, OWNER))
         except DomainError:
             pass  # refusals are fine; what they leave behind is checked below
 
