@@ -163,6 +163,14 @@ def apply_patch(current: Any, patch: Patch) -> Doc | None:
         doc = dict(patch.insert)
     else:
         doc = as_dict(current)
+    return patch_in_place(doc, patch)
+
+
+def patch_in_place(doc: Doc, patch: Patch) -> Doc:
+    """Apply ``patch`` to an existing document the caller owns (``apply_patch`` without the copy).
+
+    Only top-level values are replaced: a list value is never changed in place, so ``doc`` may
+    share its values with other documents (a shallow copy is enough)."""
     doc.update(patch.set)
     for k, v in patch.inc.items():
         doc[k] = doc.get(k, 0) + v

@@ -24,7 +24,8 @@ from projections.store import (
     ProjectionBatch,
     Put,
     Where,
-    apply_patch,
+    as_dict,
+    patch_in_place,
     text_field,
 )
 
@@ -116,6 +117,55 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+class _Fold:
+    """What one transaction's ops leave of each document they touch, by (collection, key): the
+    document as a Put gave it, a dict of the fold's own (patched in place), or None (deleted).
+    A document is read at most once per transaction, and so is a missing one."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.docs: dict[tuple[str, str], Any] = {}
+        self._owned: set[tuple[str, str]] = set()  # docs entries that are this fold's dicts
+        self._absent: set[tuple[str, str]] = set()  # read, and not stored
+
+    def add(self, op: Put | Patch | Delete) -> None:
+        ident = (_name(op.coll), op.key)
+        if type(op) is Put:
+            self.docs[ident] = op.doc
+            self._owned.discard(ident)
+        elif type(op) is Delete:
+            self.docs[ident] = None
+            self._owned.discard(ident)
+        else:
+            assert isinstance(op, Patch)
+            self._patch(ident, op)
+
+    def _patch(self, ident: tuple[str, str], op: Patch) -> None:
+        owned = False
+        if ident in self.docs:
+            cur = self.docs[ident]
+            owned = ident in self._owned
+        elif ident in self._absent:
+            cur = None
+        else:
+            row = self._conn.execute(
+                f"SELECT doc FROM c_{ident[0]} WHERE key = ?", (ident[1],)
+            ).fetchone()
+            if row is None:
+                self._absent.add(ident)
+                cur = None
+            else:
+                cur, owned = _dec.decode(row[0]), True
+        if cur is None:
+            if not op.upsert:
+                return  # stays missing (or deleted)
+            doc: Doc = dict(op.insert)
+        else:
+            doc = cur if owned else as_dict(cur)
+        self.docs[ident] = patch_in_place(doc, op)
+        self._owned.add(ident)
+
+
 class SqliteReadStore:
     """The embedded read store. One writer thread (the projector), a small pool of readers."""
 
@@ -130,6 +180,7 @@ class SqliteReadStore:
             "CREATE TABLE IF NOT EXISTS checkpoints (projection TEXT PRIMARY KEY, position INTEGER)"
         )
         self._text: dict[str, str] = {}
+        self._logged: set[str] = set()  # tables whose changes this connection logs for their text
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
@@ -168,26 +219,71 @@ class SqliteReadStore:
                 c.execute("DELETE FROM bulk_loads WHERE coll = ?", (coll.name,))
 
     def _declare_text(self, t: str, field: str) -> bool:
-        """A contentless trigram index kept by triggers; True when it was created just now."""
+        """A contentless trigram index; True when it was created just now.
+
+        Writes do not keep it through triggers on the index itself: FTS5 flushes its pending
+        terms at every statement savepoint, which a trigger opens for every row, so an index
+        kept that way costs several times the row it indexes. Instead this connection's
+        temporary triggers log the rowid (and the text it was indexed with) of each row a
+        transaction inserts, updates or deletes, and ``_sync_text`` brings the index up to
+        date from that log in two statements before the commit.
+        """
         c = self._wconn
         exists = c.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{t}_text",)).fetchone()
-        new, old = _x(field, "new."), _x(field, "old.")
-        drop = f"INSERT INTO {t}_text({t}_text, rowid, t) VALUES ('delete', old.rowid, {old});"
-        c.executescript(
-            f"""
-            DROP TRIGGER IF EXISTS {t}_ai; DROP TRIGGER IF EXISTS {t}_au;
-            DROP TRIGGER IF EXISTS {t}_ad; DROP TABLE IF EXISTS {t}_fts;
-            CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text
-              USING fts5(t, tokenize='trigram', content='', columnsize=0);
-            CREATE TRIGGER IF NOT EXISTS {t}_text_ai AFTER INSERT ON {t} BEGIN
-              INSERT INTO {t}_text(rowid, t) VALUES (new.rowid, {new}); END;
-            CREATE TRIGGER IF NOT EXISTS {t}_text_au AFTER UPDATE ON {t} BEGIN
-              {drop}
-              INSERT INTO {t}_text(rowid, t) VALUES (new.rowid, {new}); END;
-            CREATE TRIGGER IF NOT EXISTS {t}_text_ad AFTER DELETE ON {t} BEGIN {drop} END;
-            """
+        for old in ("_ai", "_au", "_ad", "_text_ai", "_text_au", "_text_ad"):
+            c.execute(f"DROP TRIGGER IF EXISTS main.{t}{old}")  # earlier designs' triggers
+        c.execute(f"DROP TABLE IF EXISTS {t}_fts")
+        c.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {t}_text"
+            " USING fts5(t, tokenize='trigram', content='', columnsize=0)"
         )
+        self._log_text(t, field)
         return exists is None
+
+    def _log_text(self, t: str, field: str) -> None:
+        """This connection's change log of a text collection (see ``_declare_text``)."""
+        c = self._wconn
+        # ``old`` has no type: the text is kept exactly as json_extract gave it to the index.
+        c.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {t}_textlog"
+            " (rid INTEGER PRIMARY KEY, old, had INTEGER NOT NULL)"
+        )
+        log = f"INSERT OR IGNORE INTO {t}_textlog (rid, old, had)"  # the first change wins
+        was = f"VALUES (old.rowid, {_x(field, 'old.')}, 1)"
+        c.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {t}_textlog_ai AFTER INSERT ON main.{t}"
+            f" BEGIN {log} VALUES (new.rowid, NULL, 0); END"
+        )
+        c.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {t}_textlog_au AFTER UPDATE ON main.{t}"
+            f" BEGIN {log} {was}; END"
+        )
+        c.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS {t}_textlog_ad AFTER DELETE ON main.{t}"
+            f" BEGIN {log} {was}; END"
+        )
+        self._logged.add(t)
+
+    def _unlog_text(self, t: str) -> None:
+        self._logged.discard(t)
+        c = self._wconn
+        for suffix in ("ai", "au", "ad"):
+            c.execute(f"DROP TRIGGER IF EXISTS temp.{t}_textlog_{suffix}")
+        c.execute(f"DROP TABLE IF EXISTS temp.{t}_textlog")
+
+    def _sync_text(self, t: str, field: str) -> None:
+        """The text index of the rows this transaction changed: each changed row's old entry
+        out, its current text in (see ``_declare_text``)."""
+        c = self._wconn
+        c.execute(
+            f"INSERT INTO {t}_text({t}_text, rowid, t)"
+            f" SELECT 'delete', rid, old FROM {t}_textlog WHERE had"
+        )
+        c.execute(
+            f"INSERT INTO {t}_text(rowid, t) SELECT c.rowid, {_x(field, 'c.')}"
+            f" FROM {t}_textlog l JOIN main.{t} c ON c.rowid = l.rid"
+        )
+        c.execute(f"DELETE FROM {t}_textlog")
 
     def _refill_text(self, coll: Collection[Any]) -> None:
         t = "c_" + _name(coll.name)
@@ -199,7 +295,8 @@ class SqliteReadStore:
 
     # -- bulk loads (rebuild) -------------------------------------------------------------------
     async def begin_bulk(self, collections: Sequence[Collection[Any]]) -> None:
-        """Drop secondary indexes and text triggers; ``end_bulk`` recreates them in one pass."""
+        """Drop secondary indexes and stop keeping the text index; ``end_bulk`` rebuilds both in
+        one pass."""
         await self._write(self._begin_bulk, list(collections))
 
     def _begin_bulk(self, collections: list[Collection[Any]]) -> None:
@@ -211,8 +308,7 @@ class SqliteReadStore:
             for idx in coll.indexes:
                 c.execute(f"DROP INDEX IF EXISTS {t}__{'__'.join(_name(f) for f in idx.fields)}")
             if coll.text_field:
-                for suffix in ("ai", "au", "ad"):
-                    c.execute(f"DROP TRIGGER IF EXISTS {t}_text_{suffix}")
+                self._unlog_text(t)
 
     async def end_bulk(self, collections: Sequence[Collection[Any]]) -> None:
         await self._write(self._end_bulk, list(collections))
@@ -231,7 +327,7 @@ class SqliteReadStore:
         c = self._wconn
         c.execute("BEGIN IMMEDIATE")
         try:
-            touched: dict[tuple[str, str], Doc | None] = {}
+            fold = _Fold(c)
             done: dict[str, int] = {}
             for batch in batches:
                 if batch.projection not in done:
@@ -240,9 +336,13 @@ class SqliteReadStore:
                 first_new = (done[batch.projection] + 1) * 1024
                 for g in batch.ops:
                     if g.guard >= first_new:
-                        self._apply_op(c, touched, g.op)
+                        fold.add(g.op)
                 done[batch.projection] = max(done[batch.projection], batch.position)
-            self._write_touched(c, touched)
+            colls = self._write_touched(c, fold.docs)
+            for coll in colls:  # after every row: see _declare_text
+                t = "c_" + coll
+                if t in self._logged:
+                    self._sync_text(t, self._text[coll])
             c.executemany(
                 "INSERT INTO checkpoints (projection, position) VALUES (?, ?)"
                 " ON CONFLICT (projection) DO UPDATE"
@@ -255,15 +355,17 @@ class SqliteReadStore:
             raise
 
     @staticmethod
-    def _write_touched(c: sqlite3.Connection, touched: dict[tuple[str, str], Doc | None]) -> None:
-        """One executemany per collection and kind, in first-touched order of collections."""
+    def _write_touched(c: sqlite3.Connection, touched: dict[tuple[str, str], Any]) -> list[str]:
+        """One executemany per collection and kind, in first-touched order of collections;
+        returns the collections written."""
         upserts: dict[str, list[tuple[str, str]]] = {}
         deletes: dict[str, list[tuple[str]]] = {}
+        encode = _enc.encode
         for (coll, key), doc in touched.items():
             if doc is None:
                 deletes.setdefault(coll, []).append((key,))
             else:
-                upserts.setdefault(coll, []).append((key, _enc.encode(doc).decode()))
+                upserts.setdefault(coll, []).append((key, encode(doc).decode()))
         for coll, rows in deletes.items():
             c.executemany(f"DELETE FROM c_{coll} WHERE key = ?", rows)
         for coll, pairs in upserts.items():
@@ -272,6 +374,7 @@ class SqliteReadStore:
                 " ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
                 pairs,
             )
+        return list(dict.fromkeys([*deletes, *upserts]))
 
     @staticmethod
     def _stored_checkpoint(c: sqlite3.Connection, projection: str) -> int:
@@ -279,25 +382,6 @@ class SqliteReadStore:
             "SELECT position FROM checkpoints WHERE projection = ?", (projection,)
         ).fetchone()
         return 0 if row is None else int(row[0])
-
-    @staticmethod
-    def _apply_op(
-        c: sqlite3.Connection, touched: dict[tuple[str, str], Doc | None], op: Put | Patch | Delete
-    ) -> None:
-        ident = (_name(op.coll), op.key)
-        if isinstance(op, Put):
-            touched[ident] = op.doc
-        elif isinstance(op, Delete):
-            touched[ident] = None
-        else:
-            if ident in touched:
-                cur = touched[ident]
-            else:
-                row = c.execute(f"SELECT doc FROM c_{op.coll} WHERE key = ?", (op.key,)).fetchone()
-                cur = None if row is None else _dec.decode(row[0])
-            new = apply_patch(cur, op)
-            if new is not None or ident in touched:
-                touched[ident] = new
 
     async def checkpoint(self, projection: str) -> int:
         return await self._read(self._checkpoint, projection)
@@ -325,11 +409,29 @@ class SqliteReadStore:
 
     def _reset(self, projection: str, collections: list[str]) -> None:
         c = self._wconn
+        logged = [t for coll in collections if (t := "c_" + _name(coll)) in self._logged]
         c.execute("BEGIN IMMEDIATE")
-        for coll in collections:
-            c.execute(f"DELETE FROM c_{_name(coll)}")
-        c.execute("DELETE FROM checkpoints WHERE projection = ?", (projection,))
-        c.execute("COMMIT")
+        try:
+            for t in logged:  # emptied at once below, not row by row through the log
+                self._unlog_text(t)
+            for coll in collections:
+                t = "c_" + _name(coll)
+                c.execute(f"DELETE FROM {t}")
+                if coll in self._text:
+                    c.execute(f"INSERT INTO {t}_text({t}_text) VALUES ('delete-all')")
+            c.execute("DELETE FROM checkpoints WHERE projection = ?", (projection,))
+            for coll in collections:
+                t = "c_" + _name(coll)
+                if t in logged:
+                    self._log_text(t, self._text[coll])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            for coll in collections:  # the rollback brought the log back; say so
+                t = "c_" + _name(coll)
+                if t in logged:
+                    self._logged.add(t)
+            raise
 
     # -- reads ----------------------------------------------------------------------------------
     async def get(self, coll: Collection[D], key: str) -> D | None:
