@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import msgspec
+
 from commands.chat_state import ConversationCache, Entry
 from commands.core import append, load, with_retry
 from commands.sending import Sender, SendResult
@@ -19,6 +21,35 @@ from domain.signals import SignalBus, Typing
 from domain.store import NO_STREAM, EventStore
 
 E = TypeVar("E", bound=Event)
+
+
+class EditMessage(msgspec.Struct, frozen=True):
+    """The editor replaces the text of the message ``ref`` with ``content``."""
+
+    ref: msg.MessageRef
+    editor_id: int
+    content: str
+
+
+class RecallMessage(msgspec.Struct, frozen=True):
+    ref: msg.MessageRef
+    operator_id: int
+
+
+class MarkRead(msgspec.Struct, frozen=True):
+    """Move the user's read watermark up to ``seq`` (None: the latest), never back."""
+
+    conversation_id: int
+    user_id: int
+    seq: int | None = None
+
+
+class SetTyping(msgspec.Struct, frozen=True):
+    """The user is (or stopped) typing in the conversation."""
+
+    conversation_id: int
+    user_id: int
+    is_typing: bool = True
 
 
 class MessageHandlers:
@@ -48,27 +79,31 @@ class MessageHandlers:
         validate_draft(draft)
         return await self._sender.send(draft)
 
-    async def edit(
-        self, ref: msg.MessageRef, editor_id: int, content: str
-    ) -> tuple[c.MessageEdited | None, int | None]:
-        entry = await self._entry(ref.conversation_id)
-        await self._cache.checked(entry, lambda: require_member(entry.state, editor_id))
+    async def edit_message(self, cmd: EditMessage) -> tuple[c.MessageEdited | None, int | None]:
+        entry = await self._entry(cmd.ref.conversation_id)
+        await self._cache.checked(entry, lambda: require_member(entry.state, cmd.editor_id))
         return await self._change(
-            ref,
+            cmd.ref,
             lambda state: msg.decide_edit(
-                entry.state, ref, state, editor_id, content, time.time(), self._edit_window
+                entry.state,
+                cmd.ref,
+                state,
+                cmd.editor_id,
+                cmd.content,
+                time.time(),
+                self._edit_window,
             ),
         )
 
-    async def recall(
-        self, ref: msg.MessageRef, operator_id: int
+    async def recall_message(
+        self, cmd: RecallMessage
     ) -> tuple[c.MessageRecalled | None, int | None]:
-        entry = await self._entry(ref.conversation_id)
-        await self._cache.checked(entry, lambda: require_member(entry.state, operator_id))
+        entry = await self._entry(cmd.ref.conversation_id)
+        await self._cache.checked(entry, lambda: require_member(entry.state, cmd.operator_id))
         return await self._change(
-            ref,
+            cmd.ref,
             lambda state: msg.decide_recall(
-                entry.state, ref, state, operator_id, time.time(), self._recall_window
+                entry.state, cmd.ref, state, cmd.operator_id, time.time(), self._recall_window
             ),
         )
 
@@ -86,8 +121,9 @@ class MessageHandlers:
 
         return await with_retry(attempt)
 
-    async def mark_read(self, cid: int, user_id: int, seq: int | None) -> int | None:
-        """Move the watermark up to ``seq`` (None: the latest), never back; the position or None."""
+    async def mark_read(self, cmd: MarkRead) -> int | None:
+        """The position of the watermark's move, or None when it was there already."""
+        cid, user_id, seq = cmd.conversation_id, cmd.user_id, cmd.seq
         entry = await self._entry(cid)
         await self._cache.checked(entry, lambda: require_member(entry.state, user_id))
         target = entry.last_seq if seq is None else min(seq, entry.last_seq)
@@ -121,12 +157,13 @@ class MessageHandlers:
             entry.watermarks[user_id] = known
         return known
 
-    async def typing(self, cid: int, user_id: int, is_typing: bool) -> None:
+    async def set_typing(self, cmd: SetTyping) -> None:
         """Publish a typing signal to the other members (the pusher ends it after a timeout)."""
+        cid, user_id = cmd.conversation_id, cmd.user_id
         entry = await self._entry(cid)
         await self._cache.checked(entry, lambda: check_can_send(entry.state, user_id, time.time()))
         others = tuple(u for u in entry.state.members if u != user_id)
-        self._signals.publish(Typing(cid, user_id, is_typing, others))
+        self._signals.publish(Typing(cid, user_id, cmd.is_typing, others))
 
     async def _entry(self, cid: int) -> Entry:
         entry = await self._cache.get(cid)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from commands.messages import MessageHandlers
+from commands.messages import EditMessage, MarkRead, MessageHandlers, RecallMessage, SetTyping
 from commands.sending import Draft
 from domain import messages as rules
 from domain.errors import InvalidError, NotFoundError
@@ -269,7 +269,7 @@ async def mark_read(
             highest = await q.highest_seq_of(read, cid, ids, ctx.me.id)
             seqs += [] if highest is None else [highest]
         target = max(seqs, default=0)  # 0: nothing usable given, only the membership check
-    position = await messages.mark_read(cid, ctx.me.id, target)
+    position = await messages.mark_read(MarkRead(cid, ctx.me.id, target))
     await settle(ctx, position, wait_for=wait_for)
 
 
@@ -340,7 +340,7 @@ async def edit(
     """Edit a text message (sender only, within the edit window)."""
     ref, doc = await _ref(ctx, read=read, wait_for_head=wait_for_head)
     body: MessageUpdate = ctx.body
-    event, position = await messages.edit(ref, ctx.me.id, body.content)
+    event, position = await messages.edit_message(EditMessage(ref, ctx.me.id, body.content))
     return await _current(ctx, doc, event, position, read=read, wait_for=wait_for)
 
 
@@ -354,7 +354,7 @@ async def recall(
 ) -> q.Message:
     """Recall a message (sender within the window; a group's owner/admin any time)."""
     ref, doc = await _ref(ctx, read=read, wait_for_head=wait_for_head)
-    event, position = await messages.recall(ref, ctx.me.id)
+    event, position = await messages.recall_message(RecallMessage(ref, ctx.me.id))
     return await _current(ctx, doc, event, position, read=read, wait_for=wait_for)
 
 
@@ -375,4 +375,4 @@ async def search(ctx: Ctx, read: ReadStore) -> list[q.Message]:
 async def typing(ctx: Ctx, messages: MessageHandlers) -> None:
     """Tell the other members the caller is (or stopped) typing; not stored."""
     body: TypingRequest = ctx.body
-    await messages.typing(body.conversation_id, ctx.me.id, body.is_typing)
+    await messages.set_typing(SetTyping(body.conversation_id, ctx.me.id, body.is_typing))
