@@ -31,6 +31,19 @@ class UpdateUser(msgspec.Struct, frozen=True):
     is_active: bool | None = None
 
 
+class SetSuperuser(msgspec.Struct, frozen=True):
+    user_id: int
+    is_superuser: bool = True
+
+
+class SetAuditor(msgspec.Struct, frozen=True):
+    """Grant or revoke the auditor role; ``operator_id`` None: from the command line."""
+
+    user_id: int
+    is_auditor: bool
+    operator_id: int | None
+
+
 class UserHandlers:
     """Handlers for user commands; each returns the event-store position of its last event."""
 
@@ -124,33 +137,36 @@ class UserHandlers:
 
         return await with_retry(attempt)
 
-    async def set_superuser(self, user_id: int, is_superuser: bool) -> int | None:
+    async def set_superuser(self, cmd: SetSuperuser) -> int | None:
+        """The position, or None when the user already is (or is not) a superuser."""
+
         async def attempt() -> int | None:
-            stream = u.user_stream(user_id)
+            stream = u.user_stream(cmd.user_id)
             state, version = await load(self._store, stream, u.evolve, u.User())
             u.require(state)
-            if state.is_superuser == is_superuser:
+            if state.is_superuser == cmd.is_superuser:
                 return None
             event = u.UserSuperuserChanged(
-                user_id=user_id, is_superuser=is_superuser, at=time.time()
+                user_id=cmd.user_id, is_superuser=cmd.is_superuser, at=time.time()
             )
             return await append(self._store, stream, [event], version)
 
         return await with_retry(attempt)
 
-    async def set_auditor(
-        self, user_id: int, is_auditor: bool, operator_id: int | None
-    ) -> int | None:
+    async def set_auditor(self, cmd: SetAuditor) -> int | None:
         """Grant or revoke the auditor role; None when the user already is (or is not) one."""
 
         async def attempt() -> int | None:
-            stream = u.user_stream(user_id)
+            stream = u.user_stream(cmd.user_id)
             state, version = await load(self._store, stream, u.evolve, u.User())
             u.require(state)
-            if state.is_auditor == is_auditor:
+            if state.is_auditor == cmd.is_auditor:
                 return None
             event = u.UserAuditorChanged(
-                user_id=user_id, is_auditor=is_auditor, operator_id=operator_id, at=time.time()
+                user_id=cmd.user_id,
+                is_auditor=cmd.is_auditor,
+                operator_id=cmd.operator_id,
+                at=time.time(),
             )
             return await append(self._store, stream, [event], version)
 

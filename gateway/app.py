@@ -46,7 +46,7 @@ from commands.sending import Sender
 from commands.system_lines import CHECKPOINT as SYSTEM_LINES_CHECKPOINT
 from commands.system_lines import SystemLines
 from commands.user_sync import UserSync
-from commands.users import RegisterUser, UserHandlers
+from commands.users import RegisterUser, SetSuperuser, UserHandlers
 from domain.audit import EventLog
 from domain.cascade import MAPPING, formatter
 from domain.errors import InvalidError
@@ -575,7 +575,7 @@ class Process:
         while True:
             owner, _ = await users.owner_of(s.first_superuser)
             if owner is not None:
-                pos = await users.set_superuser(owner, True)
+                pos = await users.set_superuser(SetSuperuser(owner))
                 break
             try:
                 _, pos = await users.register_user(

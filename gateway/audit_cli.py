@@ -348,12 +348,13 @@ async def _rebuild(settings: Settings) -> None:
 
 
 async def grant_auditor(args: argparse.Namespace, settings: Settings) -> int:
+    from commands.users import SetAuditor
     from gateway.app import Process
 
     svc = Process(settings, inline_projector=False)
     try:
         with tracing.traced(tracing.Trace(tracing.new_id(), CLI)):
-            await svc.commands.users.set_auditor(args.user_id, not args.revoke, None)
+            await svc.commands.users.set_auditor(SetAuditor(args.user_id, not args.revoke, None))
         state = await svc.commands.users.get(args.user_id)
         verb = "is now" if state.is_auditor else "is no longer"
         print(f"user {state.standard_id} (id {state.user_id}) {verb} an auditor")

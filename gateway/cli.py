@@ -334,7 +334,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
 
 def cmd_create_superuser(args: argparse.Namespace) -> None:
-    from commands.users import RegisterUser
+    from commands.users import RegisterUser, SetSuperuser
     from gateway.app import Process
 
     password = args.password or getpass.getpass("password: ")
@@ -345,7 +345,7 @@ def cmd_create_superuser(args: argparse.Namespace) -> None:
         try:
             owner, _ = await users.owner_of(args.standard_id)
             if owner is not None:
-                await users.set_superuser(owner, True)
+                await users.set_superuser(SetSuperuser(owner))
                 print(f"user {args.standard_id} (id {owner}) is now a superuser")
             else:
                 event, _ = await users.register_user(

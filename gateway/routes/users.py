@@ -7,7 +7,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from commands.users import RegisterUser, UserHandlers
+from commands.users import RegisterUser, SetAuditor, UserHandlers
 from domain.errors import ForbiddenError, UnauthorizedError
 from gateway.http import Api, Ctx
 from gateway.schemas import Id, Limit50, Skip
@@ -98,5 +98,5 @@ async def set_auditor(ctx: Ctx, users: UserHandlers) -> User:
     """Grant or revoke the auditor role (superusers; recorded as an event)."""
     body: AuditorChange = ctx.body
     user_id = ctx.path_int("user_id")
-    ctx.position = await users.set_auditor(user_id, body.is_auditor, ctx.me.id)
+    ctx.position = await users.set_auditor(SetAuditor(user_id, body.is_auditor, ctx.me.id))
     return state_view(await users.get(user_id))
