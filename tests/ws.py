@@ -71,16 +71,6 @@ class Live:
                 return frame
             assert frame["type"] in skip, f"expected {kind}, got {frame}"
 
-    async def quiet(self, seconds: float = 0.3, skip: tuple[str, ...] = SKIP) -> None:
-        """Assert no (non-ephemeral) frame arrives for a while."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                frame = await self.next(left)
-            except TimeoutError:
-                return
-            assert frame["type"] in skip, f"unexpected frame {frame}"
-
     async def ping(self) -> dict[str, Any]:
         await self.ws.send(json.dumps({"type": "ping"}))
         return await self.expect("pong", skip=("user_status_changed", "typing"))

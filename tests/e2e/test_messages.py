@@ -300,3 +300,37 @@ async def test_file_messages(client: httpx.AsyncClient) -> None:
     assert r.status_code == 404
     r = await client.post(f"{M}/file", json={**body, "message_type": "text"}, headers=ha)
     assert r.status_code == 422
+
+
+async def test_a_retry_after_removal_answers_the_original(client: httpx.AsyncClient) -> None:
+    """An acknowledged send retried (same client_msg_id) after its sender was removed answers
+    with the original; a new send from them is refused."""
+    (_a, ha), (b, hb) = await users(client, 2)
+    g = await group(client, ha, [b["id"]])
+    first = await send(client, hb, g["id"], "before", client_msg_id="k-b")
+    assert first.status_code == 201, first.text
+    removed = await client.delete(f"{API}/conversations/{g['id']}/members/{b['id']}", headers=ha)
+    assert removed.status_code == 200, removed.text
+    again = await send(client, hb, g["id"], "before", client_msg_id="k-b")
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    new = await send(client, hb, g["id"], "after", client_msg_id="k-b2")
+    assert new.status_code == 403, new.text
+    assert [m["content"] for m in await history(client, ha, g["id"])][-1] != "after"
+
+
+async def test_a_non_member_is_refused_before_any_reference_is_looked_up(
+    client: httpx.AsyncClient,
+) -> None:
+    """Who may send is decided first: a non-member learns nothing about message or file ids
+    through a conversation they are not in (403, not 404 or 422)."""
+    (a, ha), (b, _hb), (_c, hc) = await users(client, 3)
+    g = await group(client, ha, [b["id"]])
+    mine = await sent(client, hc, (await group(client, hc, [a["id"]]))["id"], "elsewhere")
+    for reply_to in (mine["id"], 10**12):
+        r = await send(client, hc, g["id"], "hi", reply_to_id=reply_to)
+        assert r.status_code == 403, (reply_to, r.text)
+    body = {"conversation_id": g["id"], "file_id": "0" * 32, "message_type": "file"}
+    r = await client.post(f"{M}/file", json=body, headers=hc)
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"]

@@ -89,7 +89,15 @@ async def test_presence_and_typing_across_query_processes(split: list[ServerProc
                 }
                 stop = await wb.expect("typing", skip=("notification_created",))
                 assert stop["data"]["is_typing"] is False  # the timeout, once, not once per process
-                await wb.quiet(0.5)
+                # The marker: a typing start through the other process. A second "stop" (a
+                # timer per process) would have fired with the first, so it would come first.
+                again = await r2.post(
+                    f"{API}/messages/typing", json={"conversation_id": cid}, headers={**ha, **pos}
+                )
+                assert again.status_code == 204, again.text
+                await wb.marker("typing", lambda f: f["data"]["is_typing"] is True)
+                stop = await wb.expect("typing", skip=("notification_created",))
+                assert stop["data"]["is_typing"] is False
             status = await wb.expect("user_status_changed", skip=("notification_created",))
             assert status["data"] == {"user_id": a["id"], "is_online": False}
             s = await r2.get(f"{API}/realtime/user-status/{a['id']}", headers=hb)
