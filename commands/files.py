@@ -46,6 +46,14 @@ class UploadFile(msgspec.Struct, frozen=True):
     body: UploadBody
 
 
+class DeleteFile(msgspec.Struct, frozen=True):
+    """Delete a file: who asks, and whether they are a superuser (who may delete any file)."""
+
+    file_id: str
+    user_id: int
+    is_superuser: bool = False
+
+
 class _HeadKeeping:
     """A blob writer that keeps the first bytes (to sniff the type from)."""
 
@@ -144,19 +152,19 @@ class FileHandlers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def delete_file(self, file_id: str, user_id: int, is_superuser: bool) -> int:
+    async def delete_file(self, cmd: DeleteFile) -> int:
         """Record the deletion (uploader or superuser), then drop the bytes."""
-        if not f.valid_file_id(file_id):
+        if not f.valid_file_id(cmd.file_id):
             raise InvalidError("Malformed file id")
 
         async def attempt() -> int:
-            stream = f.file_stream(file_id)
+            stream = f.file_stream(cmd.file_id)
             state, version = await load(self._store, stream, f.evolve, f.File())
-            event = f.decide_delete(state, user_id, is_superuser, time.time())
+            event = f.decide_delete(state, cmd.user_id, cmd.is_superuser, time.time())
             return await append(self._store, stream, [event], version)
 
         position = await with_retry(attempt)
-        await self.blobs.delete(file_id)
+        await self.blobs.delete(cmd.file_id)
         return position
 
 

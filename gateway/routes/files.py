@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from starlette.responses import Response
 
-from commands.files import DownloadCounter, FileHandlers, UploadFile
+from commands.files import DeleteFile, DownloadCounter, FileHandlers, UploadFile
 from domain.blobs import BlobStore
 from domain.errors import NotFoundError
 from domain.files import valid_file_id
@@ -107,5 +107,5 @@ async def list_files(ctx: Ctx, read: ReadStore, settings: Settings) -> list[q.Fi
 async def delete(ctx: Ctx, read: ReadStore, files: FileHandlers) -> None:
     """Delete a file (uploader or superuser); its messages then show it as deleted."""
     view = await _visible(ctx, read=read)
-    me = ctx.me
-    ctx.position = await files.delete_file(view.file_id, me.id, me.is_superuser)
+    cmd = DeleteFile(view.file_id, ctx.me.id, ctx.me.is_superuser)
+    ctx.position = await files.delete_file(cmd)
