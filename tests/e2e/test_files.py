@@ -331,6 +331,10 @@ async def test_visibility_public_private_delete(app: Starlette, client: httpx.As
     assert r.status_code == 404
     r = await client.delete(f"{API}/files/{public['file_id']}", headers=hx)
     assert r.status_code == 403
+    for malformed in ("not-a-file-id", "A" * 32, "0" * 33):
+        r = await client.delete(f"{API}/files/{malformed}", headers=ho)
+        assert r.status_code == 404, malformed
+        assert r.json() == {"detail": "File not found", "message": "File not found"}
     r = await client.get(f"{API}/files/info/{private['file_id']}")
     assert r.status_code == 401
 
