@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.harness import make_settings
 from commands.broadcasts import SendBroadcast
+from commands.notifications import MarkNotifications
 from commands.users import RegisterUser
 from domain.notifications import Draft
 from gateway.app import Process
@@ -32,7 +33,9 @@ async def toggles(svc: Process, user_id: int, nid: int) -> float:
     times = []
     for i in range(TOGGLES):
         started = time.perf_counter()
-        await svc.commands.notifications.set_status(user_id, [nid], i % 2 == 0)
+        await svc.commands.notifications.mark_notifications(
+            MarkNotifications(user_id, [nid], i % 2 == 0)
+        )
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
@@ -77,11 +80,13 @@ async def main() -> None:
             print(f"heavy user's own status change (warm):    {warm:>9.2f} ms")
             svc.commands.notifications._cache.clear()
             started = time.perf_counter()
-            await svc.commands.notifications.set_status(heavy, [heavy_nid], True)
+            await svc.commands.notifications.mark_notifications(
+                MarkNotifications(heavy, [heavy_nid])
+            )
             cold = (time.perf_counter() - started) * 1000
             print(f"heavy user's first change after restart:  {cold:>9.2f} ms (loads own stream)")
             started = time.perf_counter()
-            await svc.commands.notifications.set_status(heavy, None, True)
+            await svc.commands.notifications.mark_notifications(MarkNotifications(heavy, None))
             took = (time.perf_counter() - started) * 1000
             print(f"mark all {HEAVY:,} read:                     {took:>9.2f} ms")
 

@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from commands.chat_state import ConversationCache, Directory, Entry
-from commands.core import RETRIES, IdAllocator, append
+from commands.core import RETRIES, IdAllocator, append, given
 from commands.sending import Sender
 from domain import conversations as c
 from domain import membership as m
@@ -126,13 +126,6 @@ class JoinGroup(msgspec.Struct, frozen=True):
     code: str
 
 
-def _given(cmd: msgspec.Struct, *skip: str) -> dict[str, object]:
-    """The command's fields that were given (not ``UNSET``), but for ``skip``."""
-    return {
-        f: v for f in cmd.__struct_fields__ if f not in skip and (v := getattr(cmd, f)) is not UNSET
-    }
-
-
 class Outcome(msgspec.Struct, frozen=True):
     """The conversation a command acted on, whether it created it, and the last position."""
 
@@ -160,7 +153,7 @@ class ConversationHandlers:
     async def create_group(self, cmd: CreateGroup) -> Outcome:
         await self._require_users(cmd.member_ids)
         cid = await self._ids.next("conversation")
-        settings = _given(cmd, "creator_id", "member_ids")
+        settings = given(cmd, "creator_id", "member_ids")
         created = m.decide_create_group(cid, cmd.creator_id, cmd.member_ids, settings, _now())
         entry = await self._create(created)
         position = await self._announce([(created, 0)], entry.position)
@@ -222,14 +215,14 @@ class ConversationHandlers:
         )
 
     async def update_member(self, cmd: UpdateMember) -> Outcome:
-        changes = _given(cmd, "conversation_id", "operator_id", "user_id")
+        changes = given(cmd, "conversation_id", "operator_id", "user_id")
         return await self._mutate(
             cmd.conversation_id,
             lambda s, _: m.decide_update_member(s, cmd.operator_id, cmd.user_id, changes, _now()),
         )
 
     async def update_settings(self, cmd: UpdateSettings) -> Outcome:
-        changes = _given(cmd, "conversation_id", "operator_id")
+        changes = given(cmd, "conversation_id", "operator_id")
         return await self._mutate(
             cmd.conversation_id,
             lambda s, _: m.decide_update_settings(s, cmd.operator_id, changes, _now()),

@@ -7,6 +7,8 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import msgspec
+
 from domain.errors import ConcurrencyError
 from domain.events import Event
 from domain.ids import IdBlockReserved, IdCounter, counter_stream, evolve_counter, reserve_block
@@ -15,6 +17,15 @@ from domain.store import NO_STREAM, EventStore, new_event
 S = TypeVar("S")
 T = TypeVar("T")
 RETRIES = 5
+
+
+def given(cmd: msgspec.Struct, *skip: str) -> dict[str, object]:
+    """A partial-update command's fields that were given (not ``UNSET``), but for ``skip``."""
+    return {
+        f: v
+        for f in cmd.__struct_fields__
+        if f not in skip and (v := getattr(cmd, f)) is not msgspec.UNSET
+    }
 
 
 async def load(

@@ -5,11 +5,29 @@ from __future__ import annotations
 import time
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-from commands.core import IdAllocator, append, load, with_retry
+from commands.core import IdAllocator, append, given, load, with_retry
 from domain import notification_templates as t
+from domain import notifications as n
 from domain.errors import InvalidError
 from domain.store import NO_STREAM, EventStore
+
+
+class UpdateTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """Change the template's fields given (not ``UNSET``); the others keep their values."""
+
+    template_id: int
+    name: str | UnsetType = UNSET
+    kind: n.Kind | UnsetType = UNSET
+    title_template: str | UnsetType = UNSET
+    content_template: str | UnsetType = UNSET
+    priority: n.Priority | UnsetType = UNSET
+    is_active: bool | UnsetType = UNSET
+
+
+class DeleteTemplate(msgspec.Struct, frozen=True):
+    template_id: int
 
 
 class TemplateHandlers:
@@ -31,9 +49,8 @@ class TemplateHandlers:
         position = await append(self._store, t.template_stream(template_id), [created], NO_STREAM)
         return template_id, fields, position
 
-    async def update(
-        self, template_id: int, changes: dict[str, object]
-    ) -> tuple[t.TemplateFields, int | None]:
+    async def update_template(self, cmd: UpdateTemplate) -> tuple[t.TemplateFields, int | None]:
+        template_id, changes = cmd.template_id, given(cmd, "template_id")
         stream = t.template_stream(template_id)
 
         async def attempt() -> tuple[t.TemplateFields, int | None]:
@@ -49,7 +66,8 @@ class TemplateHandlers:
 
         return await with_retry(attempt)
 
-    async def delete(self, template_id: int) -> int:
+    async def delete_template(self, cmd: DeleteTemplate) -> int:
+        template_id = cmd.template_id
         stream = t.template_stream(template_id)
 
         async def attempt() -> int:

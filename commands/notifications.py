@@ -18,8 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
-from commands.core import RETRIES, IdAllocator, append, with_retry
+from commands.core import RETRIES, IdAllocator, append, given, with_retry
 from domain import notifications as n
 from domain.errors import ConcurrencyError, NotFoundError
 from domain.events import Event
@@ -29,6 +30,35 @@ from domain.store import new_event as to_new_event
 CACHE_USERS = 10_000
 RECENT_IDS = 2000  # fixed event ids remembered per user (a policy retry repeats only recent ones)
 Decide = Callable[[n.Inbox, float], list[Event]]
+
+
+class MarkNotifications(msgspec.Struct, frozen=True):
+    """Mark the user's notifications ``notification_ids`` (None: all visible) read or unread."""
+
+    user_id: int
+    notification_ids: list[int] | None
+    read: bool = True
+
+
+class DeleteNotifications(msgspec.Struct, frozen=True):
+    user_id: int
+    notification_ids: list[int]
+
+
+class SetPreferences(msgspec.Struct, frozen=True, kw_only=True):
+    """Change the user's preferences given (not ``UNSET``); the others keep their values."""
+
+    user_id: int
+    message_enabled: bool | UnsetType = UNSET
+    group_message_enabled: bool | UnsetType = UNSET
+    websocket_enabled: bool | UnsetType = UNSET
+    email_enabled: bool | UnsetType = UNSET
+    push_enabled: bool | UnsetType = UNSET
+    do_not_disturb: bool | UnsetType = UNSET
+    quiet_hours_start: str | UnsetType | None = UNSET
+    quiet_hours_end: str | UnsetType | None = UNSET
+    email_frequency: str | UnsetType = UNSET
+    timezone: str | UnsetType = UNSET
 
 
 class _Entry:
@@ -148,12 +178,14 @@ class NotificationHandlers:
             await self._catch_up(user_id, entry)
             return n.owned(entry.inbox, ids)
 
-    async def set_status(self, user_id: int, ids: Sequence[int] | None, read: bool) -> int | None:
-        """Mark ``ids`` (None: all visible) read or unread; the position (None: no change)."""
-        return await self._mutate(user_id, lambda s, at: n.decide_status(s, user_id, ids, read, at))
+    async def mark_notifications(self, cmd: MarkNotifications) -> int | None:
+        """The position, or None when nothing changed."""
+        uid, ids = cmd.user_id, cmd.notification_ids
+        return await self._mutate(uid, lambda s, at: n.decide_status(s, uid, ids, cmd.read, at))
 
-    async def delete(self, user_id: int, ids: Sequence[int]) -> int | None:
-        return await self._mutate(user_id, lambda s, at: n.decide_delete(s, user_id, ids, at))
+    async def delete_notifications(self, cmd: DeleteNotifications) -> int | None:
+        uid, ids = cmd.user_id, cmd.notification_ids
+        return await self._mutate(uid, lambda s, at: n.decide_delete(s, uid, ids, at))
 
     async def _mutate(self, user_id: int, decide: Decide) -> int | None:
         entry = await self._entry(user_id)
@@ -205,10 +237,9 @@ class NotificationHandlers:
         assert isinstance(event, n.PreferencesChanged)
         return event.preferences
 
-    async def set_preferences(
-        self, user_id: int, changes: dict[str, object]
-    ) -> tuple[n.Preferences, int | None]:
+    async def set_preferences(self, cmd: SetPreferences) -> tuple[n.Preferences, int | None]:
         """Apply the given fields over the current preferences; (result, position or None)."""
+        user_id, changes = cmd.user_id, given(cmd, "user_id")
         stream = n.preferences_stream(user_id)
 
         async def attempt() -> tuple[n.Preferences, int | None]:

@@ -10,7 +10,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from commands.notification_templates import TemplateHandlers
+from commands.notification_templates import DeleteTemplate, TemplateHandlers, UpdateTemplate
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import NotFoundError
@@ -99,11 +99,17 @@ async def update_template(
 ) -> q.Template:
     """Change any of a template's fields (superuser)."""
     body: TemplateUpdate = ctx.body
-    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
-    if "type" in changes:
-        changes["kind"] = changes.pop("type")
     template_id = ctx.path_int("template_id")
-    _, position = await templates.update(template_id, changes)
+    cmd = UpdateTemplate(
+        template_id=template_id,
+        name=body.name,
+        kind=body.type,
+        title_template=body.title_template,
+        content_template=body.content_template,
+        priority=body.priority,
+        is_active=body.is_active,
+    )
+    _, position = await templates.update_template(cmd)
     await require_settled(ctx, position, wait_for=wait_for)
     return await q.get_template(read, template_id)
 
@@ -111,4 +117,5 @@ async def update_template(
 @api.delete("/{template_id:int}", status=204, auth="superuser")
 async def delete_template(ctx: Ctx, templates: TemplateHandlers) -> None:
     """Delete a template; its name becomes free (superuser)."""
-    ctx.position = await templates.delete(ctx.path_int("template_id"))
+    cmd = DeleteTemplate(ctx.path_int("template_id"))
+    ctx.position = await templates.delete_template(cmd)

@@ -13,7 +13,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from commands.notifications import NotificationHandlers
+from commands.notifications import (
+    DeleteNotifications,
+    MarkNotifications,
+    NotificationHandlers,
+    SetPreferences,
+)
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import DomainError, InvalidError
@@ -211,12 +216,10 @@ async def update(
     """Set a notification's status (read or unread)."""
     body: NotificationUpdate = ctx.body
     nid, me = ctx.path_int("notification_id"), ctx.me.id
-    handlers = notifications
-    await handlers.require_owned(me, nid)
+    await notifications.require_owned(me, nid)
     if body.status is not None:
-        await require_settled(
-            ctx, await handlers.set_status(me, [nid], body.status == "read"), wait_for=wait_for
-        )
+        cmd = MarkNotifications(me, [nid], body.status == "read")
+        await require_settled(ctx, await notifications.mark_notifications(cmd), wait_for=wait_for)
     return await q.get_notification(read, me, nid)
 
 
@@ -225,7 +228,7 @@ async def delete(ctx: Ctx, notifications: NotificationHandlers) -> None:
     """Delete one of the caller's notifications."""
     nid, me = ctx.path_int("notification_id"), ctx.me.id
     await notifications.require_owned(me, nid)
-    ctx.position = await notifications.delete(me, [nid])
+    ctx.position = await notifications.delete_notifications(DeleteNotifications(me, [nid]))
 
 
 @api.post("/{notification_id:int}/mark-read", status=204)
@@ -233,7 +236,7 @@ async def mark_one_read(ctx: Ctx, notifications: NotificationHandlers) -> None:
     """Mark one of the caller's notifications read."""
     nid, me = ctx.path_int("notification_id"), ctx.me.id
     await notifications.require_owned(me, nid)
-    ctx.position = await notifications.set_status(me, [nid], True)
+    ctx.position = await notifications.mark_notifications(MarkNotifications(me, [nid]))
 
 
 @api.post("/mark-read", body=MarkRead, status=204)
@@ -246,20 +249,22 @@ async def mark_read(ctx: Ctx, notifications: NotificationHandlers) -> None:
         ids = body.notification_ids
     else:
         raise InvalidError("Give notification_ids or all: true")
-    ctx.position = await notifications.set_status(ctx.me.id, ids, True)
+    ctx.position = await notifications.mark_notifications(MarkNotifications(ctx.me.id, ids))
 
 
 @api.post("/batch-action", body=BatchAction, response=BatchResult)
 async def batch_action(ctx: Ctx, notifications: NotificationHandlers) -> BatchResult:
     """Mark read, mark unread or delete many; ids not the caller's count as failed."""
     body: BatchAction = ctx.body
-    me, handlers = ctx.me.id, notifications
-    mine, other = await handlers.owned(me, body.notification_ids)
+    me = ctx.me.id
+    mine, other = await notifications.owned(me, body.notification_ids)
     if mine:
         if body.action == "delete":
-            ctx.position = await handlers.delete(me, mine)
+            cmd = DeleteNotifications(me, mine)
+            ctx.position = await notifications.delete_notifications(cmd)
         else:
-            ctx.position = await handlers.set_status(me, mine, body.action == "mark_read")
+            read = body.action == "mark_read"
+            ctx.position = await notifications.mark_notifications(MarkNotifications(me, mine, read))
     return BatchResult(processed=len(mine), failed=len(other))
 
 
@@ -273,6 +278,18 @@ async def get_preferences(ctx: Ctx, read: ReadStore) -> n.Preferences:
 async def put_preferences(ctx: Ctx, notifications: NotificationHandlers) -> n.Preferences:
     """Change any of the caller's preferences; the others keep their values."""
     body: PreferencesUpdate = ctx.body
-    changes = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
-    prefs, ctx.position = await notifications.set_preferences(ctx.me.id, changes)
+    cmd = SetPreferences(
+        user_id=ctx.me.id,
+        message_enabled=body.message_enabled,
+        group_message_enabled=body.group_message_enabled,
+        websocket_enabled=body.websocket_enabled,
+        email_enabled=body.email_enabled,
+        push_enabled=body.push_enabled,
+        do_not_disturb=body.do_not_disturb,
+        quiet_hours_start=body.quiet_hours_start,
+        quiet_hours_end=body.quiet_hours_end,
+        email_frequency=body.email_frequency,
+        timezone=body.timezone,
+    )
+    prefs, ctx.position = await notifications.set_preferences(cmd)
     return prefs
