@@ -14,6 +14,15 @@ from domain.errors import InvalidError
 from domain.store import NO_STREAM, EventStore
 
 
+class CreateTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    kind: n.Kind = "system"
+    title_template: str
+    content_template: str = ""
+    priority: n.Priority = "normal"
+    is_active: bool = True
+
+
 class UpdateTemplate(msgspec.Struct, frozen=True, kw_only=True):
     """Change the template's fields given (not ``UNSET``); the others keep their values."""
 
@@ -41,8 +50,17 @@ class TemplateHandlers:
         state, _ = await load(self._store, t.template_stream(template_id), t.evolve, t.Template())
         return state
 
-    async def create(self, fields: t.TemplateFields) -> tuple[int, t.TemplateFields, int]:
-        fields = t.validate(fields)
+    async def create_template(self, cmd: CreateTemplate) -> tuple[int, t.TemplateFields, int]:
+        fields = t.validate(
+            t.TemplateFields(
+                name=cmd.name,
+                kind=cmd.kind,
+                title_template=cmd.title_template,
+                content_template=cmd.content_template,
+                priority=cmd.priority,
+                is_active=cmd.is_active,
+            )
+        )
         template_id = await self._ids.next("notification_template")
         await self._claim(fields.name, template_id)
         created = t.TemplateCreated(template_id=template_id, fields=fields, at=time.time())

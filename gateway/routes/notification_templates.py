@@ -10,7 +10,12 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from commands.notification_templates import DeleteTemplate, TemplateHandlers, UpdateTemplate
+from commands.notification_templates import (
+    CreateTemplate,
+    DeleteTemplate,
+    TemplateHandlers,
+    UpdateTemplate,
+)
 from domain import notification_templates as t
 from domain import notifications as n
 from domain.errors import NotFoundError
@@ -74,7 +79,7 @@ async def create_template(
 ) -> q.Template:
     """Create a template; the name must be unique (case-insensitive) (superuser)."""
     body: TemplateCreate = ctx.body
-    fields = t.TemplateFields(
+    cmd = CreateTemplate(
         name=body.name,
         kind=body.type,
         title_template=body.title_template,
@@ -82,7 +87,7 @@ async def create_template(
         priority=body.priority,
         is_active=body.is_active,
     )
-    template_id, _, position = await templates.create(fields)
+    template_id, _, position = await templates.create_template(cmd)
     await require_settled(ctx, position, wait_for=wait_for)
     return await q.get_template(read, template_id)
 
