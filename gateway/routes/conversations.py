@@ -19,6 +19,7 @@ from commands.conversations import (
     UpdateMember,
     UpdateSettings,
 )
+from domain.conversation import MAX_MEMBERS_LIMIT
 from gateway.command_views import CommandViews
 from gateway.dates import epoch
 from gateway.http import Api, Ctx, WaitFor, json_response, settle
@@ -31,7 +32,7 @@ api = Api("/api/v1/conversations", tag="conversations")
 Name = Annotated[str, Meta(min_length=1, max_length=100)]
 Text = Annotated[str, Meta(max_length=1000)]
 Url = Annotated[str, Meta(max_length=1000)]
-MaxMembers = Annotated[int, Meta(ge=2, le=1000)]
+MaxMembers = Annotated[int, Meta(ge=2, le=MAX_MEMBERS_LIMIT)]
 RoleName = Literal["owner", "admin", "member"]
 
 

@@ -8,6 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from commands.conversations import ConversationHandlers, CreateInvite, JoinGroup, RevokeInvite
+from domain.conversation import MAX_MEMBERS_LIMIT
 from domain.errors import NotFoundError
 from gateway.command_views import CommandViews
 from gateway.http import Api, Ctx, WaitFor, WaitForHead, caught_up, settle
@@ -22,7 +23,7 @@ api = Api("/api/v1/groups", tag="groups")
 
 class InviteCreate(msgspec.Struct):
     expires_in_hours: Annotated[float, Meta(gt=0, le=8760)] = 168
-    max_uses: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    max_uses: Annotated[int, Meta(ge=1, le=MAX_MEMBERS_LIMIT)] | None = None
 
 
 class InviteCode(msgspec.Struct):

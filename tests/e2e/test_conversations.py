@@ -185,6 +185,24 @@ async def test_roles_and_ownership_transfer(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200  # the former owner may leave now
 
 
+async def test_settings_and_member_limits_are_refused_before_any_rule(
+    client: httpx.AsyncClient,
+) -> None:
+    (_a, ha), (b, _) = await users(client, 2)
+    g = await group(client, ha, [b["id"]])
+    for bad in ({"name": "x" * 101}, {"name": ""}, {"max_members": 1001}, {"max_members": "9"}):
+        r = await client.put(f"{C}/{g['id']}", json=bad, headers=ha)
+        assert r.status_code == 422, bad
+    r = await client.put(f"{C}/{g['id']}", json={"name": " \t "}, headers=ha)
+    assert (r.status_code, r.json()["detail"]) == (400, "name must be 1-100 characters")
+    url = f"{C}/{g['id']}/members/{b['id']}"
+    for bad in ({"nickname": "n" * 101}, {"role": "boss"}, {"status": "away"}):
+        r = await client.put(url, json=bad, headers=ha)
+        assert r.status_code == 422, bad
+    r = await client.put(url, json={"nickname": " " + "n" * 99}, headers=ha)
+    assert r.status_code == 200 and r.json()["nickname"] == "n" * 99
+
+
 async def test_mute_nickname_and_expiry(client: httpx.AsyncClient) -> None:
     (_a, ha), (b, hb), (c, hc) = await users(client, 3)
     g = await group(client, ha, [b["id"], c["id"]])

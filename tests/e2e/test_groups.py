@@ -42,7 +42,14 @@ async def test_invite_codes_and_joining(client: httpx.AsyncClient) -> None:
     assert (await client.post(f"{G}/join", json={"invite_code": open_code}, headers=hd)).is_success
     r = await client.post(f"{G}/join", json={"invite_code": open_code}, headers=he)
     assert r.status_code == 400  # full (max_members 4)
-    for bad in [{"expires_in_hours": 0}, {"max_uses": 0}, {"expires_in_hours": 10_000}]:
+    bads = [
+        {"expires_in_hours": 0},
+        {"expires_in_hours": -1},
+        {"expires_in_hours": 8760.5},
+        {"max_uses": 0},
+        {"max_uses": 1001},
+    ]
+    for bad in bads:
         r = await client.post(f"{G}/{g['id']}/invite-code", json=bad, headers=ha)
         assert r.status_code == 422, bad
 

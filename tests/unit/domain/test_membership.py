@@ -285,7 +285,6 @@ def test_who_changes_roles() -> None:
     [
         (roles_group(), OUTSIDER, MEMBER, "admin", ForbiddenError, "not a member"),
         (roles_group(), OWNER, OUTSIDER, "admin", NotFoundError, "not a member"),
-        (roles_group(), OWNER, MEMBER, "boss", InvalidError, "role must be owner, admin or member"),
         (roles_group(), ADMIN, MEMBER, "owner", ForbiddenError, "Only the owner may transfer"),
         (roles_group(), ADMIN, OWNER, "member", InvalidError, "only by transferring ownership"),
         (roles_group(), ADMIN, ADMIN, "member", ForbiddenError, "may change roles"),
@@ -368,8 +367,6 @@ def test_nicknames() -> None:
     (cleared,) = m.decide_update_member(state, MEMBER, MEMBER, {"nickname": "  "}, 3.0)
     assert isinstance(cleared, c.MemberUpdated) and cleared.nickname is None
     assert m.decide_update_member(single(), MEMBER, MEMBER, {"nickname": "me"}, 2.0)
-    with pytest.raises(InvalidError, match="nickname must be at most 100 characters"):
-        m.decide_update_member(state, MEMBER, MEMBER, {"nickname": "n" * 101}, 3.0)
     for operator in (ADMIN, 13):
         with pytest.raises(ForbiddenError, match="Only the member or the owner"):
             m.decide_update_member(state, operator, MEMBER, {"nickname": "x"}, 3.0)
@@ -462,11 +459,6 @@ def test_creating_an_invite_code() -> None:
         (roles_group(), OUTSIDER, 1.0, None, ForbiddenError, "not a member"),
         (roles_group(DISSOLVED), OWNER, 1.0, None, InvalidError, "dissolved"),
         (roles_group(allow_invite=False), MEMBER, 1.0, None, ForbiddenError, "may invite"),
-        (roles_group(), OWNER, 0.0, None, InvalidError, "expires_in_hours must be between"),
-        (roles_group(), OWNER, -1.0, None, InvalidError, "expires_in_hours must be between"),
-        (roles_group(), OWNER, 8760.5, None, InvalidError, "expires_in_hours must be between"),
-        (roles_group(), OWNER, 1.0, 0, InvalidError, "max_uses must be 1-1000"),
-        (roles_group(), OWNER, 1.0, 1001, InvalidError, "max_uses must be 1-1000"),
     ],
 )
 def test_invite_codes_refused(
