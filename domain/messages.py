@@ -61,8 +61,7 @@ def validate_client_msg_id(client_msg_id: str | None) -> None:
 
 
 def location_content(latitude: float, longitude: float, address: str | None) -> str:
-    if not -90 <= latitude <= 90 or not -180 <= longitude <= 180:
-        raise InvalidError("latitude must be -90..90 and longitude -180..180")
+    """The readable line of a location (its coordinates are in range: the request schema's)."""
     where = f"{latitude:.6f}, {longitude:.6f}"
     return f"[Location] {address} ({where})" if address else f"[Location] {where}"
 

@@ -69,7 +69,7 @@ async def test_reply_and_location(client: httpx.AsyncClient) -> None:
     assert loc["message_type"] == "location" and loc["latitude"] == 31.2304
     assert loc["longitude"] == 121.4737 and loc["address"] == "Shanghai"
     assert "Shanghai" in loc["content"]
-    for lat, lon in [("91", 0), (0, 181), ("north", 0), ("nan", 0)]:
+    for lat, lon in [("91", 0), (0, 181), (-90.1, 0), (0, "-180.1"), ("north", 0), ("nan", 0)]:
         bad = {"conversation_id": g["id"], "latitude": lat, "longitude": lon}
         r = await client.post(f"{M}/location", json=bad, headers=hb)
         assert r.status_code == 422, (lat, lon)
