@@ -13,7 +13,7 @@ from domain.store import NO_STREAM, EventStore
 
 class ReportEvent(msgspec.Struct, frozen=True, kw_only=True):
     reporter_id: int
-    event_type: str
+    event_type: r.ReportType
     title: str
     body: str = ""
     level: int = 1

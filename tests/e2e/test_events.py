@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.reports import MAX_ADDRESS, MAX_ATTACHMENTS, MAX_BODY, MAX_TITLE
 from tests.e2e.notify_helpers import Headers, admin_client, inbox, wait_for_kind
 from tests.helpers import API, new_user
 
@@ -112,6 +113,10 @@ async def test_bad_reports_are_4xx(env: tuple[httpx.AsyncClient, Headers]) -> No
     for bad in (
         {**ok, "event_type": "party"},
         {**ok, "title": ""},
+        {**ok, "title": "t" * (MAX_TITLE + 1)},
+        {**ok, "body": "b" * (MAX_BODY + 1)},
+        {**ok, "address": "a" * (MAX_ADDRESS + 1)},
+        {**ok, "attachments": ["0" * 32] * (MAX_ATTACHMENTS + 1)},
         {**ok, "level": 0},
         {**ok, "level": 4},
         {**ok, "latitude": 91, "longitude": 0},
@@ -126,6 +131,8 @@ async def test_bad_reports_are_4xx(env: tuple[httpx.AsyncClient, Headers]) -> No
         assert r.status_code == 422, (bad, r.text)
     r = await c.post(f"{E}/", json={**ok, "latitude": 10}, headers=ha)
     assert r.status_code == 400 and "together" in r.json()["detail"]
+    r = await c.post(f"{E}/", json={**ok, "title": " \t"}, headers=ha)
+    assert (r.status_code, r.json()["detail"]) == (400, f"title must be 1-{MAX_TITLE} characters")
     r = await c.post(f"{E}/", json={**ok, "attachments": ["0" * 32]}, headers=ha)
     assert r.status_code == 404
     r = await c.post(
