@@ -15,7 +15,7 @@ class SendBroadcast(msgspec.Struct, frozen=True):
     sender_id: int
     title: str
     content: str
-    priority: str = "normal"
+    priority: b.Priority = "normal"
     target_user_ids: list[int] | None = None
     attachments: list[str] = []
     recipients: int = 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from domain.errors import InvalidError
 from domain.events import Event
 
-PRIORITIES = ("low", "normal", "high")
+Priority = Literal["low", "normal", "high"]
 MAX_TARGETS = 10_000
 
 
@@ -36,24 +38,18 @@ def decide_broadcast(
     sender_id: int,
     title: str,
     content: str,
-    priority: str,
+    priority: Priority,
     target_user_ids: list[int] | None,
     attachments: list[str],
     recipients: int,
     at: float,
 ) -> BroadcastSent:
-    """Validate a broadcast; targets are deduplicated in their given order."""
+    """The broadcast, with its targets deduplicated in their given order. The rule: a title
+    that is not blank. Types and limits (the priority, 1-``MAX_TARGETS`` targets or None for
+    everyone) are the request schema's."""
     if not title.strip():
         raise InvalidError("title must not be empty")
-    if priority not in PRIORITIES:
-        raise InvalidError(f"priority must be one of {', '.join(PRIORITIES)}")
-    targets: list[int] | None = None
-    if target_user_ids is not None:
-        targets = list(dict.fromkeys(target_user_ids))
-        if not targets:
-            raise InvalidError("target_user_ids must not be empty; omit it to reach everyone")
-        if len(targets) > MAX_TARGETS:
-            raise InvalidError(f"at most {MAX_TARGETS} target users")
+    targets = None if target_user_ids is None else list(dict.fromkeys(target_user_ids))
     return BroadcastSent(
         broadcast_id=broadcast_id,
         sender_id=sender_id,

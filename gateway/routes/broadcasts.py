@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
 from commands.broadcasts import BroadcastHandlers, SendBroadcast
-from domain.broadcasts import MAX_TARGETS, BroadcastSent
+from domain.broadcasts import MAX_TARGETS, BroadcastSent, Priority
 from domain.errors import InvalidError, NotFoundError
 from domain.files import valid_file_id
 from gateway.http import Api, Ctx
@@ -28,7 +28,7 @@ MAX_ATTACHMENTS = 20
 class BroadcastCreate(msgspec.Struct, forbid_unknown_fields=False):
     title: Annotated[str, Meta(min_length=1, max_length=200)]
     content: Annotated[str, Meta(max_length=10000)] = ""
-    priority: Literal["low", "normal", "high"] = "normal"
+    priority: Priority = "normal"
     target_user_ids: Annotated[list[Id], Meta(min_length=1, max_length=MAX_TARGETS)] | None = None
     attachments: Annotated[list[FileId], Meta(max_length=MAX_ATTACHMENTS)] = []
 
@@ -54,7 +54,7 @@ async def send_broadcast(
     *,
     title: str,
     content: str,
-    priority: str,
+    priority: Priority,
     target_user_ids: list[int] | None,
     attachments: list[str],
     read: ReadStore,

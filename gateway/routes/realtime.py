@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
 from commands.broadcasts import BroadcastHandlers
-from domain.broadcasts import MAX_TARGETS
+from domain.broadcasts import MAX_TARGETS, Priority
 from gateway.http import Api, Ctx
 from gateway.realtime.service import Realtime
 from gateway.routes.broadcasts import send_broadcast
@@ -35,7 +35,7 @@ class UserStatus(msgspec.Struct):
 class BroadcastRequest(msgspec.Struct, forbid_unknown_fields=False):
     title: Annotated[str, Meta(min_length=1, max_length=200)]
     content: Annotated[str, Meta(max_length=10000)] = ""
-    priority: Literal["low", "normal", "high"] = "normal"
+    priority: Priority = "normal"
     target_user_ids: Annotated[list[Id], Meta(min_length=1, max_length=MAX_TARGETS)] | None = None
 
 

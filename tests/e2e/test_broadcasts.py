@@ -14,6 +14,7 @@ import httpx
 import pytest
 import websockets
 
+from domain.broadcasts import MAX_TARGETS
 from tests.e2e.notify_helpers import Headers, admin_client, inbox, wait_for_kind
 from tests.helpers import API, PASSWORD, ServerProcess, new_user, token_for
 
@@ -95,12 +96,15 @@ async def test_only_superusers_broadcast_and_bad_input_is_4xx(
         {**ok, "priority": "urgent"},
         {**ok, "target_user_ids": []},
         {**ok, "target_user_ids": [0]},
+        {**ok, "target_user_ids": list(range(1, MAX_TARGETS + 2))},
         {**ok, "attachments": "f"},
     ):
         r = await c.post(f"{B}/", json=bad, headers=root)
         assert r.status_code == 422, (bad, r.text)
     r = await c.post(f"{B}/", json={**ok, "target_user_ids": [a["id"], 987654]}, headers=root)
     assert r.status_code == 400 and "987654" in r.json()["detail"]
+    r = await c.post(f"{B}/", json={**ok, "title": " \n"}, headers=root)
+    assert (r.status_code, r.json()["detail"]) == (400, "title must not be empty")
     assert (await c.get(f"{B}/", params={"limit": 0}, headers=ha)).status_code == 422
 
 

@@ -68,9 +68,6 @@ def test_as_many_targets_as_allowed() -> None:
     [
         ({"title": ""}, "title must not be empty"),
         ({"title": "  \n"}, "title must not be empty"),
-        ({"priority": "urgent"}, "priority must be one of low, normal, high"),
-        ({"target_user_ids": []}, "target_user_ids must not be empty"),
-        ({"target_user_ids": list(range(MAX_TARGETS + 1))}, f"at most {MAX_TARGETS} target"),
     ],
 )
 def test_refusals(changes: dict[str, Any], detail: str) -> None:
