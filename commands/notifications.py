@@ -57,7 +57,7 @@ class SetPreferences(msgspec.Struct, frozen=True, kw_only=True):
     do_not_disturb: bool | UnsetType = UNSET
     quiet_hours_start: str | UnsetType | None = UNSET
     quiet_hours_end: str | UnsetType | None = UNSET
-    email_frequency: str | UnsetType = UNSET
+    email_frequency: n.EmailFrequency | UnsetType = UNSET
     timezone: str | UnsetType = UNSET
 
 

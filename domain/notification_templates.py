@@ -16,7 +16,7 @@ import msgspec
 
 from domain.errors import InvalidError, NotFoundError
 from domain.events import Event
-from domain.notifications import KINDS, PRIORITIES, Kind, Priority
+from domain.notifications import Kind, Priority
 
 # ``{name}`` is a placeholder; ``{{`` and ``}}`` are literal braces; any other brace is kept.
 TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -99,17 +99,14 @@ def require(state: Template) -> TemplateFields:
 
 
 def validate(fields: TemplateFields) -> TemplateFields:
+    """The rules: a name and a title that are not blank; the name is kept stripped. Types and
+    limits (lengths up to ``MAX_NAME`` and ``MAX_TEMPLATE``, the kind, the priority) are the
+    request schema's."""
     name = fields.name.strip()
-    if not 1 <= len(name) <= MAX_NAME:
+    if not name:
         raise InvalidError(f"name must be 1-{MAX_NAME} characters")
-    if fields.kind not in KINDS:
-        raise InvalidError(f"type must be one of {', '.join(KINDS)}")
-    if fields.priority not in PRIORITIES:
-        raise InvalidError(f"priority must be one of {', '.join(PRIORITIES)}")
-    if not fields.title_template.strip() or len(fields.title_template) > MAX_TEMPLATE:
+    if not fields.title_template.strip():
         raise InvalidError(f"title_template must be 1-{MAX_TEMPLATE} characters")
-    if len(fields.content_template) > MAX_TEMPLATE:
-        raise InvalidError(f"content_template must be at most {MAX_TEMPLATE} characters")
     return msgspec.structs.replace(fields, name=name)
 
 

@@ -24,7 +24,7 @@ Kind = Literal["message", "system", "group_invite", "mention", "broadcast", "eve
 Priority = Literal["low", "normal", "high"]
 KINDS: tuple[Kind, ...] = ("message", "system", "group_invite", "mention", "broadcast", "event")
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high")
-EMAIL_FREQUENCIES = ("immediate", "hourly", "daily", "weekly", "never")
+EmailFrequency = Literal["immediate", "hourly", "daily", "weekly", "never"]
 MAX_TITLE = 200
 MAX_CONTENT = 5000
 MAX_DATA_BYTES = 16384
@@ -269,16 +269,11 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def validate_preferences(p: Preferences) -> Preferences:
-    for label, value in (
-        ("quiet_hours_start", p.quiet_hours_start),
-        ("quiet_hours_end", p.quiet_hours_end),
-    ):
-        if value is not None and not HHMM.fullmatch(value):
-            raise InvalidError(f"{label} must be a time as HH:MM (00:00-23:59)")
+    """The rules on the preferences as a whole: quiet hours start and end together, in a
+    timezone there is. Types and formats (``HHMM`` times, an ``EmailFrequency``) are the
+    request schema's."""
     if (p.quiet_hours_start is None) != (p.quiet_hours_end is None):
         raise InvalidError("quiet_hours_start and quiet_hours_end must be set together")
-    if p.email_frequency not in EMAIL_FREQUENCIES:
-        raise InvalidError(f"email_frequency must be one of {', '.join(EMAIL_FREQUENCIES)}")
     _zone(p.timezone)
     return p
 

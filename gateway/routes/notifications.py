@@ -107,7 +107,7 @@ class PreferencesUpdate(msgspec.Struct):
     do_not_disturb: bool | UnsetType = UNSET
     quiet_hours_start: HHMM | UnsetType | None = UNSET
     quiet_hours_end: HHMM | UnsetType | None = UNSET
-    email_frequency: Literal["immediate", "hourly", "daily", "weekly", "never"] | UnsetType = UNSET
+    email_frequency: n.EmailFrequency | UnsetType = UNSET
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] | UnsetType = UNSET
 
 

@@ -273,8 +273,26 @@ async def test_templates_render_and_stay_unique(env: tuple[httpx.AsyncClient, He
     assert (await c.delete(f"{N}/templates/{tpl['id']}", headers=root)).status_code == 404
     r = await c.patch(f"{N}/templates/{other['id']}", json={"name": new_name}, headers=root)
     assert r.status_code == 200, "a deleted template's name is free"
-    for bad in ({**body, "name": ""}, {**body, "title_template": ""}, {**body, "type": "x"}):
-        assert (await c.post(f"{N}/templates/", json=bad, headers=root)).status_code == 422
+    for bad in (
+        {**body, "name": ""},
+        {**body, "name": "n" * 101},
+        {**body, "title_template": ""},
+        {**body, "title_template": "t" * 5001},
+        {**body, "content_template": "c" * 5001},
+        {**body, "type": "x"},
+        {**body, "priority": "urgent"},
+    ):
+        assert (await c.post(f"{N}/templates/", json=bad, headers=root)).status_code == 422, bad
+        r = await c.patch(f"{N}/templates/{other['id']}", json=bad, headers=root)
+        assert r.status_code == 422, bad
+    for blank, detail in (
+        ({"name": " \t "}, "name must be 1-100 characters"),
+        ({"title_template": "  "}, "title_template must be 1-5000 characters"),
+    ):
+        r = await c.post(f"{N}/templates/", json={**body, **blank}, headers=root)
+        assert (r.status_code, r.json()["detail"]) == (400, detail)
+        r = await c.patch(f"{N}/templates/{other['id']}", json=blank, headers=root)
+        assert (r.status_code, r.json()["detail"]) == (400, detail)
     assert (await c.get(f"{N}/templates/")).status_code == 401
 
 
@@ -302,7 +320,9 @@ async def test_preferences_defaults_partial_updates_and_validation(
         {"quiet_hours_start": "24:00"},
         {"quiet_hours_start": "7:00"},
         {"quiet_hours_end": "12:60"},
+        {"quiet_hours_end": "8:00"},
         {"email_frequency": "sometimes"},
+        {"email_frequency": "Daily"},
         {"do_not_disturb": "yes"},
     ):
         r = await c.put(f"{N}/preferences/", json=bad, headers=ha)
