@@ -27,7 +27,7 @@ class Index(msgspec.Struct, frozen=True):
     unique: bool = False
 
 
-class Put(msgspec.Struct, frozen=True, tag=True):
+class Put(msgspec.Struct, frozen=True, tag=True, gc=False):
     """Insert or replace the whole document (a read-model Struct, or a dict)."""
 
     coll: str
@@ -35,7 +35,7 @@ class Put(msgspec.Struct, frozen=True, tag=True):
     doc: Any
 
 
-class Patch(msgspec.Struct, frozen=True, tag=True):
+class Patch(msgspec.Struct, frozen=True, tag=True, gc=False):
     """Field-level update; creates ``{**insert, **set}`` plus increments when missing and upsert."""
 
     coll: str
@@ -49,7 +49,7 @@ class Patch(msgspec.Struct, frozen=True, tag=True):
     upsert: bool = True
 
 
-class Delete(msgspec.Struct, frozen=True, tag=True):
+class Delete(msgspec.Struct, frozen=True, tag=True, gc=False):
     coll: str
     key: str
 
@@ -82,14 +82,14 @@ def as_dict(doc: Any) -> Doc:
     return out
 
 
-class Guarded(msgspec.Struct, frozen=True):
+class Guarded(msgspec.Struct, frozen=True, gc=False):
     """An op with its guard: ``event position * 1024 + index of the op within the event``."""
 
     guard: int
     op: Op
 
 
-class ProjectionBatch(msgspec.Struct, frozen=True):
+class ProjectionBatch(msgspec.Struct, frozen=True, gc=False):
     """What one projection wants written for events up to and including ``position``."""
 
     projection: str
