@@ -24,6 +24,9 @@ from projections.store import (
 
 log = logging.getLogger("im.projector")
 
+REBUILD_BATCH = 5000
+"""Events per transaction in a rebuild (the live projector writes what each read returns)."""
+
 
 class Projection(Protocol):
     """A read model: its collections and a pure function from one event to read-store ops.
@@ -132,6 +135,10 @@ class Projector:
 
     async def apply(self, batch: Sequence[RecordedEvent]) -> None:
         """Apply a batch of recorded events (in position order) to every projection behind it."""
+        await self._commit(batch, self._project(batch))
+
+    def _project(self, batch: Sequence[RecordedEvent]) -> list[ProjectionBatch]:
+        """What every projection behind ``batch`` wants written for it (nothing written yet)."""
         last = batch[-1].position
         projections = self._projections
         cps = [self._checkpoints.get(p.name, 0) for p in projections]
@@ -157,6 +164,11 @@ class Projector:
             for i, p in enumerate(projections)
             if cps[i] < last
         ]
+        return out
+
+    async def _commit(self, batch: Sequence[RecordedEvent], out: list[ProjectionBatch]) -> None:
+        """Write ``_project(batch)`` (ops and checkpoints in one go), then move on past it."""
+        last = batch[-1].position
         if out:
             await self._read.apply(out)
         for b in out:
@@ -172,8 +184,9 @@ class Projector:
     async def rebuild(self) -> int:
         """Replay every event into emptied read models; returns how many events were applied.
 
-        The next batch is read while the current one is applied, and a read store that can
-        defer its secondary indexes (``BulkLoader``) builds them once at the end.
+        Events are read ahead and written ``REBUILD_BATCH`` at a time, each batch projected while
+        the one before is being written; a read store that can defer its secondary indexes
+        (``BulkLoader``) builds them once at the end.
         """
         await self.prepare()
         head = await self._events.head()
@@ -185,21 +198,37 @@ class Projector:
         queue: asyncio.Queue[list[RecordedEvent] | None] = asyncio.Queue(maxsize=2)
 
         async def read_ahead() -> None:
+            chunk: list[RecordedEvent] = []  # the subscription's batches, joined up
             if head:
                 async for batch in self._events.subscribe(0):
-                    await queue.put(batch)
-                    if batch[-1].position >= head:
+                    chunk.extend(batch)
+                    done = batch[-1].position >= head
+                    if len(chunk) >= REBUILD_BATCH or done:
+                        await queue.put(chunk)
+                        chunk = []
+                    if done:
                         break
             await queue.put(None)
 
         reader = asyncio.create_task(read_ahead())
         applied = 0
+        # Batch n + 1 is projected here while batch n is written on the read store's thread.
+        # Its projection reads no document, and a checkpoint seen before batch n moved it is
+        # below batch n + 1 either way; batch n + 1 is written only once batch n is.
+        writing: asyncio.Task[None] | None = None
         try:
             while (batch := await queue.get()) is not None:
-                await self.apply(batch)
+                out = self._project(batch)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._commit(batch, out))
                 applied += len(batch)
+            if writing is not None:
+                await writing
         finally:
             reader.cancel()
+            if writing is not None:
+                writing.cancel()
         if bulk is not None:
             await bulk.end_bulk(collections)
         return applied

@@ -328,10 +328,8 @@ class SqliteReadStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             fold = _Fold(c)
-            done: dict[str, int] = {}
+            done = self._stored_checkpoints(c, {b.projection for b in batches})
             for batch in batches:
-                if batch.projection not in done:
-                    done[batch.projection] = self._stored_checkpoint(c, batch.projection)
                 # Ops of events at or below the checkpoint were committed with it: a redelivery.
                 first_new = (done[batch.projection] + 1) * 1024
                 for g in batch.ops:
@@ -377,11 +375,15 @@ class SqliteReadStore:
         return list(dict.fromkeys([*deletes, *upserts]))
 
     @staticmethod
-    def _stored_checkpoint(c: sqlite3.Connection, projection: str) -> int:
-        row = c.execute(
-            "SELECT position FROM checkpoints WHERE projection = ?", (projection,)
+    def _stored_checkpoints(c: sqlite3.Connection, projections: set[str]) -> dict[str, int]:
+        """The stored checkpoint of each of ``projections`` (0 when none), in one statement."""
+        (found,) = c.execute(
+            "SELECT json_group_object(projection, position) FROM checkpoints"
+            " WHERE projection IN (SELECT value FROM json_each(?))",
+            (_enc.encode(sorted(projections)).decode(),),
         ).fetchone()
-        return 0 if row is None else int(row[0])
+        stored: dict[str, int] = _dec.decode(found)
+        return {p: int(stored.get(p, 0)) for p in projections}
 
     async def checkpoint(self, projection: str) -> int:
         return await self._read(self._checkpoint, projection)
