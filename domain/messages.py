@@ -48,16 +48,11 @@ def evolve_message(state: MessageState, event: Event) -> MessageState:
             assert_never(event)
 
 
-def validate_content(content: str, *, required: bool = True) -> None:
-    if required and not content.strip():
+def validate_content(content: str) -> None:
+    """A text says something. Its length (up to ``MAX_CONTENT``) is the request schema's, as is
+    a client_msg_id's (1-``MAX_CLIENT_MSG_ID``)."""
+    if not content.strip():
         raise InvalidError("content must not be empty")
-    if len(content) > MAX_CONTENT:
-        raise InvalidError(f"content must be at most {MAX_CONTENT} characters")
-
-
-def validate_client_msg_id(client_msg_id: str | None) -> None:
-    if client_msg_id is not None and not 1 <= len(client_msg_id) <= MAX_CLIENT_MSG_ID:
-        raise InvalidError(f"client_msg_id must be 1-{MAX_CLIENT_MSG_ID} characters")
 
 
 def location_content(latitude: float, longitude: float, address: str | None) -> str:

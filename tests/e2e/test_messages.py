@@ -51,6 +51,15 @@ async def test_send_validation(client: httpx.AsyncClient) -> None:
         r = await client.post(f"{M}/text", json=body, headers=ha)
         assert r.status_code == 422, body
     assert (await send(client, ha, g["id"], "x" * 5000)).status_code == 201
+    r = await send(client, ha, g["id"], " \n ")
+    assert (r.status_code, r.json()["detail"]) == (400, "content must not be empty")
+    r = await send(client, ha, g["id"], "x", client_msg_id="c" * 64)
+    assert r.status_code == 201 and r.json()["client_msg_id"] == "c" * 64
+    for key in ("", "c" * 65):
+        body = {"conversation_id": g["id"], "file_id": "0" * 32, "client_msg_id": key}
+        assert (await client.post(f"{M}/file", json=body, headers=ha)).status_code == 422, key
+        body = {"conversation_id": g["id"], "latitude": 0, "longitude": 0, "client_msg_id": key}
+        assert (await client.post(f"{M}/location", json=body, headers=ha)).status_code == 422, key
     assert (await send(client, ha, 987654321, "x")).status_code == 404
     r = await send(client, ha, g["id"], "re", reply_to_id=987654321)
     assert r.status_code == 400
@@ -182,8 +191,11 @@ async def test_edit_rules(client: httpx.AsyncClient) -> None:
     r = await client.put(f"{M}/{system['id']}", json={"content": "x"}, headers=ha)
     assert r.status_code == 400  # text messages only
     assert (await client.put(f"{M}/987654", json={"content": "x"}, headers=ha)).status_code == 404
-    r = await client.put(f"{M}/{m['id']}", json={"content": ""}, headers=hb)
-    assert r.status_code == 422
+    for bad in ("", "x" * 5001):
+        r = await client.put(f"{M}/{m['id']}", json={"content": bad}, headers=hb)
+        assert r.status_code == 422
+    r = await client.put(f"{M}/{m['id']}", json={"content": " \t"}, headers=hb)
+    assert (r.status_code, r.json()["detail"]) == (400, "content must not be empty")
 
 
 async def test_recall_rules(client: httpx.AsyncClient) -> None:

@@ -65,23 +65,12 @@ def test_a_messages_own_stream_says_whether_it_was_edited_or_recalled() -> None:
     assert msg.evolve_message(edited, c.MessageRecalled(5, 1, 3, SENDER)).status == "recalled"
 
 
-def test_content_limits() -> None:
-    msg.validate_content("x" * msg.MAX_CONTENT)
-    msg.validate_content("", required=False)
-    with pytest.raises(InvalidError, match="content must not be empty"):
-        msg.validate_content(" \n\t")
-    for required in (True, False):
-        with pytest.raises(InvalidError, match="content must be at most 5000 characters"):
-            msg.validate_content("x" * (msg.MAX_CONTENT + 1), required=required)
-
-
-def test_client_msg_id_limits() -> None:
-    msg.validate_client_msg_id(None)
-    msg.validate_client_msg_id("k")
-    msg.validate_client_msg_id("k" * msg.MAX_CLIENT_MSG_ID)
-    for bad in ("", "k" * (msg.MAX_CLIENT_MSG_ID + 1)):
-        with pytest.raises(InvalidError, match="client_msg_id must be 1-64 characters"):
-            msg.validate_client_msg_id(bad)
+def test_a_text_says_something() -> None:
+    msg.validate_content("x")
+    msg.validate_content(" x\n")
+    for blank in ("", " \n\t"):
+        with pytest.raises(InvalidError, match="content must not be empty"):
+            msg.validate_content(blank)
 
 
 def test_a_location_reads_as_a_line() -> None:
