@@ -269,9 +269,15 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def validate_preferences(p: Preferences) -> Preferences:
-    """The rules on the preferences as a whole: quiet hours start and end together, in a
-    timezone there is. Types and formats (``HHMM`` times, an ``EmailFrequency``) are the
-    request schema's."""
+    """Quiet hours are whole ``HH:MM`` times (the request schema's pattern lets a trailing
+    newline through: ``$``), start and end together, in a timezone there is. The email
+    frequency is the request schema's (an ``EmailFrequency``)."""
+    for label, value in (
+        ("quiet_hours_start", p.quiet_hours_start),
+        ("quiet_hours_end", p.quiet_hours_end),
+    ):
+        if value is not None and not HHMM.fullmatch(value):
+            raise InvalidError(f"{label} must be a time as HH:MM (00:00-23:59)")
     if (p.quiet_hours_start is None) != (p.quiet_hours_end is None):
         raise InvalidError("quiet_hours_start and quiet_hours_end must be set together")
     _zone(p.timezone)

@@ -335,6 +335,9 @@ async def test_preferences_defaults_partial_updates_and_validation(
     assert r.status_code == 400 and "together" in r.json()["detail"]
     r = await c.put(f"{N}/preferences/", json={"timezone": "Mars/Olympus"}, headers=hb)
     assert r.status_code == 400
+    late = {"quiet_hours_start": "22:00\n", "quiet_hours_end": "06:00"}
+    r = await c.put(f"{N}/preferences/", json=late, headers=hb)
+    assert r.status_code == 400 and "HH:MM" in r.json()["detail"]  # the whole string, not a line
     r = await c.put(f"{N}/preferences/", json={"timezone": "Asia/Shanghai"}, headers=hb)
     assert r.status_code == 200 and r.json()["timezone"] == "Asia/Shanghai"
     assert (await c.put(f"{N}/preferences/", json={})).status_code == 401

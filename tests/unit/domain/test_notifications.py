@@ -67,6 +67,8 @@ def test_quiet_hours_match_a_minute_set_model(start: int, end: int, now: int) ->
 def test_preferences_validation() -> None:
     n.validate_preferences(n.Preferences(quiet_hours_start="00:00", quiet_hours_end="23:59"))
     for bad in (
+        n.Preferences(quiet_hours_start="24:00", quiet_hours_end="01:00"),
+        n.Preferences(quiet_hours_start="01:00\n", quiet_hours_end="02:00"),
         n.Preferences(quiet_hours_start="01:00"),
         n.Preferences(timezone="Nowhere/Special"),
         n.Preferences(timezone="../../etc/passwd"),
@@ -260,6 +262,8 @@ def test_default_preferences_are_valid() -> None:
 @pytest.mark.parametrize(
     ("prefs", "detail"),
     [
+        (n.Preferences(quiet_hours_start="7:00", quiet_hours_end="08:00"), "quiet_hours_start"),
+        (n.Preferences(quiet_hours_start="07:00", quiet_hours_end="08:60"), "quiet_hours_end"),
         (n.Preferences(quiet_hours_end="08:00"), "must be set together"),
         (n.Preferences(quiet_hours_start="08:00"), "must be set together"),
         (n.Preferences(timezone=""), "Unknown timezone"),
