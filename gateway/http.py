@@ -83,6 +83,19 @@ class ValidationFailed(Exception):
         self.issues = issues
 
 
+def coordinate(value: float | str, field: str, bound: float) -> float:
+    """A latitude or longitude from a body (a number or a numeric string) within ``±bound``;
+    anything else (NaN and infinities included) is a 422 on that field."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not -bound <= number <= bound:
+        msg = f"{field} must be a number between {-bound:g} and {bound:g}"
+        raise ValidationFailed([ValidationIssue(["body", field], msg, "value_error")])
+    return number
+
+
 def error_body(detail: str) -> dict[str, str]:
     """An error body: ``detail``, and ``message`` with the same text (the previous system's web
     client toasts ``message`` for 400, 409 and 429)."""

@@ -12,7 +12,7 @@ from commands.reports import ReportEvent, ReportHandlers
 from domain import reports as r
 from domain.errors import ForbiddenError
 from gateway.dates import epoch
-from gateway.http import Api, Ctx, ValidationFailed, ValidationIssue
+from gateway.http import Api, Ctx, coordinate
 from gateway.routes.broadcasts import FileId, check_attachments
 from gateway.schemas import Id, Limit200, Skip
 from projections.store import ReadStore
@@ -43,25 +43,12 @@ class EventQuery(msgspec.Struct):
     limit: Limit200 = 50
 
 
-def _coordinate(value: float | str | None, field: str, bound: float) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not -bound <= number <= bound:  # also rejects NaN and infinities
-        msg = f"{field} must be a number between {-bound:g} and {bound:g}"
-        raise ValidationFailed([ValidationIssue(["body", field], msg, "value_error")])
-    return number
-
-
 @api.post("/", body=EventCreate, response=q.ReportView, status=201)
 async def report(ctx: Ctx, reports: ReportHandlers, read: ReadStore) -> q.ReportView:
     """Report an event; an alarm notifies every superuser."""
     body: EventCreate = ctx.body
-    latitude = _coordinate(body.latitude, "latitude", 90)
-    longitude = _coordinate(body.longitude, "longitude", 180)
+    latitude = None if body.latitude is None else coordinate(body.latitude, "latitude", 90)
+    longitude = None if body.longitude is None else coordinate(body.longitude, "longitude", 180)
     attachments = await check_attachments(ctx, body.attachments, read=read)
     cmd = ReportEvent(
         reporter_id=ctx.me.id,

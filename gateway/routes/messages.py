@@ -18,11 +18,10 @@ from domain.store import RecordedEvent
 from gateway.http import (
     Api,
     Ctx,
-    ValidationFailed,
-    ValidationIssue,
     WaitFor,
     WaitForHead,
     caught_up,
+    coordinate,
     json_response,
     require_settled,
     settle,
@@ -197,25 +196,14 @@ async def send_file(
     return await _send(ctx, draft, info, messages=messages, read=read, wait_for=wait_for)
 
 
-def _coordinate(value: float | str, field: str, bound: float) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not -bound <= number <= bound:  # also rejects NaN
-        msg = f"{field} must be a number between {-bound:g} and {bound:g}"
-        raise ValidationFailed([ValidationIssue(["body", field], msg, "value_error")])
-    return number
-
-
 @api.post("/location", body=MessageCreateLocation, response=q.Message, status=201)
 async def send_location(
     ctx: Ctx, messages: MessageHandlers, read: ReadStore, wait_for: WaitFor
 ) -> Any:
     """Send a location (numbers or numeric strings); content is a readable line."""
     body: MessageCreateLocation = ctx.body
-    lat = _coordinate(body.latitude, "latitude", 90)
-    lon = _coordinate(body.longitude, "longitude", 180)
+    lat = coordinate(body.latitude, "latitude", 90)
+    lon = coordinate(body.longitude, "longitude", 180)
     await messages.precheck(body.conversation_id, ctx.me.id, body.client_msg_id)
     draft = Draft(
         body.conversation_id,
