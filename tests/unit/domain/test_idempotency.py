@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from hypothesis import given
@@ -41,3 +42,16 @@ def test_fingerprints_differ_exactly_when_the_requests_do(
 def test_moving_a_boundary_changes_the_fingerprint() -> None:
     assert fingerprint("POST", "/a", "b=1", b"") != fingerprint("POST", "/ab", "=1", b"")
     assert fingerprint("POST", "/a", "", b"x") != fingerprint("POST", "/a", "x", b"")
+
+
+def test_streams_and_fingerprints_stay_the_same_across_releases() -> None:
+    """Records outlive a deployment (24 h): a repeat after an upgrade must find the same stream
+    and compare equal, so both are pinned to their construction."""
+    digest = hashlib.sha256(b"user:1\0key-a").hexdigest()[:40]
+    assert idempotency_stream("user:1", "key-a") == f"idem-{digest}"
+    expected = hashlib.sha256()
+    for part in (b"POST", b"/api/v1/messages/text", b"a=1", b'{"content":"hi"}'):
+        expected.update(len(part).to_bytes(8, "big") + part)
+    assert fingerprint("POST", "/api/v1/messages/text", "a=1", b'{"content":"hi"}') == (
+        expected.hexdigest()
+    )

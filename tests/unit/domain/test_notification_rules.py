@@ -132,3 +132,5 @@ def test_an_alarm() -> None:
     )
     untitled = rules.alarm(7, msgspec.structs.replace(report, body=""), "Ann", "s")
     assert untitled.content == "Fire"
+    long = rules.alarm(7, msgspec.structs.replace(report, title="t" * 300), "Ann", "s")
+    assert long.title == ("Alarm from Ann: " + "t" * 300)[:200]

@@ -59,6 +59,8 @@ def test_other_events_leave_a_template_alone() -> None:
 def test_validation_trims_the_name() -> None:
     checked = t.validate(msgspec.structs.replace(FIELDS, name="  Welcome  "))
     assert checked == FIELDS
+    shortest = msgspec.structs.replace(FIELDS, name=" a ", title_template="t")
+    assert t.validate(shortest).name == "a"
     longest = msgspec.structs.replace(
         FIELDS, name="n" * 100, title_template="t" * 5000, content_template="c" * 5000
     )
