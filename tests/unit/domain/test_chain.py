@@ -67,8 +67,16 @@ def test_the_hash_covers_prev_type_data_and_metadata() -> None:
         assert other[1] != digest
 
 
+LONG_META = (
+    b'{"schema_version":1,"actor":{"kind":"partner","id":"a-partner-with-a-long-name"},'
+    b'"$correlationId":"0190c0de-0000-7000-8000-000000000001",'
+    b'"$causationId":"0190c0de-0000-7000-8000-000000000002"}'
+)
+
+
 def test_unchained_metadata_has_no_hash() -> None:
-    for metadata in (b"", b"{}", META, META[:-1] + b',"prev_hash":"00"}'):
+    assert len(LONG_META) > 160  # as long as a sealed tail: the markers decide, not the length
+    for metadata in (b"", b"{}", META, META[:-1] + b',"prev_hash":"00"}', LONG_META):
         assert unseal(metadata) is None
         assert last_hash(metadata) is None
     sealed, digest = seal(GENESIS, "T", b"", META)
@@ -111,6 +119,7 @@ def test_a_fresh_state_has_checked_nothing() -> None:
 def reason_of(log: list[Stored]) -> str:
     with pytest.raises(Break) as broken:
         walk(log)
+    assert str(broken.value) == broken.value.reason
     return broken.value.reason
 
 
@@ -153,6 +162,14 @@ def test_swapped_events_break_the_chain() -> None:
     log = log_of(4)
     log[1], log[2] = log[2], log[1]
     assert reason_of(log) == "prev_hash is not the hash of the stream's previous event"
+
+
+def test_a_long_unchained_prefix_verifies() -> None:
+    unchained = [("user-1", "T", b"{}", LONG_META), ("user-1", "T", b"[]", LONG_META)]
+    chained_tail = list(chained("user-1", [("T", b"{}", LONG_META)]))
+    state = walk(unchained + chained_tail)
+    assert (state.checked, state.unchained) == (3, 2)
+    assert state.last == {"user-1": last_hash(chained_tail[0][3])}
 
 
 def test_a_first_chained_event_links_to_genesis() -> None:

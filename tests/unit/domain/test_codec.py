@@ -296,3 +296,22 @@ def test_unknown_stored_types_are_refused_and_not_known() -> None:
     rec = RecordedEvent("e1", "x-1", 0, 1, "NoSuchEvent", b"{}", b"", 0.0)
     with pytest.raises(UnknownEventError):
         rec.decode()
+
+
+def test_a_recorded_event_of_a_first_version_type_needs_no_metadata() -> None:
+    """Only a type that had older versions reads the version from the metadata."""
+    assert codec.decode_recorded("test.codec.Tally", b'{"count":2}', b"") == Tally(count=2)
+    assert codec.decode_recorded("test.codec.Tally", b'{"count":2}', b"not json") == Tally(count=2)
+
+
+def test_a_recorded_event_of_an_older_version_is_upcast_by_its_metadata() -> None:
+    stored = codec.decode_recorded("test.codec.Ledger", b'{"amount":5}', b'{"schema_version":1}')
+    assert stored == Ledger(cents=5, currency="CNY")
+    current = b'{"cents":5,"currency":"EUR"}'
+    assert codec.decode_recorded("test.codec.Ledger", current, b"") == Ledger(
+        cents=5, currency="EUR"
+    )
+    with pytest.raises(msgspec.DecodeError):
+        codec.decode_recorded("test.codec.Ledger", current, b"not json")
+    with pytest.raises(UnknownEventError):
+        codec.decode_recorded("test.codec.Nothing", b"{}", b"")
