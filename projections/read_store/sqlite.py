@@ -199,6 +199,18 @@ class SqliteReadStore:
         await self._write(self._declare, list(collections))
 
     def _declare(self, collections: list[Collection[Any]]) -> None:
+        # One write transaction: processes starting together on one file declare one after
+        # another (several at once raced on the text index: "vtable constructor failed").
+        c = self._wconn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            self._declare_all(collections)
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+
+    def _declare_all(self, collections: list[Collection[Any]]) -> None:
         c = self._wconn
         c.execute("CREATE TABLE IF NOT EXISTS bulk_loads (coll TEXT PRIMARY KEY)")
         unfinished = {r[0] for r in c.execute("SELECT coll FROM bulk_loads")}
