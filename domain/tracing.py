@@ -11,7 +11,7 @@ which runs after the request opened it, can fill the actor in.
 from __future__ import annotations
 
 import contextlib
-import uuid
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from typing import Literal
@@ -46,8 +46,10 @@ class Trace:
 
 
 def new_id() -> str:
-    """A fresh correlation id (what a request without ``X-Request-ID`` gets)."""
-    return uuid.uuid4().hex
+    """A fresh correlation id (what a request without ``X-Request-ID`` gets): 128 random bits
+    in 32 hex digits, the shape of a UUID's hex without its cost (``uuid4`` takes ~3 us, a
+    tenth of a fast request)."""
+    return os.urandom(16).hex()
 
 
 _current: ContextVar[Trace | None] = ContextVar("im_trace", default=None)

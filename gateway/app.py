@@ -56,18 +56,16 @@ from gateway.asyncapi import build_asyncapi
 from gateway.auth import Authenticator, IdentityCache
 from gateway.command_views import CommandViews
 from gateway.errors import EXCEPTION_HANDLERS
+from gateway.front import Front
 from gateway.http import Edge, RouteSpec, WaitFor, error_body, json_response, routes_for
 from gateway.idempotency import Idempotency
 from gateway.legacy import legacy_specs
-from gateway.limits import RequestLimits
-from gateway.logs import AccessLog
 from gateway.metrics import Metrics
 from gateway.openapi import build_openapi
 from gateway.pages import page_routes
 from gateway.ratelimit import RateLimiter
 from gateway.realtime.endpoint import websocket_routes
 from gateway.realtime.service import Realtime
-from gateway.request_id import RequestId
 from gateway.routes import (
     audit,
     auth,
@@ -83,7 +81,7 @@ from gateway.routes import (
     realtime,
     users,
 )
-from gateway.routing import CrossOrigin, FastRouter
+from gateway.routing import FastRouter
 from gateway.settings import Settings
 from gateway.stores import build_event_log, build_event_store, build_read_store
 from projections.cascade.legacy import INBOUND_ROUTING_KEY, LegacyNames, LegacyRenderer
@@ -744,29 +742,26 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(RequestId),  # outermost: the access log sees the id it chose
-            Middleware(AccessLog),
             Middleware(
-                RequestLimits,
+                Front,
                 max_body_bytes=settings.max_json_bytes,
                 exempt=_has_own_body_limit,
                 body_timeout=settings.body_timeout_seconds,
-            ),
-            Middleware(
-                CrossOrigin,
-                allow_origins=settings.cors_origin_list,
-                allow_methods=["*"],
-                allow_headers=["*"],
-                expose_headers=[
-                    "X-Event-Position",
-                    "X-Request-ID",
-                    "Retry-After",
-                    "ETag",
-                    "Content-Disposition",
-                ],
+                cors={
+                    "allow_origins": settings.cors_origin_list,
+                    "allow_methods": ["*"],
+                    "allow_headers": ["*"],
+                    "expose_headers": [
+                        "X-Event-Position",
+                        "X-Request-ID",
+                        "Retry-After",
+                        "ETag",
+                        "Content-Disposition",
+                    ],
+                },
             ),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.router = FastRouter(routes, lifespan=lifespan)

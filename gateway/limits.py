@@ -1,6 +1,6 @@
 """Limits on what one request may make the server hold: headers, bodies, JSON nesting.
 
-``RequestLimits`` is the outermost HTTP middleware. It answers before the app runs:
+The HTTP front (``gateway.front``) applies them; it answers before the app runs:
 - 431 when the request headers exceed ``MAX_HEADER_BYTES``;
 - 413 when ``Content-Length`` announces a body over the limit (nothing of it is read);
 - 400 for a ``multipart`` boundary longer than RFC 2046's 70 characters.
@@ -16,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
 
 import msgspec
 from python_multipart.multipart import parse_options_header
-from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from domain.errors import InvalidError, TooLargeError
 
@@ -69,111 +67,68 @@ class BodyTimeout(Exception):
     """The client stopped sending its body (no chunk within the body timeout)."""
 
 
-class RequestLimits:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        max_body_bytes: int,
-        exempt: Callable[[str], bool] = lambda path: False,
-        body_timeout: float = 30.0,
-    ) -> None:
-        self.app = app
-        self.max_body = max_body_bytes
-        self.exempt = exempt
-        self.body_timeout = body_timeout
+def refusal(
+    header_bytes: int, content_type: bytes, length: bytes, max_body: int
+) -> tuple[int, str] | None:
+    """What to answer before the app runs, if anything: 431 for headers over
+    ``MAX_HEADER_BYTES``, 400 for a multipart boundary over ``MAX_BOUNDARY``, 413 when
+    ``Content-Length`` announces more than ``max_body`` (0: no body limit on this path)."""
+    if header_bytes > MAX_HEADER_BYTES:
+        return 431, f"Request headers exceed {MAX_HEADER_BYTES} bytes"
+    if content_type and content_type.lower().startswith(b"multipart/"):
+        boundary = parse_options_header(content_type)[1].get(b"boundary", b"")
+        if len(boundary) > MAX_BOUNDARY:
+            return 400, f"The multipart boundary exceeds {MAX_BOUNDARY} characters"
+    if max_body and length.isdigit() and int(length) > max_body:
+        return 413, too_large(max_body)
+    return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
-            await _answer(scope, send, 431, f"Request headers exceed {MAX_HEADER_BYTES} bytes")
-            return
-        length = b""
-        ctype = b""
-        for k, v in headers:
-            if k == b"content-length":
-                length = v
-            elif k == b"content-type":
-                ctype = v
-        if ctype.lower().startswith(b"multipart/"):
-            boundary = parse_options_header(ctype)[1].get(b"boundary", b"")
-            if len(boundary) > MAX_BOUNDARY:
-                await _answer(
-                    scope, send, 400, f"The multipart boundary exceeds {MAX_BOUNDARY} characters"
-                )
-                return
-        limited = not self.exempt(scope["path"])
-        if limited and length.isdigit() and int(length) > self.max_body:
-            if not _expects_continue(headers):  # those wait for our answer before sending
-                await _drain(receive)
-            await _answer(scope, send, 413, self._too_large())
-            return
-        started = False
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+def too_large(max_body: int) -> str:
+    return f"The request body exceeds the limit of {max_body} bytes"
 
-        timed = self._timed(receive)
+
+def timed(receive: Receive, body_timeout: float) -> Receive:
+    """``receive`` with a deadline per chunk while the body is incomplete (afterwards the app
+    may wait on it for a disconnect as long as it likes)."""
+    done = False
+
+    async def timed_receive() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
         try:
-            await self.app(scope, self._counting(timed) if limited else timed, tracked)
-        except ClientDisconnect:
-            log.debug("client aborted %s %s", scope["method"], scope["path"])
-        except BodyTimeout as exc:
-            log.info("%s %s: %s", scope["method"], scope["path"], exc)
-            if not started:
-                await _answer(scope, send, 408, str(exc))
+            async with asyncio.timeout(body_timeout):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout(
+                f"no part of the request body arrived for {body_timeout:g} s"
+            ) from None
+        done = message["type"] != "http.request" or not message.get("more_body")
+        return message
 
-    def _timed(self, receive: Receive) -> Receive:
-        """``receive`` with a deadline per chunk while the body is incomplete (afterwards the
-        app may wait on it for a disconnect as long as it likes)."""
-        done = False
-
-        async def timed() -> Message:
-            nonlocal done
-            if done:
-                return await receive()
-            try:
-                async with asyncio.timeout(self.body_timeout):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimeout(
-                    f"no part of the request body arrived for {self.body_timeout:g} s"
-                ) from None
-            done = message["type"] != "http.request" or not message.get("more_body")
-            return message
-
-        return timed
-
-    def _too_large(self) -> str:
-        return f"The request body exceeds the limit of {self.max_body} bytes"
-
-    def _counting(self, receive: Receive) -> Receive:
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    if message.get("more_body"):
-                        await _drain(receive)
-                    raise BodyTooLarge(self._too_large())
-            return message
-
-        return counted
+    return timed_receive
 
 
-def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(k == b"expect" and v.lower() == b"100-continue" for k, v in headers)
+def counting(receive: Receive, max_body: int) -> Receive:
+    """``receive`` that fails with ``BodyTooLarge`` (413) once the body passes ``max_body``."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_body:
+                if message.get("more_body"):
+                    await drain(receive)
+                raise BodyTooLarge(too_large(max_body))
+        return message
+
+    return counted
 
 
-async def _drain(receive: Receive) -> None:
+async def drain(receive: Receive) -> None:
     """Read and drop up to ``DRAIN_BYTES`` of the body; stop early when the client pauses."""
     read = 0
     while read < DRAIN_BYTES:
@@ -189,7 +144,7 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
+async def answer(scope: Scope, send: Send, status: int, detail: str) -> None:
     """Answer without reading the body, and close the connection (its body is unread)."""
     body = msgspec.json.encode({"detail": detail, "message": detail})  # as gateway.errors
     response = Response(body, status, {"Connection": "close"}, media_type="application/json")

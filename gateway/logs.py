@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from gateway.request_id import RequestIdFilter
 from gateway.settings import Settings
@@ -163,60 +163,24 @@ def _emit(text: str, fields: dict[str, Any]) -> None:
         ACCESS.info("%s", text, extra={"fields": fields})
 
 
-class AccessLog:
-    """Pure ASGI middleware: one ``im.access`` line per HTTP request once it is answered
-    (method, route template, status, duration, user id, ``X-Request-ID``), and one per
-    WebSocket when it ends. The user id and request id come from ``scope["state"]``
-    (authentication and the request-id middleware put them there)."""
+def access_enabled() -> bool:
+    """Whether access lines are written (``IM_LOG_LEVEL=warning`` drops them)."""
+    return _writer[0] is not None or ACCESS.isEnabledFor(logging.INFO)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _writer[0] is None and not ACCESS.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await self._websocket(scope, receive, send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
+def log_request(scope: Scope, status: int, started: float) -> None:
+    """The ``im.access`` line of an HTTP request answered with ``status``, ``started`` at that
+    ``time.perf_counter()``: method, route template, status, duration, user id, request id
+    (the user id and request id come from ``scope["state"]``)."""
+    _emit(*_access(scope, scope["method"], status, started))
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
 
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            _emit(*_access(scope, scope["method"], status, started))
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One line when the socket ends: 101 (accepted) or 403, how long it lived, who, and
-        the close code the server sent (``-``: the client closed). ``receive`` is left alone:
-        the frame fast path needs the server's own."""
-        started = time.perf_counter()
-        status, close = 403, None
-
-        async def send_status(message: Message) -> None:
-            nonlocal status, close
-            if message["type"] == "websocket.accept":
-                status = 101
-            elif message["type"] == "websocket.close" and close is None:
-                close = message.get("code", 1000)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            text, fields = _access(scope, "WS", status, started)
-            fields["close_code"] = close
-            _emit(f"{text} close={'-' if close is None else close}", fields)
+def log_websocket(scope: Scope, status: int, close: int | None, started: float) -> None:
+    """The line of a WebSocket when it ends: 101 (accepted) or 403, how long it lived, who,
+    and the close code the server sent (None: the client closed)."""
+    text, fields = _access(scope, "WS", status, started)
+    fields["close_code"] = close
+    _emit(f"{text} close={'-' if close is None else close}", fields)
 
 
 def _access(scope: Scope, method: str, status: int, started: float) -> tuple[str, dict[str, Any]]:

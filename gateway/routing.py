@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
@@ -37,14 +36,3 @@ class FastRouter(Router):
                         await route.handle(scope, receive, send)
                         return
         await super().app(scope, receive, send)
-
-
-class CrossOrigin(CORSMiddleware):
-    """Starlette's CORS handling, skipped for requests without an ``Origin`` (not cross-origin:
-    API clients, servers, same-origin pages), which then pay nothing for it."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not any(k == b"origin" for k, _ in scope["headers"]):
-            await self.app(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
