@@ -115,9 +115,11 @@ class Front:
                 if not answered:
                     await limits.answer(scope, respond, 408, str(exc))
         finally:
-            tracing.end(token)
-            if access_enabled():
-                log_request(scope, status, started)
+            try:
+                if access_enabled():
+                    log_request(scope, status, started)  # inside the trace, as its records are
+            finally:
+                tracing.end(token)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The request id and trace, and one access line when the socket ends. ``receive``
@@ -146,5 +148,7 @@ class Front:
         try:
             await self.app(scope, receive, observed)
         finally:
-            tracing.end(token)
-            log_websocket(scope, status, close, started)
+            try:
+                log_websocket(scope, status, close, started)
+            finally:
+                tracing.end(token)
