@@ -13,6 +13,7 @@ import httpx
 
 from bench import ceilings
 from bench.harness import API, PASSWORD, ServerProcess
+from bench.rt_common import cpu_seconds
 
 DURATION = 10
 CONNECTIONS = 50
@@ -24,7 +25,9 @@ def wrk(url: str, header: str | None = None) -> float:
 
 
 def me(seconds: int, connections: int = CONNECTIONS) -> dict[str, Any]:
-    """GET /users/me through a real ``im serve`` with ``wrk``; requests/s and wrk's CPU."""
+    """GET /users/me through a real ``im serve`` with ``wrk``: requests/s, wrk's CPU and the
+    server's CPU per request (steadier than requests/s on a shared machine: the same tree
+    varies +-20 % in requests/s between server instances here)."""
     with tempfile.TemporaryDirectory() as d:
         server = ServerProcess(Path(d) / "data").start()
         try:
@@ -38,18 +41,25 @@ def me(seconds: int, connections: int = CONNECTIONS) -> dict[str, Any]:
                     data={"username": "bench", "password": PASSWORD},
                 ).json()
             header = f"Authorization: Bearer {token['access_token']}"
-            return ceilings.wrk(f"{server.url}{API}/users/me", seconds, connections, header)
+            assert server.proc is not None
+            before = cpu_seconds(server.proc.pid)
+            result = ceilings.wrk(f"{server.url}{API}/users/me", seconds, connections, header)
+            used = cpu_seconds(server.proc.pid) - before
+            result["server_cpu_us_per_request"] = 1e6 * used / max(1, result["requests"])
+            return result
         finally:
             server.stop()
 
 
 def main() -> None:
     const = ceilings.bare_starlette(DURATION, CONNECTIONS)["rate"]
-    rate = me(DURATION)["rate"]
+    result = me(DURATION)
+    rate = result["rate"]
     print(f"bare Starlette constant endpoint: {const:>10,.0f} req/s")
     print(
         f"GET /api/v1/users/me:             {rate:>10,.0f} req/s"
         f"  ({100 * rate / const:.0f}% of bare; target >= 60%)"
+        f", server CPU {result['server_cpu_us_per_request']:.0f} us per request"
     )
 
 

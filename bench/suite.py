@@ -129,6 +129,7 @@ BENCHES = [
         figures.users_me,
         "rate",
         True,
+        note="{server_cpu_us_per_request:.0f} server CPU us/request",
     ),
     Bench(
         "push_latency",
