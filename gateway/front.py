@@ -127,13 +127,7 @@ class Front:
         started = time.perf_counter()
         rid = incoming(scope)
         scope.setdefault("state", {})["request_id"] = rid
-        if not access_enabled():
-            token = tracing.begin(tracing.Trace(rid))
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                tracing.end(token)
-            return
+        logged = access_enabled()
         status, close = 403, None
 
         async def observed(message: Message) -> None:
@@ -146,9 +140,10 @@ class Front:
 
         token = tracing.begin(tracing.Trace(rid))
         try:
-            await self.app(scope, receive, observed)
+            await self.app(scope, receive, observed if logged else send)
         finally:
             try:
-                log_websocket(scope, status, close, started)
+                if logged:
+                    log_websocket(scope, status, close, started)
             finally:
                 tracing.end(token)
